@@ -1,0 +1,144 @@
+"""RedStuff RS2 encoding of a blob into primary and secondary slivers and their metadata.
+
+The blob is written row-major into an R×C matrix of s-byte symbols (zero-padded). The primary
+code extends every column to n symbols: primary sliver i is row i of that n×C matrix. The
+secondary code extends every row to n symbols: secondary sliver j is column j of the R×n
+matrix. Extending all n primary rows with the secondary code gives the full n×n expanded
+matrix; every element's leaf hash serves both its row's tree (the primary sliver hash) and its
+column's tree (the secondary sliver hash).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+from pywalrus.core import reed_solomon
+from pywalrus.core.config import EncodingConfig
+from pywalrus.core.merkle import DIGEST_LEN, Digests, leaf_hashes, merkle_roots
+from pywalrus.core.metadata import BlobMetadata, SliverPairMetadata
+from pywalrus.core.slivers import Sliver
+from pywalrus.core.types import BlobId, EncodingType, SliverIndex, SliverPairIndex, SliverType
+
+ROWS_PER_BLOCK_BYTES: Final = 16 * 1024 * 1024
+"""Expanded-matrix bytes handled per block, bounding the memory of the hashing pass."""
+
+
+def message_matrix(blob: bytes, config: EncodingConfig) -> npt.NDArray[np.uint8]:
+    """The R×C×s source matrix: the blob row-major, zero-padded."""
+    s = config.symbol_size(len(blob))
+    rows, cols = config.n_primary_source_symbols, config.n_secondary_source_symbols
+    matrix = np.zeros(rows * cols * s, dtype=np.uint8)
+    matrix[: len(blob)] = np.frombuffer(blob, dtype=np.uint8)
+    return matrix.reshape(rows, cols, s)
+
+
+@dataclass(frozen=True, slots=True)
+class ExpandedHashes:
+    """The result of hashing the expanded matrix."""
+
+    primary_hashes: Digests
+    """(n, 32): hash of primary sliver i."""
+    secondary_hashes: Digests
+    """(n, 32): hash of secondary sliver j."""
+    secondary_recovery: npt.NDArray[np.uint8]
+    """(R, n−C, s): the non-systematic part of the first R expanded rows."""
+
+
+def hash_expanded_rows(primary: npt.NDArray[np.uint8], n_primary_source: int) -> ExpandedHashes:
+    """Expand every primary row with the secondary code and hash the n×n matrix."""
+    n, cols, s = primary.shape
+    leaves = np.empty((n, n, DIGEST_LEN), dtype=np.uint8)
+    secondary_recovery = np.empty((n_primary_source, n - cols, s), dtype=np.uint8)
+    block = max(1, ROWS_PER_BLOCK_BYTES // max(1, n * s))
+    for a in range(0, n, block):
+        b = min(n, a + block)
+        rows = primary[a:b]
+        recovery = reed_solomon.encode_recovery(rows.transpose(1, 0, 2), n).transpose(1, 0, 2)
+        if a < n_primary_source:
+            top = min(b, n_primary_source)
+            secondary_recovery[a:top] = recovery[: top - a]
+        expanded = np.concatenate([rows, recovery], axis=1)
+        leaves[a:b] = leaf_hashes(expanded)
+    primary_hashes = merkle_roots(leaves)
+    secondary_hashes = merkle_roots(np.ascontiguousarray(leaves.transpose(1, 0, 2)))
+    return ExpandedHashes(primary_hashes, secondary_hashes, secondary_recovery)
+
+
+def metadata_from_hashes(
+    primary_hashes: Digests, secondary_hashes: Digests, unencoded_length: int
+) -> BlobMetadata:
+    """Metadata entry p = (primary hash p, secondary hash n−1−p)."""
+    n = primary_hashes.shape[0]
+    pairs = tuple(
+        SliverPairMetadata(primary_hashes[p].tobytes(), secondary_hashes[n - 1 - p].tobytes())
+        for p in range(n)
+    )
+    return BlobMetadata(EncodingType.RS2, unencoded_length, pairs)
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedBlob:
+    """A blob's slivers and metadata."""
+
+    config: EncodingConfig
+    """The encoding parameters."""
+    metadata: BlobMetadata
+    """The sliver hashes and unencoded length."""
+    blob_id: BlobId
+    """The blob ID derived from the metadata."""
+    primary: npt.NDArray[np.uint8]
+    """(n, C, s): primary sliver i is row i."""
+    secondary: npt.NDArray[np.uint8]
+    """(R, n, s): secondary sliver j is column j."""
+
+    @property
+    def symbol_size(self) -> int:
+        return int(self.primary.shape[2])
+
+    def primary_sliver(self, index: int) -> Sliver:
+        self.config.check_index(index, "primary sliver index")
+        return Sliver(
+            SliverType.PRIMARY, SliverIndex(index), self.symbol_size, self.primary[index].tobytes()
+        )
+
+    def secondary_sliver(self, index: int) -> Sliver:
+        self.config.check_index(index, "secondary sliver index")
+        return Sliver(
+            SliverType.SECONDARY,
+            SliverIndex(index),
+            self.symbol_size,
+            self.secondary[:, index].tobytes(),
+        )
+
+    def sliver(self, axis: SliverType, index: int) -> Sliver:
+        if axis is SliverType.PRIMARY:
+            return self.primary_sliver(index)
+        return self.secondary_sliver(index)
+
+    def sliver_pair(self, pair: SliverPairIndex) -> tuple[Sliver, Sliver]:
+        """(primary, secondary) slivers of pair p."""
+        return (
+            self.primary_sliver(self.config.sliver_index(SliverType.PRIMARY, pair)),
+            self.secondary_sliver(self.config.sliver_index(SliverType.SECONDARY, pair)),
+        )
+
+
+def encode_blob(blob: bytes, config: EncodingConfig) -> EncodedBlob:
+    """Encode a blob into slivers and compute its metadata and blob ID."""
+    n, rows = config.n_shards, config.n_primary_source_symbols
+    source = message_matrix(blob, config)
+    primary = reed_solomon.encode_full(source, n)
+    hashes = hash_expanded_rows(primary, rows)
+    secondary = np.concatenate([source, hashes.secondary_recovery], axis=1)
+    metadata = metadata_from_hashes(hashes.primary_hashes, hashes.secondary_hashes, len(blob))
+    return EncodedBlob(config, metadata, metadata.blob_id(), primary, secondary)
+
+
+def compute_metadata(blob: bytes, config: EncodingConfig) -> BlobMetadata:
+    """The metadata of a blob (what `walrus blob-id` needs)."""
+    return encode_blob(blob, config).metadata
+
