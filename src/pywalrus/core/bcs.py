@@ -34,7 +34,7 @@ class BcsWriter:
     def u256(self, value: int) -> BcsWriter:
         return self._int(value, 32)
 
-    def bool(self, value: bool) -> BcsWriter:
+    def boolean(self, value: bool) -> BcsWriter:
         return self.u8(1 if value else 0)
 
     def uleb128(self, value: int) -> BcsWriter:
@@ -57,14 +57,14 @@ class BcsWriter:
         self._parts.append(bytes(data))
         return self
 
-    def bytes(self, data: bytes) -> BcsWriter:
+    def vector(self, data: bytes) -> BcsWriter:
         """A `vector<u8>`: ULEB128 length then the bytes."""
         self.uleb128(len(data))
         self._parts.append(bytes(data))
         return self
 
     def string(self, text: str) -> BcsWriter:
-        return self.bytes(text.encode())
+        return self.vector(text.encode())
 
     def _int(self, value: int, width: int) -> BcsWriter:
         if not 0 <= value < 1 << (8 * width):
@@ -90,7 +90,9 @@ class BcsReader:
 
     def _take(self, count: int) -> memoryview:
         if count < 0 or self._pos + count > len(self._data):
-            raise BcsError(f"truncated {self._what}: needed {count} more bytes at offset {self._pos}")
+            raise BcsError(
+                f"truncated {self._what}: needed {count} more bytes at offset {self._pos}"
+            )
         view = self._data[self._pos : self._pos + count]
         self._pos += count
         return view
@@ -113,7 +115,7 @@ class BcsReader:
     def u256(self) -> int:
         return self._int(32)
 
-    def bool(self) -> bool:
+    def boolean(self) -> bool:
         value = self.u8()
         if value > 1:
             raise BcsError(f"invalid bool byte {value} in {self._what}")
@@ -139,16 +141,16 @@ class BcsReader:
     def fixed_bytes(self, count: int) -> bytes:
         return bytes(self._take(count))
 
-    def bytes(self) -> bytes:
+    def vector(self) -> bytes:
         return bytes(self._take(self.uleb128()))
 
-    def bytes_view(self) -> memoryview:
+    def vector_view(self) -> memoryview:
         """A `vector<u8>` as a zero-copy view."""
         return self._take(self.uleb128())
 
     def string(self) -> str:
         try:
-            return self.bytes().decode()
+            return self.vector().decode()
         except UnicodeDecodeError:
             raise BcsError(f"invalid UTF-8 string in {self._what}") from None
 

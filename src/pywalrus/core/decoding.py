@@ -55,9 +55,7 @@ def decode_matrix(
     known = _known_symbols(slivers, axis, metadata)
     if axis is SliverType.PRIMARY:
         return reed_solomon.decode_source(known, config.n_primary_source_symbols, config.n_shards)
-    columns = reed_solomon.decode_source(
-        known, config.n_secondary_source_symbols, config.n_shards
-    )
+    columns = reed_solomon.decode_source(known, config.n_secondary_source_symbols, config.n_shards)
     return np.ascontiguousarray(columns.transpose(1, 0, 2))
 
 
@@ -75,7 +73,9 @@ def check_consistency(
     if check is ConsistencyCheck.STRICT:
         blob = matrix.tobytes()[: metadata.unencoded_length]
         if encode_blob(blob, config).blob_id != blob_id:
-            raise InconsistentBlobError(f"blob {blob_id} is inconsistent: re-encoding changes its ID")
+            raise InconsistentBlobError(
+                f"blob {blob_id} is inconsistent: re-encoding changes its ID"
+            )
         return
     received = set(received_primary)
     rows = [i for i in range(config.n_primary_source_symbols) if i not in received]

@@ -141,4 +141,3 @@ def encode_blob(blob: bytes, config: EncodingConfig) -> EncodedBlob:
 def compute_metadata(blob: bytes, config: EncodingConfig) -> BlobMetadata:
     """The metadata of a blob (what `walrus blob-id` needs)."""
     return encode_blob(blob, config).metadata
-

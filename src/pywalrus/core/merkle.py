@@ -47,7 +47,10 @@ def hash_records(records: npt.NDArray[np.uint8]) -> Digests:
     count, size = records.shape
     buf = np.ascontiguousarray(records).tobytes()
     digests = b"".join(
-        [blake2b(buf[i : i + size], digest_size=DIGEST_LEN).digest() for i in range(0, count * size, size)]
+        [
+            blake2b(buf[i : i + size], digest_size=DIGEST_LEN).digest()
+            for i in range(0, count * size, size)
+        ]
     )
     return np.frombuffer(digests, dtype=np.uint8).reshape(count, DIGEST_LEN)
 
@@ -95,7 +98,7 @@ def merkle_roots(leaves: Digests) -> Digests:
 
 def merkle_root(leaves: Digests) -> bytes:
     """Root of one tree over leaf hashes of shape (m, 32)."""
-    return merkle_roots(leaves.reshape(1, -1, DIGEST_LEN))[0].tobytes()
+    return bytes(merkle_roots(leaves.reshape(1, -1, DIGEST_LEN))[0])
 
 
 def proof_length(n_leaves: int) -> int:
@@ -114,12 +117,14 @@ class MerkleProof:
         current = leaf_digest
         index = leaf_index
         for sibling in self.path:
-            current = inner_hash(current, sibling) if index % 2 == 0 else inner_hash(sibling, current)
+            current = (
+                inner_hash(current, sibling) if index % 2 == 0 else inner_hash(sibling, current)
+            )
             index >>= 1
         return current
 
     def verify(self, root: bytes, leaf_index: int, leaf_digest: bytes, n_leaves: int) -> None:
-        """Raise `VerificationError` unless this proves `leaf_digest` at `leaf_index` under `root`."""
+        """Raise `VerificationError` unless this proves `leaf_digest` at `leaf_index`."""
         if not 0 <= leaf_index < n_leaves:
             raise VerificationError(f"leaf index {leaf_index} out of range for {n_leaves} leaves")
         if len(self.path) != proof_length(n_leaves):
@@ -176,7 +181,7 @@ class MerkleTree:
     def root(self) -> bytes:
         if self.n_leaves == 0:
             return EMPTY
-        return self._levels[-1][0, 0].tobytes()
+        return bytes(self._levels[-1][0, 0])
 
     def proof(self, leaf_index: int) -> MerkleProof:
         if not 0 <= leaf_index < self.n_leaves:

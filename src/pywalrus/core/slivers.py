@@ -96,7 +96,7 @@ class Sliver:
 
     def hash(self, config: EncodingConfig) -> bytes:
         """This sliver's hash as the metadata records it."""
-        return sliver_roots(self.symbols()[None], config.n_shards)[0].tobytes()
+        return bytes(sliver_roots(self.symbols()[None], config.n_shards)[0])
 
     def verify(self, metadata: BlobMetadata) -> None:
         """Check this sliver against (already verified) metadata; raise `InvalidSliverError`."""
@@ -109,7 +109,7 @@ class Sliver:
             )
 
     def write(self, writer: BcsWriter) -> None:
-        writer.bytes(self.data).u16(self.symbol_size).u16(self.index)
+        writer.vector(self.data).u16(self.symbol_size).u16(self.index)
 
     def to_bcs(self) -> bytes:
         writer = BcsWriter()
@@ -120,7 +120,7 @@ class Sliver:
     def from_bcs(cls, data: bytes, axis: SliverType) -> Sliver:
         """Decode BCS `SliverData`; the axis comes from context (the URL), not the bytes."""
         reader = BcsReader(data, f"{axis.label} sliver")
-        payload = reader.bytes()
+        payload = reader.vector()
         symbol_size = reader.u16()
         index = reader.u16()
         reader.finish()

@@ -38,11 +38,11 @@ class DecodingSymbol:
     """The symbol bytes."""
 
     def write(self, writer: BcsWriter) -> None:
-        writer.u16(self.index).bytes(self.data)
+        writer.u16(self.index).vector(self.data)
 
     @classmethod
     def read(cls, reader: BcsReader) -> DecodingSymbol:
-        return cls(reader.u16(), reader.bytes())
+        return cls(reader.u16(), reader.vector())
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,7 +52,9 @@ class SliverType(enum.IntEnum):
         try:
             return cls[text.upper()]
         except KeyError:
-            raise ValueError(f"sliver type must be 'primary' or 'secondary', not {text!r}") from None
+            raise ValueError(
+                f"sliver type must be 'primary' or 'secondary', not {text!r}"
+            ) from None
 
 
 class EncodingType(enum.IntEnum):

@@ -1,0 +1,1 @@
+"""The `walrus` command line: thin wrappers that parse, call the SDK, and render."""

@@ -1,0 +1,119 @@
+"""Entry point of the `walrus` command and its global options."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from pywalrus.cli.output import emit_json, fail, from_walrus_error, success
+from pywalrus.core.config import MAX_N_SHARDS, MIN_N_SHARDS, EncodingConfig
+from pywalrus.core.encoding import compute_metadata
+from pywalrus.core.errors import WalrusError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _set_json(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+    if value:
+        ctx.ensure_object(dict)["json"] = True
+    return value
+
+
+def global_options(func: F) -> F:
+    """Options accepted before or after the verb, as upstream's global flags are."""
+    return click.option(
+        "--json",
+        "json_output",
+        is_flag=True,
+        expose_value=False,
+        callback=_set_json,
+        is_eager=True,
+        help="Print machine-readable JSON.",
+    )(func)
+
+
+def json_mode(ctx: click.Context) -> bool:
+    return bool(ctx.find_root().ensure_object(dict).get("json"))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@global_options
+@click.version_option(package_name="pywalrus")
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """pywalrus: store and read blobs on a Walrus network."""
+    ctx.ensure_object(dict)
+
+
+def _read_blob(path: Path, max_size: int | None = None) -> bytes:
+    try:
+        size = path.stat().st_size
+        if max_size is not None and size > max_size:
+            raise fail(
+                f"file '{path}' has {size} bytes, more than the maximum blob size of "
+                f"{max_size} bytes"
+            )
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise fail(f"file '{path}' does not exist") from None
+    except IsADirectoryError:
+        raise fail(f"'{path}' is a directory, not a file") from None
+    except PermissionError:
+        raise fail(f"file '{path}' cannot be read: permission denied") from None
+    except OSError as exc:
+        raise fail(f"file '{path}' cannot be read: {exc.strerror}") from None
+
+
+@cli.command("blob-id")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=True))
+@click.option(
+    "--n-shards",
+    type=int,
+    required=True,
+    help=f"Number of shards ({MIN_N_SHARDS}–{MAX_N_SHARDS}) to encode for.",
+)
+@global_options
+@click.pass_context
+def blob_id(ctx: click.Context, file: Path, n_shards: int) -> None:
+    """Compute the blob ID of FILE offline."""
+    try:
+        config = EncodingConfig(n_shards)
+        data = _read_blob(file, config.max_blob_size)
+        metadata = compute_metadata(data, config)
+    except WalrusError as exc:
+        raise from_walrus_error(exc) from None
+    blob_id = metadata.blob_id()
+    if json_mode(ctx):
+        emit_json(
+            {
+                "blobId": str(blob_id),
+                "file": str(file),
+                "unencodedLength": metadata.unencoded_length,
+                "encodingType": metadata.encoding_type.name,
+                "rootHash": metadata.root_hash().hex(),
+                "encodedLength": config.encoded_length(len(data)),
+                "symbolSize": config.symbol_size(len(data)),
+                "nShards": n_shards,
+            }
+        )
+        return
+    success(f"Blob from file '{file}' encoded successfully.")
+    click.echo(f"Unencoded size: {metadata.unencoded_length}")
+    click.echo(f"Blob ID: {blob_id}")
+    click.echo(f"Encoding type: {metadata.encoding_type.name}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point: every failure is one line on stderr and a non-zero exit."""
+    try:
+        result = cli.main(args=argv, prog_name="walrus", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Error: aborted", err=True)
+        return 1
+    except click.ClickException as exc:
+        click.echo(f"Error: {exc.format_message()}", err=True)
+        return exc.exit_code
+    return result if isinstance(result, int) else 0
