@@ -10,21 +10,30 @@ column's tree (the secondary sliver hash).
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 
-from pywalrus.core import reed_solomon
 from pywalrus.core.config import EncodingConfig
 from pywalrus.core.merkle import DIGEST_LEN, Digests, leaf_hashes, merkle_roots
 from pywalrus.core.metadata import BlobMetadata, SliverPairMetadata
+from pywalrus.core.reed_solomon import (
+    encode_recovery_padded,
+    from_codec_layout,
+    padded_symbol_size,
+    to_codec_layout,
+)
 from pywalrus.core.slivers import Sliver
 from pywalrus.core.types import BlobId, EncodingType, SliverIndex, SliverPairIndex, SliverType
 
 ROWS_PER_BLOCK_BYTES: Final = 16 * 1024 * 1024
 """Expanded-matrix bytes handled per block, bounding the memory of the hashing pass."""
+WORKERS: Final = max(1, min(4, os.cpu_count() or 1))
+"""Threads that hash the expanded matrix (the hashing runs without the GIL)."""
 
 
 def message_matrix(blob: bytes, config: EncodingConfig) -> npt.NDArray[np.uint8]:
@@ -48,23 +57,52 @@ class ExpandedHashes:
     """(R, n−C, s): the non-systematic part of the first R expanded rows."""
 
 
-def hash_expanded_rows(primary: npt.NDArray[np.uint8], n_primary_source: int) -> ExpandedHashes:
-    """Expand every primary row with the secondary code and hash the n×n matrix."""
+def _split(count: int, parts: int) -> list[tuple[int, int]]:
+    step = -(-count // parts)
+    return [(a, min(count, a + step)) for a in range(0, count, step)]
+
+
+def _roots(pool: Executor, leaves: Digests) -> Digests:
+    """Merkle roots of the trees along axis 0, computed in parallel."""
+    parts = [pool.submit(merkle_roots, leaves[a:b]) for a, b in _split(leaves.shape[0], WORKERS)]
+    return np.concatenate([p.result() for p in parts])
+
+
+def hash_expanded_matrix(
+    primary: npt.NDArray[np.uint8],
+    primary_padded: npt.NDArray[np.uint8],
+    n_primary_source: int,
+) -> ExpandedHashes:
+    """Expand every primary row with the secondary code and hash the n×n matrix.
+
+    The main thread runs the Reed-Solomon expansion block by block while worker threads hash
+    finished blocks (the hashing releases the GIL), then the 2n tree roots are split between
+    the workers. `primary` and `primary_padded` are the same (n, C) symbols in the natural and
+    the codec layout.
+    """
     n, cols, s = primary.shape
     leaves = np.empty((n, n, DIGEST_LEN), dtype=np.uint8)
     secondary_recovery = np.empty((n_primary_source, n - cols, s), dtype=np.uint8)
-    block = max(1, ROWS_PER_BLOCK_BYTES // max(1, n * s))
-    for a in range(0, n, block):
-        b = min(n, a + block)
-        rows = primary[a:b]
-        recovery = reed_solomon.encode_recovery(rows.transpose(1, 0, 2), n).transpose(1, 0, 2)
+
+    def hash_block(a: int, b: int, recovery_padded: npt.NDArray[np.uint8]) -> None:
+        recovery = from_codec_layout(recovery_padded.transpose(1, 0, 2), s)
+        leaves[a:b, :cols] = leaf_hashes(primary[a:b])
+        leaves[a:b, cols:] = leaf_hashes(recovery)
         if a < n_primary_source:
             top = min(b, n_primary_source)
             secondary_recovery[a:top] = recovery[: top - a]
-        expanded = np.concatenate([rows, recovery], axis=1)
-        leaves[a:b] = leaf_hashes(expanded)
-    primary_hashes = merkle_roots(leaves)
-    secondary_hashes = merkle_roots(np.ascontiguousarray(leaves.transpose(1, 0, 2)))
+
+    block = max(1, ROWS_PER_BLOCK_BYTES // max(1, n * primary_padded.shape[2]))
+    with ThreadPoolExecutor(WORKERS) as pool:
+        pending = []
+        for a in range(0, n, block):
+            b = min(n, a + block)
+            rows = primary_padded[a:b].transpose(1, 0, 2)
+            pending.append(pool.submit(hash_block, a, b, encode_recovery_padded(rows, n)))
+        for job in pending:
+            job.result()
+        primary_hashes = _roots(pool, leaves)
+        secondary_hashes = _roots(pool, np.ascontiguousarray(leaves.transpose(1, 0, 2)))
     return ExpandedHashes(primary_hashes, secondary_hashes, secondary_recovery)
 
 
@@ -131,8 +169,15 @@ def encode_blob(blob: bytes, config: EncodingConfig) -> EncodedBlob:
     """Encode a blob into slivers and compute its metadata and blob ID."""
     n, rows = config.n_shards, config.n_primary_source_symbols
     source = message_matrix(blob, config)
-    primary = reed_solomon.encode_full(source, n)
-    hashes = hash_expanded_rows(primary, rows)
+    s = source.shape[2]
+    primary_padded = np.empty((n, source.shape[1], padded_symbol_size(s)), dtype=np.uint8)
+    primary_padded[:rows] = to_codec_layout(source)
+    encode_recovery_padded(primary_padded[:rows], n, out=primary_padded[rows:])
+    primary = np.empty((n, source.shape[1], s), dtype=np.uint8)
+    primary[:rows] = source
+    primary[rows:] = from_codec_layout(primary_padded[rows:], s)
+    hashes = hash_expanded_matrix(primary, primary_padded, rows)
+    del primary_padded
     secondary = np.concatenate([source, hashes.secondary_recovery], axis=1)
     metadata = metadata_from_hashes(hashes.primary_hashes, hashes.secondary_hashes, len(blob))
     return EncodedBlob(config, metadata, metadata.blob_id(), primary, secondary)

@@ -19,6 +19,7 @@ import numpy.typing as npt
 
 from pywalrus.core.bcs import BcsReader, BcsWriter
 from pywalrus.core.errors import BcsError, VerificationError
+from pywalrus.core.native import native
 
 DIGEST_LEN: Final = 32
 EMPTY: Final = bytes(DIGEST_LEN)
@@ -42,30 +43,34 @@ def inner_hash(left: bytes, right: bytes) -> bytes:
     return blake2b(b"\x01" + left + right, digest_size=DIGEST_LEN).digest()
 
 
-def hash_records(records: npt.NDArray[np.uint8]) -> Digests:
-    """BLAKE2b-256 of every row of a 2-D uint8 array; returns shape (rows, 32)."""
-    count, size = records.shape
-    buf = np.ascontiguousarray(records).tobytes()
-    digests = b"".join(
+def _hash_records_python(buf: bytes, size: int, prefix: int) -> bytes:
+    head = bytes([prefix])
+    return b"".join(
         [
-            blake2b(buf[i : i + size], digest_size=DIGEST_LEN).digest()
-            for i in range(0, count * size, size)
+            blake2b(head + buf[i : i + size], digest_size=DIGEST_LEN).digest()
+            for i in range(0, len(buf), size)
         ]
+    )
+
+
+def hash_records(records: npt.NDArray[np.uint8], prefix: int) -> Digests:
+    """H(prefix ‖ row) for every row of a 2-D uint8 array; returns shape (rows, 32)."""
+    count, size = records.shape
+    if count == 0:
+        return np.zeros((0, DIGEST_LEN), dtype=np.uint8)
+    buf = np.ascontiguousarray(records)
+    digests = (
+        native.hash_records(buf, size, prefix)
+        if native is not None
+        else _hash_records_python(buf.tobytes(), size, prefix)
     )
     return np.frombuffer(digests, dtype=np.uint8).reshape(count, DIGEST_LEN)
 
 
-def _prefixed(prefix: int, data: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
-    flat = data.reshape(-1, data.shape[-1])
-    out = np.empty((flat.shape[0], flat.shape[1] + 1), dtype=np.uint8)
-    out[:, 0] = prefix
-    out[:, 1:] = flat
-    return out
-
-
 def leaf_hashes(symbols: npt.NDArray[np.uint8]) -> Digests:
     """Leaf hashes of symbols along the last axis: shape (..., s) → (..., 32)."""
-    return hash_records(_prefixed(LEAF_PREFIX, symbols)).reshape(*symbols.shape[:-1], DIGEST_LEN)
+    flat = symbols.reshape(-1, symbols.shape[-1])
+    return hash_records(flat, LEAF_PREFIX).reshape(*symbols.shape[:-1], DIGEST_LEN)
 
 
 def _next_level(level: Digests) -> Digests:
@@ -73,8 +78,8 @@ def _next_level(level: Digests) -> Digests:
     if width % 2:
         level = np.concatenate([level, np.zeros((trees, 1, DIGEST_LEN), dtype=np.uint8)], axis=1)
         width += 1
-    pairs = level.reshape(trees, width // 2, 2 * DIGEST_LEN)
-    return hash_records(_prefixed(INNER_PREFIX, pairs)).reshape(trees, width // 2, DIGEST_LEN)
+    pairs = level.reshape(trees * (width // 2), 2 * DIGEST_LEN)
+    return hash_records(pairs, INNER_PREFIX).reshape(trees, width // 2, DIGEST_LEN)
 
 
 def merkle_levels(leaves: Digests) -> list[Digests]:
@@ -90,6 +95,9 @@ def merkle_roots(leaves: Digests) -> Digests:
     trees, width, _ = leaves.shape
     if width == 0:
         return np.zeros((trees, DIGEST_LEN), dtype=np.uint8)
+    if native is not None:
+        roots = native.merkle_roots(np.ascontiguousarray(leaves), trees, width)
+        return np.frombuffer(roots, dtype=np.uint8).reshape(trees, DIGEST_LEN)
     level = leaves
     while level.shape[1] > 1:
         level = _next_level(level)

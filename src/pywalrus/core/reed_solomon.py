@@ -21,6 +21,7 @@ import numpy.typing as npt
 import reed_solomon_leopard
 
 from pywalrus.core.errors import NotEnoughSymbolsError
+from pywalrus.core.native import native
 
 Symbols = npt.NDArray[np.uint8]
 
@@ -41,9 +42,13 @@ def to_codec_layout(symbols: Symbols) -> Symbols:
     tail = s % BLOCK
     if tail == 0:
         return np.ascontiguousarray(symbols)
+    sp = padded_symbol_size(s)
+    if native is not None:
+        data = native.to_layout(np.ascontiguousarray(symbols), s)
+        return np.frombuffer(data, dtype=np.uint8).reshape(*symbols.shape[:-1], sp)
     full = s - tail
     half = tail // 2
-    out = np.zeros((*symbols.shape[:-1], full + BLOCK), dtype=np.uint8)
+    out = np.zeros((*symbols.shape[:-1], sp), dtype=np.uint8)
     out[..., :full] = symbols[..., :full]
     out[..., full : full + half] = symbols[..., full : full + half]
     out[..., full + HALF_BLOCK : full + HALF_BLOCK + half] = symbols[..., full + half : s]
@@ -55,6 +60,9 @@ def from_codec_layout(padded: Symbols, symbol_size: int) -> Symbols:
     tail = symbol_size % BLOCK
     if tail == 0:
         return padded
+    if native is not None:
+        data = native.from_layout(np.ascontiguousarray(padded), symbol_size)
+        return np.frombuffer(data, dtype=np.uint8).reshape(*padded.shape[:-1], symbol_size)
     full = symbol_size - tail
     half = tail // 2
     out = np.empty((*padded.shape[:-1], symbol_size), dtype=np.uint8)
@@ -69,23 +77,34 @@ def _chunks(row_bytes: int, unit: int) -> list[tuple[int, int]]:
     return [(a, min(a + step, row_bytes)) for a in range(0, row_bytes, step)]
 
 
+def encode_recovery_padded(padded: Symbols, n_total: int, out: Symbols | None = None) -> Symbols:
+    """`encode_recovery` on symbols already in the codec layout, shape (k, m, sp).
+
+    Writes into `out` (shape (n_total − k, m, sp)) when given, and returns it.
+    """
+    k, m, sp = padded.shape
+    n_recovery = n_total - k
+    flat = np.ascontiguousarray(padded).reshape(k, m * sp)
+    if out is None:
+        out = np.empty((n_recovery, m, sp), dtype=np.uint8)
+    out_flat = out.reshape(n_recovery, m * sp)
+    for a, b in _chunks(m * sp, sp):
+        shards = [flat[i, a:b].tobytes() for i in range(k)]
+        recovery = reed_solomon_leopard.encode(shards, n_recovery)
+        out_flat[:, a:b] = np.frombuffer(b"".join(recovery), dtype=np.uint8).reshape(
+            n_recovery, b - a
+        )
+    return out
+
+
 def encode_recovery(source: Symbols, n_total: int) -> Symbols:
     """Recovery symbols of a systematic [n_total, k] code applied along axis 0.
 
     `source` has shape (k, m, s): m independent codewords of k source symbols each. The result
     has shape (n_total − k, m, s); row i of it is codeword symbol k + i.
     """
-    k, m, s = source.shape
-    n_recovery = n_total - k
-    padded = to_codec_layout(source)
-    sp = padded.shape[2]
-    flat = padded.reshape(k, m * sp)
-    out = np.empty((n_recovery, m * sp), dtype=np.uint8)
-    for a, b in _chunks(m * sp, sp):
-        shards = [flat[i, a:b].tobytes() for i in range(k)]
-        recovery = reed_solomon_leopard.encode(shards, n_recovery)
-        out[:, a:b] = np.frombuffer(b"".join(recovery), dtype=np.uint8).reshape(n_recovery, b - a)
-    return from_codec_layout(out.reshape(n_recovery, m, sp), s)
+    s = source.shape[2]
+    return from_codec_layout(encode_recovery_padded(to_codec_layout(source), n_total), s)
 
 
 def encode_full(source: Symbols, n_total: int) -> Symbols:
