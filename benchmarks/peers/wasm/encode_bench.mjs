@@ -115,8 +115,9 @@ const result = {
 };
 
 if (args.decode) {
-	// Decode from the first n-2f primary slivers (BCS-encoded, as produced by encode).
-	const subset = primaryBufs.slice(0, sizes.kPrimary);
+	// Decode from the last n-2f primary slivers (the non-systematic ones where n >= 4f, so the
+	// decoder must really decode), the same subset the Python benchmark uses.
+	const subset = primaryBufs.slice(nShards - sizes.kPrimary);
 	const out = new Uint8Array(size);
 	const dec = timeIt(() => {
 		encoder.decode(metadata.blob_id, BigInt(size), subset, out);
