@@ -1,0 +1,156 @@
+"""The view of the ledger a transaction's contract calls run against.
+
+Calls read and change working copies of objects; nothing reaches the ledger unless every call
+of the transaction succeeds, when the ledger writes the changed objects, the events and the
+account updates in one commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from hashlib import blake2b
+from typing import Any
+
+from pywalrus.chain.objects import IMMUTABLE, SHARED, Abort, Object
+from pywalrus.core.accounts import InvalidAddressError, parse_address
+
+
+@dataclass
+class EmittedEvent:
+    """An event recorded by a call, before it gets its place in the chain."""
+
+    type: str
+    """Event type name."""
+    fields: dict[str, Any]
+    """Event content."""
+    objects: list[str] = field(default_factory=list)
+    """Object IDs the event can be queried by."""
+
+
+class TxContext:
+    """Working state of one transaction."""
+
+    def __init__(
+        self,
+        load: Callable[[str], Object | None],
+        singleton_id: Callable[[str], str | None],
+        account: Callable[[str], tuple[int, int]],
+        sender: str,
+        tx_digest: str,
+        now_ms: int,
+        chain_address: str,
+    ) -> None:
+        self._load = load
+        self._singleton_id = singleton_id
+        self._account = account
+        self.sender = sender
+        self.tx_digest = tx_digest
+        self.now_ms = now_ms
+        self.chain_address = chain_address
+        self.originals: dict[str, Object] = {}
+        self.working: dict[str, Object] = {}
+        self.created: set[str] = set()
+        self.deleted: set[str] = set()
+        self.events: list[EmittedEvent] = []
+        self.gas: dict[str, int] = {}
+        self.new_singletons: dict[str, str] = {}
+        self._counter = 0
+
+    @property
+    def is_chain(self) -> bool:
+        """True for the chain's own system transactions."""
+        return self.sender == self.chain_address
+
+    def require_chain(self) -> None:
+        if not self.is_chain:
+            raise Abort("ENotAuthorized", "only the chain itself may call this function")
+
+    def _fetch(self, object_id: str) -> Object:
+        try:
+            object_id = parse_address(object_id)
+        except InvalidAddressError as exc:
+            raise Abort("EInvalidObjectId", str(exc)) from None
+        if object_id in self.deleted:
+            raise Abort("EObjectNotFound", f"object {object_id} was deleted")
+        if object_id in self.working:
+            return self.working[object_id]
+        stored = self._load(object_id)
+        if stored is None:
+            raise Abort("EObjectNotFound", f"object {object_id} does not exist")
+        self.originals[object_id] = stored
+        working = stored.clone()
+        self.working[object_id] = working
+        return working
+
+    def get(self, object_id: str, type_: str) -> Object:
+        """An object the sender may use: owned by the sender, shared, or immutable."""
+        obj = self._fetch(object_id)
+        if obj.type != type_:
+            raise Abort("EWrongType", f"object {obj.id} is a {obj.type}, not a {type_}")
+        if obj.owner not in (SHARED, IMMUTABLE) and obj.owner != self.sender and not self.is_chain:
+            raise Abort("ENotOwner", f"object {obj.id} is not owned by the sender")
+        return obj
+
+    def get_mut(self, object_id: str, type_: str) -> Object:
+        obj = self.get(object_id, type_)
+        if obj.owner == IMMUTABLE:
+            raise Abort("EImmutable", f"object {obj.id} is immutable")
+        return obj
+
+    def singleton(self, type_: str) -> Object:
+        """The shared object of a type there is one of (`walrus::System`, …)."""
+        object_id = self.new_singletons.get(type_) or self._singleton_id(type_)
+        if object_id is None:
+            raise Abort("EObjectNotFound", f"no {type_} object on this chain")
+        return self.get(object_id, type_)
+
+    def new_id(self) -> str:
+        self._counter += 1
+        seed = self.tx_digest.encode() + self._counter.to_bytes(8, "little")
+        return "0x" + blake2b(seed, digest_size=32).hexdigest()
+
+    def create(
+        self, type_: str, owner: str, fields: dict[str, Any], singleton: bool = False
+    ) -> Object:
+        obj = Object(self.new_id(), type_, owner, 0, fields)
+        self.working[obj.id] = obj
+        self.created.add(obj.id)
+        if singleton:
+            self.new_singletons[type_] = obj.id
+        return obj
+
+    def delete(self, obj: Object) -> None:
+        self.working.pop(obj.id, None)
+        if obj.id in self.created:
+            self.created.discard(obj.id)
+        else:
+            self.deleted.add(obj.id)
+
+    def transfer(self, obj: Object, owner: str) -> None:
+        if owner not in (SHARED, IMMUTABLE):
+            try:
+                owner = parse_address(owner)
+            except InvalidAddressError as exc:
+                raise Abort("EInvalidAddress", str(exc)) from None
+        obj.owner = owner
+
+    def emit(self, type_: str, fields: dict[str, Any], objects: list[str] | None = None) -> None:
+        self.events.append(EmittedEvent(type_, fields, objects or []))
+
+    def gas_balance(self, address: str) -> int:
+        return self._account(address)[1] + self.gas.get(address, 0)
+
+    def add_gas(self, address: str, amount: int) -> None:
+        if self.gas_balance(address) + amount < 0:
+            raise Abort("EInsufficientGas", f"{address} has not enough gas")
+        self.gas[address] = self.gas.get(address, 0) + amount
+
+    def changed(self) -> list[Object]:
+        """Created objects and loaded objects whose content or owner changed."""
+        out = []
+        for object_id, obj in self.working.items():
+            original = self.originals.get(object_id)
+            if original is None or original.fields != obj.fields or original.owner != obj.owner:
+                out.append(obj)
+        return out

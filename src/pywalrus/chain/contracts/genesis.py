@@ -1,0 +1,62 @@
+"""Genesis: the chain's first transaction creates the token, the system and the first committee.
+
+The genesis configuration names the storage nodes (operator address, BLS key with its proof of
+possession for epoch 0, network address, initial stake, votes) and the funded accounts. The
+nodes' initial stake is minted into their pools as `StakedWal` owned by each operator, the
+first committee is apportioned from it, and the chain enters epoch 1 directly.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pywalrus.chain.context import TxContext
+from pywalrus.chain.contracts import coin, entry, staking, system
+from pywalrus.chain.objects import Abort
+
+
+@entry("genesis::init")
+def init(ctx: TxContext, config: dict[str, Any]) -> dict[str, Any]:
+    """Create every singleton and the first committee (the chain's own first transaction)."""
+    ctx.require_chain()
+    try:
+        coin.create_treasury(ctx)
+        system.create_system(
+            ctx,
+            config["n_shards"],
+            config["max_epochs_ahead"],
+            config["storage_price"],
+            config["write_price"],
+        )
+        staking.create_staking(ctx, config["n_shards"], config["epoch_duration_ms"])
+        nodes = {}
+        for node in config["nodes"]:
+            pool, cap = staking.create_pool(ctx, node["operator"], node)
+            stake = node["stake"]
+            treasury = ctx.singleton(coin.TREASURY)
+            if stake < staking.MIN_STAKE or treasury.fields["unissued"] < stake:
+                raise Abort("EInsufficientStake", f"invalid initial stake for {node['name']}")
+            treasury.fields["unissued"] -= stake
+            pool.fields["pending_stake"]["1"] = stake
+            staked = ctx.create(
+                staking.STAKED_WAL,
+                node["operator"],
+                {
+                    "node_id": pool.id,
+                    "principal": stake,
+                    "activation_epoch": 1,
+                    "state": "staked",
+                    "withdraw_epoch": None,
+                },
+            )
+            staking._update_active_set(staking.staking_state(ctx), pool.id, stake)
+            nodes[node["name"]] = {"node_id": pool.id, "cap": cap.id, "staked_wal": staked.id}
+        for account in config.get("accounts", []):
+            if account.get("wal"):
+                coin.mint(ctx, account["address"], account["wal"])
+            if account.get("gas"):
+                ctx.add_gas(account["address"], account["gas"])
+        staking.start_first_epoch(ctx)
+    except (KeyError, TypeError) as exc:
+        raise Abort("EInvalidGenesis", f"genesis configuration is incomplete: {exc}") from None
+    return {"nodes": nodes}

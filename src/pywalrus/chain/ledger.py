@@ -1,0 +1,313 @@
+"""The ledger: validates, executes and durably commits transactions, one at a time.
+
+A transaction is accepted only if its signature is the sender's, it names this chain, its
+nonce is the sender's next one, and its fee fits both the budget and the sender's gas. Its
+calls then run against a `TxContext`; if any call aborts, nothing of the transaction is kept
+(not even the nonce or the fee), so a client may fix it and resubmit. Otherwise the changed
+objects, the events and a signed checkpoint are committed in one SQLite transaction before the
+result is returned.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pywalrus.chain import contracts
+from pywalrus.chain.checkpoints import GENESIS_DIGEST, Checkpoint, events_digest
+from pywalrus.chain.context import TxContext
+from pywalrus.chain.objects import Abort, Event, Object
+from pywalrus.chain.store import ChainStore, Commit
+from pywalrus.chain.tx import Call, SignedTransaction, TransactionData
+from pywalrus.core.accounts import Account
+from pywalrus.core.errors import VerificationError, WalrusError
+
+BASE_FEE = 1_000
+FEE_PER_CALL = 1_000
+"""Fees in MIST: a small, fixed price per transaction and per call."""
+SYSTEM_TYPE = "walrus::System"
+
+
+class TransactionRejected(WalrusError):
+    """A transaction that was not executed; nothing of it was kept."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.detail = message
+
+
+def fee_for(data: TransactionData) -> int:
+    return BASE_FEE + FEE_PER_CALL * len(data.calls)
+
+
+class Clock:
+    """Chain time in milliseconds: wall time, or a manual clock that tests advance."""
+
+    def __init__(self, manual: bool = False, start_ms: int | None = None) -> None:
+        self.manual = manual
+        self._manual_ms = start_ms if start_ms is not None else int(time.time() * 1000)
+        self._floor_ms = 0
+
+    def now_ms(self) -> int:
+        wall = self._manual_ms if self.manual else int(time.time() * 1000)
+        return max(wall, self._floor_ms)
+
+    def not_before(self, ms: int) -> None:
+        """Never report a time before `ms` (the last checkpoint's, after a restart)."""
+        self._floor_ms = ms
+        if self.manual:
+            self._manual_ms = max(self._manual_ms, ms)
+
+    def advance(self, ms: int) -> int:
+        if not self.manual:
+            raise WalrusError("the chain clock runs on wall time and cannot be advanced")
+        self._manual_ms += ms
+        return self._manual_ms
+
+
+@dataclass(frozen=True)
+class ExecutionResult:
+    """What a client gets back for an executed transaction."""
+
+    digest: str
+    """Transaction digest."""
+    seq: int
+    """Transaction (and checkpoint) sequence number."""
+    effects: dict[str, Any]
+    """Created/mutated/deleted object IDs, each call's returned values, fee."""
+    events: list[Event]
+    """Emitted events."""
+    checkpoint: Checkpoint
+    """The checkpoint sealing it."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "digest": self.digest,
+            "seq": self.seq,
+            "effects": self.effects,
+            "events": [e.to_json() for e in self.events],
+            "checkpoint": self.checkpoint.to_json(),
+        }
+
+
+class Ledger:
+    """The single sequencer of one chain."""
+
+    def __init__(self, path: Path, chain_id: str, chain_key: Account, clock: Clock) -> None:
+        contracts.load_all()
+        self.store = ChainStore(path)
+        self.chain_id = chain_id
+        self.chain_key = chain_key
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._listeners: list[Callable[[], None]] = []
+        stored = self.store.meta("chain_id")
+        if stored is not None and stored != chain_id:
+            raise WalrusError(f"database belongs to chain {stored!r}, not {chain_id!r}")
+        self._tx_count = self.store.tx_count()
+        self._event_count = self.store.event_count()
+        latest = self.store.latest_checkpoint()
+        self._last_digest = latest.digest if latest else GENESIS_DIGEST
+
+    @property
+    def chain_address(self) -> str:
+        return self.chain_key.address
+
+    @property
+    def is_initialized(self) -> bool:
+        return self.store.meta("chain_id") is not None
+
+    def on_commit(self, listener: Callable[[], None]) -> None:
+        """Call `listener` after every commit (the RPC server wakes long-polls with it)."""
+        self._listeners.append(listener)
+
+    def close(self) -> None:
+        self.store.close()
+
+    # Reads ---------------------------------------------------------------------------------
+
+    def object(self, object_id: str) -> Object | None:
+        return self.store.object(object_id)
+
+    def singleton_id(self, type_: str) -> str | None:
+        return self.store.meta(f"singleton:{type_}")
+
+    def singleton(self, type_: str) -> Object:
+        object_id = self.singleton_id(type_)
+        obj = self.store.object(object_id) if object_id else None
+        if obj is None:
+            raise WalrusError(f"no {type_} object on this chain")
+        return obj
+
+    def epoch(self) -> int:
+        return int(self.singleton(SYSTEM_TYPE).fields["epoch"])
+
+    # Execution -----------------------------------------------------------------------------
+
+    def submit(self, signed: SignedTransaction) -> ExecutionResult:
+        """Validate and execute a client's transaction."""
+        data = signed.data
+        if data.chain_id != self.chain_id:
+            raise TransactionRejected("EWrongChain", f"transaction is for chain {data.chain_id!r}")
+        try:
+            signed.verify()
+        except VerificationError as exc:
+            raise TransactionRejected("EBadSignature", str(exc)) from None
+        return self._execute(signed)
+
+    def execute_system(self, calls: list[Call]) -> ExecutionResult:
+        """Execute the chain's own transaction (genesis, epoch changes, faucet)."""
+        with self._lock:
+            nonce = self.store.account(self.chain_address)[0]
+        data = TransactionData(self.chain_id, self.chain_address, nonce, 0, tuple(calls))
+        return self._execute(data.sign(self.chain_key))
+
+    def _execute(self, signed: SignedTransaction) -> ExecutionResult:
+        data = signed.data
+        with self._lock:
+            nonce, gas = self.store.account(data.sender)
+            if data.nonce != nonce:
+                raise TransactionRejected(
+                    "EWrongNonce", f"expected nonce {nonce} for {data.sender}, got {data.nonce}"
+                )
+            is_chain = data.sender == self.chain_address
+            fee = 0 if is_chain else fee_for(data)
+            if fee > data.gas_budget:
+                raise TransactionRejected(
+                    "EGasBudget", f"fee {fee} exceeds budget {data.gas_budget}"
+                )
+            if fee > gas:
+                raise TransactionRejected(
+                    "EInsufficientGas", f"fee {fee} exceeds gas balance {gas}"
+                )
+            digest = data.digest()
+            if self.store.transaction(digest) is not None:
+                raise TransactionRejected(
+                    "EDuplicate", f"transaction {digest} was already executed"
+                )
+            ctx = TxContext(
+                self.store.object,
+                self._singleton,
+                self.store.account,
+                data.sender,
+                digest,
+                self.clock.now_ms(),
+                self.chain_address,
+            )
+            results: list[dict[str, Any]] = []
+            where = "fee"
+            try:
+                for index, call in enumerate(data.calls):
+                    where = f"call {index} ({call.function})"
+                    args = _resolve(call.args, results)
+                    results.append(contracts.call(ctx, call.function, args))
+                where = "fee"
+                ctx.add_gas(data.sender, -fee)
+            except Abort as exc:
+                raise TransactionRejected(exc.code, f"{where}: {exc.detail}") from None
+            return self._commit(signed, ctx, results, fee, nonce, digest)
+
+    def _singleton(self, type_: str) -> str | None:
+        return self.store.meta(f"singleton:{type_}")
+
+    def _commit(
+        self,
+        signed: SignedTransaction,
+        ctx: TxContext,
+        results: list[dict[str, Any]],
+        fee: int,
+        nonce: int,
+        digest: str,
+    ) -> ExecutionResult:
+        seq = self._tx_count
+        written = ctx.changed()
+        for obj in written:
+            obj.version = seq
+        accounts = {a: (self.store.account(a)[0], ctx.gas_balance(a)) for a in ctx.gas}
+        sender = signed.data.sender
+        accounts[sender] = (nonce + 1, ctx.gas_balance(sender))
+        epoch = self._epoch_of(ctx)
+        events = [
+            Event(self._event_count + i, digest, i, e.type, e.fields, seq, ctx.now_ms)
+            for i, e in enumerate(ctx.events)
+        ]
+        event_objects = [
+            (object_id, event.seq)
+            for event, emitted in zip(events, ctx.events, strict=True)
+            for object_id in emitted.objects
+        ]
+        checkpoint = Checkpoint(
+            sequence=seq,
+            previous_digest=self._last_digest,
+            tx_digest=digest,
+            events_digest=events_digest(events),
+            first_event=self._event_count,
+            event_count=len(events),
+            timestamp_ms=ctx.now_ms,
+            epoch=epoch,
+        ).signed(self.chain_key)
+        effects = {
+            "status": "success",
+            "fee": fee,
+            "created": sorted(o.id for o in written if o.id in ctx.created),
+            "mutated": sorted(o.id for o in written if o.id not in ctx.created),
+            "deleted": sorted(ctx.deleted),
+            "results": results,
+        }
+        meta = {f"singleton:{t}": i for t, i in ctx.new_singletons.items()}
+        if seq == 0:
+            meta["chain_id"] = self.chain_id
+        self.store.commit(
+            Commit(
+                seq=seq,
+                tx_digest=digest,
+                sender=sender,
+                body=signed.to_json(),
+                effects=effects,
+                written=written,
+                deleted=sorted(ctx.deleted),
+                accounts=accounts,
+                events=events,
+                event_objects=event_objects,
+                checkpoint=checkpoint,
+                meta=meta,
+            )
+        )
+        self._tx_count += 1
+        self._event_count += len(events)
+        self._last_digest = checkpoint.digest
+        for listener in self._listeners:
+            listener()
+        return ExecutionResult(digest, seq, effects, events, checkpoint)
+
+    def _epoch_of(self, ctx: TxContext) -> int:
+        type_id = ctx.new_singletons.get(SYSTEM_TYPE) or self._singleton(SYSTEM_TYPE)
+        if type_id is None:
+            return 0
+        obj = ctx.working.get(type_id) or self.store.object(type_id)
+        return int(obj.fields["epoch"]) if obj else 0
+
+
+def _resolve(value: Any, results: list[dict[str, Any]]) -> Any:
+    """Replace `{"$result": [i, key]}` with the value call i returned under `key`."""
+    if isinstance(value, dict):
+        if set(value) == {"$result"}:
+            ref = value["$result"]
+            if (
+                not isinstance(ref, list)
+                or len(ref) != 2
+                or not isinstance(ref[0], int)
+                or not 0 <= ref[0] < len(results)
+                or ref[1] not in results[ref[0]]
+            ):
+                raise Abort("EBadResultReference", f"invalid result reference {ref!r}")
+            return results[ref[0]][ref[1]]
+        return {k: _resolve(v, results) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve(v, results) for v in value]
+    return value

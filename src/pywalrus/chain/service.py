@@ -1,0 +1,122 @@
+"""Running the chain as a process: `walrus chain --config chain.yaml`.
+
+The configuration names the chain ID, the listen address, the data directory, the chain key
+(a Sui keystore entry), the genesis file, and whether the clock is manual and the faucet open.
+On first start the genesis transaction runs; on every later start the ledger continues from
+its database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from aiohttp import web
+
+from pywalrus.chain.contracts.staking import STAKING, epoch_actions_due
+from pywalrus.chain.ledger import Clock, Ledger, TransactionRejected
+from pywalrus.chain.server import ChainServer
+from pywalrus.chain.tx import Call
+from pywalrus.core.accounts import Account
+from pywalrus.core.errors import WalrusError
+
+log = logging.getLogger("pywalrus.chain")
+
+
+@dataclass(frozen=True)
+class ChainConfig:
+    """The chain process' configuration file."""
+
+    chain_id: str
+    """Name of the chain; transactions are bound to it."""
+    host: str
+    """Listen host (127.0.0.1 by default)."""
+    port: int
+    """Listen port."""
+    data_dir: Path
+    """Where the SQLite database lives."""
+    key_file: Path
+    """The chain key (base64 Sui keystore entry) that signs checkpoints."""
+    genesis_file: Path
+    """YAML genesis configuration, used on first start."""
+    manual_clock: bool
+    """Tests drive the clock through `chain_advanceClock` instead of wall time."""
+    faucet: bool
+    """Whether `chain_faucet` hands out WAL and gas (local networks)."""
+
+    @classmethod
+    def load(cls, path: Path) -> ChainConfig:
+        try:
+            raw: dict[str, Any] = yaml.safe_load(path.read_text())
+        except (OSError, yaml.YAMLError) as exc:
+            raise WalrusError(f"cannot read chain config {path}: {exc}") from None
+        base = path.parent
+        try:
+            return cls(
+                chain_id=str(raw["chain_id"]),
+                host=str(raw.get("host", "127.0.0.1")),
+                port=int(raw["port"]),
+                data_dir=base / raw.get("data_dir", "chain-data"),
+                key_file=base / raw["key_file"],
+                genesis_file=base / raw["genesis_file"],
+                manual_clock=bool(raw.get("manual_clock", False)),
+                faucet=bool(raw.get("faucet", False)),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise WalrusError(f"invalid chain config {path}: missing or bad {exc}") from None
+
+
+def open_ledger(config: ChainConfig) -> Ledger:
+    """Open (and on first start, create through genesis) the chain's ledger."""
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    key = Account.from_keystore(config.key_file.read_text().strip())
+    ledger = Ledger(
+        config.data_dir / "chain.sqlite", config.chain_id, key, Clock(config.manual_clock)
+    )
+    latest = ledger.store.latest_checkpoint()
+    if latest is not None:
+        ledger.clock.not_before(latest.timestamp_ms)
+    if not ledger.is_initialized:
+        genesis = yaml.safe_load(config.genesis_file.read_text())
+        ledger.execute_system([Call("genesis::init", {"config": genesis})])
+    return ledger
+
+
+def tick(ledger: Ledger) -> None:
+    """Run the permissionless epoch step that is due, if any."""
+    staking = ledger.singleton(STAKING)
+    due = epoch_actions_due(staking.fields, ledger.clock.now_ms())
+    if due is not None:
+        try:
+            ledger.execute_system([Call(due)])
+        except TransactionRejected as exc:
+            log.warning("epoch step %s failed: %s", due, exc)
+
+
+async def serve(config: ChainConfig) -> None:
+    ledger = open_ledger(config)
+    server = ChainServer(ledger, faucet=config.faucet, tick=lambda: tick(ledger))
+    runner = web.AppRunner(server.app(), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, config.host, config.port)
+    await site.start()
+    log.info("chain %s listening on http://%s:%d", config.chain_id, config.host, config.port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await runner.cleanup()
+    ledger.close()
+
+
+def run(config_path: Path) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    asyncio.run(serve(ChainConfig.load(config_path)))

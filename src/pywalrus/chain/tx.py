@@ -1,0 +1,142 @@
+"""Transactions of the coordination chain: a short list of contract calls, signed by a sender.
+
+A transaction is canonical JSON (sorted keys, no spaces); the sender signs
+BLAKE2b-256(intent ‖ bytes) with Ed25519, as Sui signs its intent messages. Calls run in order
+and atomically; an argument `{"$result": [i, "key"]}` refers to a value returned by call i,
+so that, like a Sui programmable transaction, one transaction can reserve storage and
+register a blob in it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from hashlib import blake2b
+from typing import Any
+
+from pywalrus.core.accounts import Account, parse_address, verify_signature
+from pywalrus.core.base58 import b58encode
+from pywalrus.core.errors import VerificationError, WalrusError
+
+TX_INTENT = b"\x00\x00\x00"
+MAX_CALLS = 64
+
+
+class TransactionFormatError(WalrusError, ValueError):
+    """A transaction that is not well formed."""
+
+
+def canonical_json(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+@dataclass(frozen=True)
+class Call:
+    """One contract call: `module::function` with named JSON arguments."""
+
+    function: str
+    """Entry function, e.g. `system::register_blob`."""
+    args: dict[str, Any] = field(default_factory=dict)
+    """Named arguments; `{"$result": [i, key]}` takes a value returned by an earlier call."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"function": self.function, "args": self.args}
+
+
+@dataclass(frozen=True)
+class TransactionData:
+    """What the sender signs."""
+
+    chain_id: str
+    """The chain this transaction is for (no replay across chains)."""
+    sender: str
+    """0x-hex address of the signer; pays the fee."""
+    nonce: int
+    """Must equal the sender's count of executed transactions (no replay within the chain)."""
+    gas_budget: int
+    """The most the sender agrees to pay in fees (MIST)."""
+    calls: tuple[Call, ...]
+    """The calls, executed in order, all or nothing."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "chainId": self.chain_id,
+            "sender": self.sender,
+            "nonce": self.nonce,
+            "gasBudget": self.gas_budget,
+            "calls": [c.to_json() for c in self.calls],
+        }
+
+    def to_bytes(self) -> bytes:
+        return canonical_json(self.to_json())
+
+    def signing_digest(self) -> bytes:
+        return blake2b(TX_INTENT + self.to_bytes(), digest_size=32).digest()
+
+    def digest(self) -> str:
+        """The transaction digest, base58 like Sui's."""
+        return b58encode(self.signing_digest())
+
+    def sign(self, account: Account) -> SignedTransaction:
+        return SignedTransaction(self, account.sign(self.signing_digest()))
+
+    @classmethod
+    def from_json(cls, value: Any) -> TransactionData:
+        if not isinstance(value, dict):
+            raise TransactionFormatError("transaction data must be an object")
+        try:
+            calls_json = value["calls"]
+            if not isinstance(calls_json, list) or not 0 < len(calls_json) <= MAX_CALLS:
+                raise TransactionFormatError(f"a transaction has 1 to {MAX_CALLS} calls")
+            calls = []
+            for call in calls_json:
+                if not isinstance(call, dict) or not isinstance(call.get("function"), str):
+                    raise TransactionFormatError("each call needs a function name")
+                args = call.get("args", {})
+                if not isinstance(args, dict):
+                    raise TransactionFormatError("call arguments must be an object")
+                calls.append(Call(call["function"], args))
+            data = cls(
+                chain_id=_typed(value, "chainId", str),
+                sender=parse_address(_typed(value, "sender", str)),
+                nonce=_typed(value, "nonce", int),
+                gas_budget=_typed(value, "gasBudget", int),
+                calls=tuple(calls),
+            )
+        except KeyError as exc:
+            raise TransactionFormatError(f"transaction data lacks {exc.args[0]!r}") from None
+        if data.nonce < 0 or data.gas_budget < 0:
+            raise TransactionFormatError("nonce and gas budget must be non-negative")
+        return data
+
+
+def _typed(value: dict[str, Any], key: str, kind: type) -> Any:
+    item = value[key]
+    if not isinstance(item, kind) or isinstance(item, bool):
+        raise TransactionFormatError(f"{key!r} must be of type {kind.__name__}")
+    return item
+
+
+@dataclass(frozen=True)
+class SignedTransaction:
+    """Transaction data with the sender's signature."""
+
+    data: TransactionData
+    """The signed content."""
+    signature: str
+    """Sui-style serialized Ed25519 signature, base64."""
+
+    def verify(self) -> None:
+        """Raise `VerificationError` unless the signature is the sender's over the data."""
+        signer = verify_signature(self.data.signing_digest(), self.signature)
+        if signer != self.data.sender:
+            raise VerificationError("transaction is not signed by its sender")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"data": self.data.to_json(), "signature": self.signature}
+
+    @classmethod
+    def from_json(cls, value: Any) -> SignedTransaction:
+        if not isinstance(value, dict) or not isinstance(value.get("signature"), str):
+            raise TransactionFormatError("a signed transaction has data and a signature")
+        return cls(TransactionData.from_json(value.get("data")), value["signature"])

@@ -1,0 +1,29 @@
+"""Cryptographic primitives of the protocol layer: BLS12-381 keys, signatures and aggregation.
+
+Storage nodes sign protocol messages with BLS12-381 min-pk keys, and certificates are
+aggregate signatures of a quorum; `bls` is the one place that talks to a BLS binding.
+"""
+
+from pywalrus.core.crypto.bls import (
+    BLS_DST,
+    BlsError,
+    BlsPrivateKey,
+    BlsPublicKey,
+    BlsSignature,
+    InvalidSignatureError,
+    aggregate_public_keys,
+    aggregate_signatures,
+    verify,
+)
+
+__all__ = [
+    "BLS_DST",
+    "BlsError",
+    "BlsPrivateKey",
+    "BlsPublicKey",
+    "BlsSignature",
+    "InvalidSignatureError",
+    "aggregate_public_keys",
+    "aggregate_signatures",
+    "verify",
+]

@@ -1,0 +1,1 @@
+"""Orchestration of a local network: genesis, keys, configs and processes."""
