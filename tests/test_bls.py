@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -25,7 +26,11 @@ from pywalrus.core.crypto.bls import (
 
 fastcrypto = pytest.importorskip("pysui_fastcrypto")
 
-P = 0x1A0111EA397FE69A4B1BA7B6434BACD764774B84F38512BF6730D2A0F6B0F6241EABFFFEB153FFFFB9FEFFFFFFFFAAAB
+P = int(
+    "1a0111ea397fe69a4b1ba7b6434bacd764774b84f38512bf"
+    "6730d2a0f6b0f6241eabfffeb153ffffb9feffffffffaaab",
+    16,
+)
 """The BLS12-381 base field modulus."""
 G1_GENERATOR = bytes.fromhex(
     "97f1d3a73197d7942695638c4fa9ac0fc3688c4f9774b905a14e3a3f171bac586c55e83ff97a1aeffb3af00adb22c6bb"
@@ -168,6 +173,21 @@ def test_secret_key_range(data: bytes, problem: str | None) -> None:
             BlsPrivateKey.from_bytes(data)
 
 
+def test_key_file_encoding_matches_walrus() -> None:
+    # crates/walrus-core/src/keys.rs `parses_base64`
+    text = "BBlm7tRefoPuaKoVoxVtnUBBDCfy+BGPREM8B6oSkOEj"
+    key = BlsPrivateKey.from_base64(text)
+    assert key.to_bytes().hex() == (
+        "1966eed45e7e83ee68aa15a3156d9d40410c27f2f8118f44433c07aa1290e123"
+    )
+    assert key.to_base64() == text
+    assert BlsPrivateKey.from_base64(text + "\n") == key
+    with pytest.raises(BlsError, match="flag 4"):
+        BlsPrivateKey.from_base64("BR" + text[2:])
+    with pytest.raises(BlsError, match="base64"):
+        BlsPrivateKey.from_base64(text.replace("+", "-"))
+
+
 def test_private_key_repr_hides_the_secret() -> None:
     key = BlsPrivateKey.from_seed(SEED)
     assert SEED_SECRET.hex() not in repr(key)
@@ -184,13 +204,14 @@ def test_private_key_repr_hides_the_secret() -> None:
 def test_backends_agree_byte_for_byte_and_fastcrypto_verifies(secret: int) -> None:
     message = b"walrus storage confirmation" * 40
     outputs = set()
+    previous = bls.backend_name()
     for name in available_backends():
         bls.set_backend(name)
         try:
             key = BlsPrivateKey(secret.to_bytes(32, "big"))
             outputs.add((key.public_key().data, key.sign(message).data))
         finally:
-            bls.set_backend(bls.DEFAULT_BACKEND)
+            bls.set_backend(previous)
     assert len(outputs) == 1
     ((public, signature),) = outputs
     assert fastcrypto.bls_g1_compress(public) == public
@@ -298,13 +319,14 @@ def test_aggregation_refusals(backend: str) -> None:
 def test_values_survive_a_backend_switch() -> None:
     key = BlsPrivateKey.from_seed(SEED)
     public, signature = key.public_key(), key.sign(b"m")
+    previous = bls.backend_name()
     for name in available_backends():
         bls.set_backend(name)
         try:
             assert verify(public, b"m", signature)
             assert verify(public, b"m", aggregate_signatures([signature]))
         finally:
-            bls.set_backend(bls.DEFAULT_BACKEND)
+            bls.set_backend(previous)
 
 
 # --- invalid encodings ----------------------------------------------------------------------
@@ -364,6 +386,14 @@ def test_crafted_points_are_what_they_claim() -> None:
     with pytest.raises(ValueError) as excinfo:
         fastcrypto.bls_verify(SEED_PUBLIC, _g2_point(on_curve=False), b"walrus")
     assert excinfo.value.args[0] == "invalid_signature"
+
+
+def test_values_pickle(backend: str) -> None:
+    key = BlsPrivateKey.from_seed(SEED)
+    public, signature = key.public_key(), key.sign(b"m")
+    copies = pickle.loads(pickle.dumps((key, public, signature)))
+    assert copies == (key, public, signature)
+    assert verify(copies[1], b"m", copies[2])
 
 
 def test_public_key_parsing_is_cached() -> None:

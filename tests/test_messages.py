@@ -1,4 +1,4 @@
-"""Signed protocol messages: byte layouts (checked against walrus-core), parsing, signatures, JSON."""
+"""Signed protocol messages: byte layouts (checked against walrus-core), parsing, JSON."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from pywalrus.core.messages import (
     Deletable,
     IntentType,
     InvalidBlobIdMsg,
+    Message,
     MessageError,
     MessageMismatchError,
     ProofOfPossessionMsg,
@@ -116,7 +117,7 @@ def test_generic_envelope_for_other_intents() -> None:
 
 
 def test_parse_message_dispatches_on_intent() -> None:
-    messages = [
+    messages: list[Message] = [
         StorageConfirmation(EPOCH, BLOB_ID, Deletable(OBJECT_ID)),
         InvalidBlobIdMsg(EPOCH, BLOB_ID),
         ProofOfPossessionMsg(EPOCH, ADDRESS, KEY.public_key()),

@@ -14,6 +14,7 @@ from pywalrus.core.crypto.bls import (
     aggregate_public_keys,
     aggregate_signatures,
     verify,
+    verify_or_raise,
 )
 
 __all__ = [
@@ -26,4 +27,5 @@ __all__ = [
     "aggregate_public_keys",
     "aggregate_signatures",
     "verify",
+    "verify_or_raise",
 ]

@@ -24,6 +24,8 @@ and one pairing check rather than a decompression per signer.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
 import hashlib
 import hmac
@@ -45,6 +47,8 @@ CURVE_ORDER: Final = 0x73EDA753299D7D483339D80809A1D80553BDA402FFFE5BFEFFFFFFFF0
 """r, the order of the BLS12-381 prime-order subgroups; secret keys lie in [1, r)."""
 MIN_SEED_LENGTH: Final = 32
 """The IETF KeyGen requires at least 32 bytes of input keying material."""
+KEY_FILE_FLAG: Final = 4
+"""`SignatureScheme::BLS12381`: the byte before the scalar in Walrus' protocol key files."""
 
 BACKEND_ENV_VAR: Final = "PYWALRUS_BLS_BACKEND"
 DEFAULT_BACKEND: Final = "blspy"
@@ -282,7 +286,11 @@ def set_backend(name: str) -> None:
 
 
 def _decode_point(
-    data: bytes, length: int, what: str, decode: Callable[[bytes], _Native], encode: Any
+    data: bytes,
+    length: int,
+    what: str,
+    decode: Callable[[bytes], _Native],
+    encode: Callable[[_Native], bytes],
 ) -> _Native:
     if not isinstance(data, bytes):
         raise BlsError(f"a BLS {what} must be bytes, not {type(data).__name__}")
@@ -362,6 +370,10 @@ class BlsPublicKey:
     def __repr__(self) -> str:
         return f"BlsPublicKey({self.data.hex()})"
 
+    def __reduce__(self) -> tuple[type[BlsPublicKey], tuple[bytes]]:
+        # Native points do not pickle; the bytes are re-parsed on the other side.
+        return (type(self), (self.data,))
+
     def verify(self, message: bytes, signature: BlsSignature) -> bool:
         """Whether `signature` is this key's signature on `message`."""
         return verify(self, message, signature)
@@ -404,6 +416,10 @@ class BlsSignature:
 
     def __repr__(self) -> str:
         return f"BlsSignature({self.data.hex()})"
+
+    def __reduce__(self) -> tuple[type[BlsSignature], tuple[bytes]]:
+        # Native points do not pickle; the bytes are re-parsed on the other side.
+        return (type(self), (self.data,))
 
 
 def _g1(key: BlsPublicKey, backend: _Backend) -> _Native:
@@ -477,6 +493,23 @@ class BlsPrivateKey:
 
     def to_bytes(self) -> bytes:
         return self.data
+
+    def to_base64(self) -> str:
+        """Walrus' protocol key encoding: standard base64 of flag 0x04 ‖ the 32-byte scalar."""
+        return base64.b64encode(bytes([KEY_FILE_FLAG]) + self.data).decode()
+
+    @classmethod
+    def from_base64(cls, text: str) -> BlsPrivateKey:
+        """Parse `to_base64` output (a `protocol_key` file of a Walrus storage node)."""
+        try:
+            raw = base64.b64decode(text.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            raise BlsError("a BLS key file is not standard base64") from None
+        if len(raw) != SECRET_KEY_LENGTH + 1 or raw[0] != KEY_FILE_FLAG:
+            raise BlsError(
+                f"a BLS key file holds flag {KEY_FILE_FLAG} and {SECRET_KEY_LENGTH} key bytes"
+            )
+        return cls(raw[1:])
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, BlsPrivateKey):
