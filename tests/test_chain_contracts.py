@@ -6,8 +6,8 @@ import base64
 from pathlib import Path
 
 import pytest
-from chain_harness import Harness
 
+from chain_harness import Harness
 from pywalrus.chain.ledger import TransactionRejected
 from pywalrus.chain.tx import Call, TransactionData
 from pywalrus.core.accounts import Account

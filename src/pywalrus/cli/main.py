@@ -106,6 +106,26 @@ def blob_id(ctx: click.Context, file: Path, n_shards: int) -> None:
     click.echo(f"Encoding type: {metadata.encoding_type.name}")
 
 
+@cli.command("chain")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Chain configuration (YAML).",
+)
+def chain(config_path: Path) -> None:
+    """Run the coordination chain (JSON-RPC over HTTP) until interrupted."""
+    from pywalrus.chain.service import run
+
+    if not config_path.is_file():
+        raise fail(f"chain config '{config_path}' does not exist")
+    try:
+        run(config_path)
+    except WalrusError as exc:
+        raise from_walrus_error(exc) from None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point: every failure is one line on stderr and a non-zero exit."""
     try:

@@ -28,7 +28,7 @@ def _voter(ctx: TxContext, cap: str) -> tuple[str, int, dict[str, Any]]:
     return node_id, weight, s
 
 
-def _tally(s: dict[str, Any], table: str, key: str, voter: str, weight: int) -> dict[str, Any]:
+def _tally(s: dict[str, Any], table: str, key: str, voter: str, weight: int) -> Any:
     votes = s.setdefault(table, {})
     entry_ = votes.get(key)
     if entry_ is None or entry_["epoch"] != s["epoch"]:

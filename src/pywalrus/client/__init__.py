@@ -1,0 +1,1 @@
+"""The client SDK: store and read blobs, talk to storage nodes and the chain."""

@@ -1,0 +1,205 @@
+"""The chain as a real process: JSON-RPC over HTTP, long-polls, bad requests, SIGKILL restart."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import signal
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from pywalrus.chain.client import ChainClient, ChainError
+from pywalrus.chain.tx import Call, TransactionData
+from pywalrus.core.accounts import Account
+from pywalrus.testbed.chain_files import write_chain_files
+from pywalrus.testbed.genesis import generate_nodes, make_genesis
+from pywalrus.testbed.ports import free_ports
+from pywalrus.testbed.process import start_walrus, wait_until_healthy
+
+
+@dataclass
+class ChainProcess:
+    config: Path
+    url: str
+    key: Account
+    user: Account
+    process: subprocess.Popen[bytes]
+
+    def start(self) -> None:
+        self.process = start_walrus(
+            ["chain", "--config", str(self.config)], self.config.parent / "chain.log"
+        )
+        wait_until_healthy(self.url.rstrip("/") + "/health", 30, self.process)
+
+    def kill(self) -> None:
+        os.kill(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
+
+
+@pytest.fixture
+def chain(tmp_path: Path) -> Iterator[ChainProcess]:
+    (port,) = free_ports(1)
+    key, user = Account.generate(), Account.generate()
+    genesis = make_genesis(generate_nodes(4), 10, 3_600_000, [user])
+    config = write_chain_files(tmp_path, "proc-chain", port, genesis, key)
+    proc = ChainProcess(config, f"http://127.0.0.1:{port}/", key, user, None)  # type: ignore[arg-type]
+    proc.start()
+    yield proc
+    if proc.process.poll() is None:
+        proc.process.terminate()
+        proc.process.wait(10)
+
+
+async def _raw(url: str, body: bytes) -> dict[str, object]:
+    async with aiohttp.ClientSession() as session, session.post(url, data=body) as response:
+        assert response.status == 200
+        result: dict[str, object] = await response.json()
+        return result
+
+
+async def test_bad_requests_change_nothing(chain: ChainProcess) -> None:
+    async with ChainClient(chain.url) as client:
+        before = await client.info()
+        for body, code in [
+            (b"{not json", -32700),
+            (b"[1, 2]", -32600),
+            (json.dumps({"jsonrpc": "2.0", "id": 1, "method": "chain_nope"}).encode(), -32601),
+            (
+                json.dumps(
+                    {
+                        "jsonrpc": "2.0",
+                        "id": 1,
+                        "method": "chain_getObject",
+                        "params": {"objectId": 5},
+                    }
+                ).encode(),
+                -32602,
+            ),
+            (
+                json.dumps(
+                    {
+                        "jsonrpc": "2.0",
+                        "id": 1,
+                        "method": "chain_submitTransaction",
+                        "params": {"transaction": {}},
+                    }
+                ).encode(),
+                -32602,
+            ),
+        ]:
+            reply = await _raw(chain.url, body)
+            assert reply["error"]["code"] == code, reply  # type: ignore[index]
+        coins = await client.owned_objects(chain.user.address, "wal::Coin")
+        data = TransactionData(
+            "proc-chain",
+            chain.user.address,
+            0,
+            10**6,
+            (Call("wal::split", {"coin": coins[0].id, "amount": 1}),),
+        )
+        forged = data.sign(Account.generate()).to_json()
+        with pytest.raises(ChainError) as caught:
+            await client.call("chain_submitTransaction", transaction=forged)
+        assert caught.value.reason == "EBadSignature"
+        with pytest.raises(ChainError) as caught:
+            await client.execute(
+                chain.user, [Call("wal::split", {"coin": coins[0].id, "amount": "x"})]
+            )
+        assert caught.value.reason == "EBadArgument"
+        after = await client.info()
+        assert after["txCount"] == before["txCount"]
+        assert after["eventCount"] == before["eventCount"]
+        # Oversize bodies are refused by the server.
+        async with aiohttp.ClientSession() as session:
+            async with session.post(chain.url, data=b"x" * (5 * 1024 * 1024)) as response:
+                assert response.status == 413
+
+
+async def test_long_poll_wakes_on_new_events(chain: ChainProcess) -> None:
+    async with ChainClient(chain.url) as client, ChainClient(chain.url) as other:
+        cursor = (await client.info())["eventCount"] - 1
+        waiter = asyncio.create_task(
+            client.wait_events(cursor, ["BlobRegistered", "StakeTest"], 20_000)
+        )
+        await asyncio.sleep(0)  # the request is in flight before the event exists
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        coins = await other.owned_objects(chain.user.address, "wal::Coin")
+        # Storage reservations emit no event; registering does.
+        from pywalrus.core.config import EncodingConfig
+        from pywalrus.core.encoding import compute_metadata
+
+        metadata = compute_metadata(b"long poll", EncodingConfig(10))
+        await other.execute(
+            chain.user,
+            [
+                Call(
+                    "system::reserve_space",
+                    {
+                        "storage_amount": EncodingConfig(10).encoded_length(9),
+                        "epochs_ahead": 1,
+                        "payment": coins[0].id,
+                    },
+                ),
+                Call(
+                    "system::register_blob",
+                    {
+                        "storage": {"$result": [0, "storage"]},
+                        "blob_id": str(metadata.blob_id()),
+                        "root_hash": metadata.root_hash().hex(),
+                        "size": 9,
+                        "encoding_type": 1,
+                        "deletable": False,
+                        "write_payment": coins[0].id,
+                    },
+                ),
+            ],
+        )
+        events = await asyncio.wait_for(waiter, 20)
+        assert [e.type for e in events] == ["BlobRegistered"]
+        assert loop.time() - start < 15
+        await client.verify_events(events, chain.key.address)
+        # An empty wait times out with no events.
+        assert await client.wait_events(events[-1].seq, ["BlobRegistered"], 200) == []
+
+
+async def test_sigkill_loses_no_acknowledged_transaction(chain: ChainProcess) -> None:
+    acked: list[str] = []
+    async with ChainClient(chain.url) as client:
+        coin = (await client.owned_objects(chain.user.address, "wal::Coin"))[0].id
+
+        async def stream() -> None:
+            for _ in range(500):
+                result = await client.execute(
+                    chain.user, [Call("wal::split", {"coin": coin, "amount": 1})]
+                )
+                acked.append(result["digest"])
+
+        task = asyncio.create_task(stream())
+        target = random.randint(20, 60)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 60
+        while len(acked) < target and loop.time() < deadline and not task.done():
+            await asyncio.sleep(0.01)
+        chain.kill()
+        with pytest.raises(Exception):  # noqa: B017 - the in-flight request fails one way or another
+            await task
+    assert len(acked) >= target
+    chain.start()
+    async with ChainClient(chain.url) as client:
+        for digest in acked:
+            assert await client.call("chain_getTransaction", digest=digest) is not None, digest
+        total = await client.verify_checkpoint_chain(chain.key.address)
+        info = await client.info()
+        assert total == info["txCount"]
+        # The account continues where it stopped: the next transaction executes.
+        account = await client.account(chain.user.address)
+        assert account["nonce"] >= len(acked)
+        await client.execute(chain.user, [Call("wal::split", {"coin": coin, "amount": 1})])
