@@ -126,6 +126,110 @@ def chain(config_path: Path) -> None:
         raise from_walrus_error(exc) from None
 
 
+@cli.command("node")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Storage node configuration (YAML).",
+)
+def node(config_path: Path) -> None:
+    """Run one storage node until interrupted."""
+    from pywalrus.node.service import run
+
+    if not config_path.is_file():
+        raise fail(f"node config '{config_path}' does not exist")
+    try:
+        run(config_path)
+    except WalrusError as exc:
+        raise from_walrus_error(exc) from None
+
+
+@cli.group("testbed")
+def testbed() -> None:
+    """Start, inspect and stop a local network in one directory."""
+
+
+@testbed.command("up")
+@click.option("--dir", "directory", type=click.Path(path_type=Path), required=True)
+@click.option("--nodes", type=click.IntRange(1, 100), default=7, show_default=True)
+@click.option("--shards", type=click.IntRange(4, 1000), default=100, show_default=True)
+@click.option(
+    "--epoch-duration",
+    type=click.IntRange(1, 10**7),
+    default=300,
+    show_default=True,
+    help="Epoch length in seconds.",
+)
+@global_options
+@click.pass_context
+def testbed_up(
+    ctx: click.Context, directory: Path, nodes: int, shards: int, epoch_duration: int
+) -> None:
+    """Create (if new) and start the chain and storage nodes; wait until healthy."""
+    from pywalrus.testbed import local
+
+    try:
+        local.up(directory, nodes, shards, epoch_duration * 1000)
+        rows = local.status(directory)
+    except (WalrusError, TimeoutError, RuntimeError) as exc:
+        raise fail(f"testbed did not come up: {exc}") from None
+    if json_mode(ctx):
+        emit_json(
+            {
+                "dir": str(directory),
+                "clientConfig": str(directory / "client_config.yaml"),
+                "processes": rows,
+            }
+        )
+        return
+    success(
+        f"local network in {directory} is up: {sum(r['healthy'] for r in rows)} healthy processes"
+    )
+    for row in rows:
+        click.echo(f"  {row['name']:10} {row['url']}  pid {row['pid']}")
+    click.echo(f"Client config: {directory / 'client_config.yaml'} (or export WALRUS_CONFIG=...)")
+
+
+@testbed.command("status")
+@click.option("--dir", "directory", type=click.Path(path_type=Path), required=True)
+@global_options
+@click.pass_context
+def testbed_status(ctx: click.Context, directory: Path) -> None:
+    """List each process with its pid, role, URL and health."""
+    from pywalrus.testbed import local
+
+    try:
+        rows = local.status(directory)
+    except (WalrusError, OSError) as exc:
+        raise fail(str(exc)) from None
+    if json_mode(ctx):
+        emit_json(rows)
+        return
+    for row in rows:
+        state = "healthy" if row["healthy"] else ("running" if row["running"] else "stopped")
+        click.echo(f"{row['name']:10} {row['role']:6} {state:8} pid={row['pid']} {row['url']}")
+
+
+@testbed.command("down")
+@click.option("--dir", "directory", type=click.Path(path_type=Path), required=True)
+@global_options
+@click.pass_context
+def testbed_down(ctx: click.Context, directory: Path) -> None:
+    """Stop every process of the local network (data is kept)."""
+    from pywalrus.testbed import local
+
+    try:
+        stopped = local.down(directory)
+    except (WalrusError, OSError) as exc:
+        raise fail(str(exc)) from None
+    if json_mode(ctx):
+        emit_json({"stopped": stopped})
+    else:
+        success(f"stopped {stopped} processes")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point: every failure is one line on stderr and a non-zero exit."""
     try:

@@ -1,0 +1,72 @@
+"""The Walrus JSON envelope for storage-node responses and errors (protocol page §8.1).
+
+Success: `{"success": {"code": 200, "data": …}}`; errors follow AIP-193:
+`{"error": {"status", "code", "message", "details": [{"@type": "ErrorInfo", "reason",
+"domain": "storage.walrus.space", "metadata": {}}]}}`. Clients match on (reason, domain).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+DOMAIN = "storage.walrus.space"
+STATUS_FOR_CODE = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    413: "SIZE_EXCEEDED",
+    416: "RANGE_NOT_SATISFIABLE",
+    429: "RESOURCE_EXHAUSTED",
+    451: "UNAVAILABLE_FOR_LEGAL_REASONS",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+
+
+class NodeApiError(Exception):
+    """An error answer: HTTP code, machine-readable reason, human message."""
+
+    def __init__(self, code: int, reason: str, message: str, status: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
+        self.message = message
+        self.status = status or STATUS_FOR_CODE.get(code, "UNKNOWN")
+
+    def response(self) -> web.Response:
+        body = {
+            "error": {
+                "status": self.status,
+                "code": self.code,
+                "message": self.message,
+                "details": [
+                    {
+                        "@type": "ErrorInfo",
+                        "reason": self.reason,
+                        "domain": DOMAIN,
+                        "metadata": {},
+                    }
+                ],
+            }
+        }
+        return web.json_response(body, status=self.code)
+
+
+def bad_request(reason: str, message: str) -> NodeApiError:
+    return NodeApiError(400, reason, message)
+
+
+def not_found(reason: str, message: str) -> NodeApiError:
+    return NodeApiError(404, reason, message)
+
+
+def success(data: Any, code: int = 200) -> web.Response:
+    return web.json_response({"success": {"code": code, "data": data}}, status=code)
+
+
+def bcs(data: bytes) -> web.Response:
+    return web.Response(body=data, content_type="application/octet-stream")

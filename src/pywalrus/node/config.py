@@ -1,0 +1,63 @@
+"""Storage node configuration (`walrus node --config node.yaml`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pywalrus.core.errors import WalrusError
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """Everything a storage node process needs; paths are relative to the config file."""
+
+    name: str
+    """Human-readable name."""
+    node_id: str
+    """0x-hex ID of the node's staking pool on chain."""
+    host: str
+    """REST API listen host."""
+    port: int
+    """REST API listen port."""
+    data_dir: Path
+    """Directory of the LMDB database."""
+    protocol_key_file: Path
+    """BLS key (base64 of 0x04 ‖ secret) that signs confirmations."""
+    wallet_file: Path
+    """Keystore of the operator account (pays the node's transactions)."""
+    chain_url: str
+    """JSON-RPC URL of the chain."""
+    max_pending_ms: int = 30_000
+    """How long metadata and slivers uploaded before their registration are buffered."""
+    confirmation_wait_ms: int = 5_000
+    """Cap on how long a confirmation request waits for the blob's registration."""
+    lmdb_map_size: int = 1 << 36
+    """LMDB map size (a sparse upper bound on the database)."""
+
+    @classmethod
+    def load(cls, path: Path) -> NodeConfig:
+        try:
+            raw: dict[str, Any] = yaml.safe_load(path.read_text())
+        except (OSError, yaml.YAMLError) as exc:
+            raise WalrusError(f"cannot read node config {path}: {exc}") from None
+        base = path.parent
+        try:
+            return cls(
+                name=str(raw["name"]),
+                node_id=str(raw["node_id"]),
+                host=str(raw.get("host", "127.0.0.1")),
+                port=int(raw["port"]),
+                data_dir=base / raw.get("data_dir", "data"),
+                protocol_key_file=base / raw["protocol_key_file"],
+                wallet_file=base / raw["wallet_file"],
+                chain_url=str(raw["chain_url"]),
+                max_pending_ms=int(raw.get("max_pending_ms", 30_000)),
+                confirmation_wait_ms=int(raw.get("confirmation_wait_ms", 5_000)),
+                lmdb_map_size=int(raw.get("lmdb_map_size", 1 << 36)),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise WalrusError(f"invalid node config {path}: missing or bad {exc}") from None

@@ -1,0 +1,268 @@
+"""The storage node's state and behaviour, independent of HTTP.
+
+It follows the chain's events in order from a persisted cursor and folds them into per-blob
+info; it accepts metadata and slivers only for registered, unexpired blobs (or buffers them
+briefly when the uploader asks, until the registration arrives), only for its shards, and only
+after verifying them; it signs storage confirmations when it holds both slivers of every shard
+it owns for a blob; and it reports epoch sync to the chain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from pywalrus.chain.client import ChainClient, ChainError, ChainUnavailable
+from pywalrus.chain.objects import Event
+from pywalrus.chain.tx import Call
+from pywalrus.core.accounts import Account
+from pywalrus.core.config import EncodingConfig
+from pywalrus.core.crypto.bls import BlsPrivateKey
+from pywalrus.core.errors import WalrusError
+from pywalrus.core.metadata import BlobMetadata
+from pywalrus.core.types import BlobId, ShardIndex, SliverPairIndex, SliverType
+from pywalrus.node import blob_info
+from pywalrus.node.storage import NodeStore
+
+log = logging.getLogger("pywalrus.node")
+T = TypeVar("T")
+
+
+@dataclass
+class Pending:
+    """Uploads that arrived before the blob's registration event."""
+
+    expires: float
+    """Monotonic time after which the entry is dropped."""
+    metadata: bytes | None = None
+    """BCS metadata, verified against the blob ID."""
+    slivers: dict[tuple[int, SliverType], bytes] = field(default_factory=dict)
+    """(shard, axis) → BCS sliver, verified against the pending metadata."""
+
+
+class StorageNode:
+    """One node's store, committee view, pending uploads and event follower."""
+
+    def __init__(
+        self,
+        name: str,
+        node_id: str,
+        store: NodeStore,
+        chain: ChainClient,
+        protocol_key: BlsPrivateKey,
+        operator: Account,
+        max_pending_ms: int = 30_000,
+        confirmation_wait_ms: int = 5_000,
+    ) -> None:
+        self.name = name
+        self.node_id = node_id
+        self.store = store
+        self.chain = chain
+        self.protocol_key = protocol_key
+        self.operator = operator
+        self.max_pending_ms = max_pending_ms
+        self.confirmation_wait_ms = confirmation_wait_ms
+        self.epoch = 0
+        self.n_shards = 0
+        self.shards: frozenset[int] = frozenset()
+        self.encoding: EncodingConfig | None = None
+        self.pending: dict[BlobId, Pending] = {}
+        self.started = time.monotonic()
+        self.highest_event = store.event_cursor()
+        self.cap_id: str | None = None
+        self._registered: dict[BlobId, asyncio.Event] = {}
+        self._cpu = ThreadPoolExecutor(2, thread_name_prefix="verify")
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="lmdb-writer")
+        self._stopping = asyncio.Event()
+
+    # Helpers -------------------------------------------------------------------------------
+
+    async def cpu(self, func: Any, *args: Any) -> Any:
+        """Run CPU-heavy work (verification) off the event loop."""
+        return await asyncio.get_running_loop().run_in_executor(self._cpu, func, *args)
+
+    async def write(self, func: Any, *args: Any) -> Any:
+        """Run an LMDB write on the single writer thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._writer, func, *args)
+
+    @property
+    def config(self) -> EncodingConfig:
+        if self.encoding is None:
+            raise WalrusError("the node has not read the committee yet")
+        return self.encoding
+
+    def info(self, blob_id: BlobId) -> blob_info.BlobInfo | None:
+        return self.store.blob_info(blob_id)
+
+    def is_registered(self, blob_id: BlobId) -> bool:
+        return blob_info.is_registered(self.info(blob_id), self.epoch)
+
+    def shard_for_pair(self, pair: int, blob_id: BlobId) -> int:
+        return int(self.config.shard_for_pair(SliverPairIndex(pair), blob_id))
+
+    def pairs_held(self, blob_id: BlobId) -> list[tuple[int, int]]:
+        """(shard, pair index) for every shard this node owns."""
+        return [
+            (s, int(self.config.pair_for_shard(ShardIndex(s), blob_id)))
+            for s in sorted(self.shards)
+        ]
+
+    def holds_all_slivers(self, blob_id: BlobId) -> bool:
+        return all(
+            self.store.has_sliver(blob_id, shard, axis)
+            for shard in self.shards
+            for axis in SliverType
+        )
+
+    def stored_metadata(self, blob_id: BlobId) -> BlobMetadata | None:
+        data = self.store.metadata(blob_id)
+        return BlobMetadata.from_bcs(data) if data is not None else None
+
+    # Committee -----------------------------------------------------------------------------
+
+    async def refresh_committee(self) -> None:
+        staking = await self.chain.singleton("walrus::Staking")
+        system = await self.chain.singleton("walrus::System")
+        self.epoch = int(system.fields["epoch"])
+        self.n_shards = int(system.fields["n_shards"])
+        self.encoding = EncodingConfig(self.n_shards)
+        shards = staking.fields["committee"].get(self.node_id, [])
+        self.shards = frozenset(int(s) for s in shards)
+        if self.cap_id is None:
+            caps = await self.chain.owned_objects(self.operator.address, "walrus::StorageNodeCap")
+            for cap in caps:
+                if cap.fields["node_id"] == self.node_id:
+                    self.cap_id = cap.id
+
+    async def report_sync_done(self) -> None:
+        """Tell the chain this node holds its shards for the current epoch."""
+        staking = await self.chain.singleton("walrus::Staking")
+        state = staking.fields["epoch_state"]
+        if state["kind"] != "EpochChangeSync" or not self.shards or self.cap_id is None:
+            return
+        if self.node_id in state.get("synced", []):
+            return
+        previous = (staking.fields.get("previous_committee") or {}).get(self.node_id, [])
+        gained = self.shards - {int(s) for s in previous}
+        if gained:
+            # Shard transfer is not implemented yet: a node gaining shards cannot claim them.
+            log.warning(
+                "node %s gained shards %s and cannot sync them yet", self.name, sorted(gained)
+            )
+            return
+        try:
+            await self.chain.execute(
+                self.operator,
+                [Call("staking::epoch_sync_done", {"cap": self.cap_id, "epoch": self.epoch})],
+            )
+        except ChainError as exc:
+            log.warning("epoch_sync_done failed: %s", exc)
+
+    # Events --------------------------------------------------------------------------------
+
+    async def follow_events(self) -> None:
+        """Follow chain events forever (until `stop`), applying them in order."""
+        cursor = self.store.event_cursor()
+        while not self._stopping.is_set():
+            try:
+                events = await self.chain.wait_events(cursor, timeout_ms=10_000, limit=500)
+            except (ChainUnavailable, ChainError) as exc:
+                log.warning("event follower: %s", exc)
+                await asyncio.sleep(0.5)
+                continue
+            if not events:
+                continue
+            await self.apply_events(events)
+            cursor = events[-1].seq
+
+    async def apply_events(self, events: Iterable[Event]) -> None:
+        updated: dict[BlobId, blob_info.BlobInfo | None] = {}
+        registered: list[BlobId] = []
+        deleted: list[BlobId] = []
+        epoch_changed = False
+        last = self.highest_event
+        for event in events:
+            last = event.seq
+            if event.type in blob_info.BLOB_EVENTS:
+                blob_id = BlobId.parse(event.fields["blob_id"])
+                current = updated[blob_id] if blob_id in updated else self.info(blob_id)
+                event_id = {"txDigest": event.tx_digest, "eventSeq": str(event.event_index)}
+                updated[blob_id] = blob_info.apply_event(
+                    current, event.type, event.fields, event_id
+                )
+                if event.type == "BlobRegistered":
+                    registered.append(blob_id)
+                elif event.type in ("BlobDeleted", "InvalidBlobID"):
+                    deleted.append(blob_id)
+            elif event.type in ("EpochChangeStart", "EpochChangeDone"):
+                epoch_changed = True
+        await self.write(self.store.apply_events, updated, last)
+        self.highest_event = last
+        if epoch_changed:
+            await self.refresh_committee()
+            await self.collect_garbage()
+            await self.report_sync_done()
+        for blob_id in deleted:
+            info = updated.get(blob_id)
+            if not blob_info.is_registered(info, self.epoch):
+                await self.write(self.store.delete_blob_data, blob_id)
+        for blob_id in registered:
+            await self._flush_pending(blob_id)
+            waiter = self._registered.pop(blob_id, None)
+            if waiter is not None:
+                waiter.set()
+
+    async def collect_garbage(self) -> None:
+        """Delete the data of blobs with no unexpired registration left."""
+        stale = [
+            blob_id
+            for blob_id, info in self.store.blob_infos()
+            if not blob_info.is_registered(info, self.epoch)
+        ]
+        for blob_id in stale:
+            await self.write(self.store.delete_blob_data, blob_id)
+
+    async def wait_registered(self, blob_id: BlobId, timeout_ms: int) -> bool:
+        if self.is_registered(blob_id):
+            return True
+        waiter = self._registered.setdefault(blob_id, asyncio.Event())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(waiter.wait(), min(timeout_ms, self.confirmation_wait_ms) / 1000)
+        return self.is_registered(blob_id)
+
+    # Pending uploads ---------------------------------------------------------------------
+
+    def pending_entry(self, blob_id: BlobId) -> Pending:
+        now = time.monotonic()
+        for key in [k for k, v in self.pending.items() if v.expires < now]:
+            del self.pending[key]
+        if blob_id not in self.pending and len(self.pending) >= 1000:
+            raise WalrusError("pending upload cache is full")
+        return self.pending.setdefault(blob_id, Pending(now + self.max_pending_ms / 1000))
+
+    async def _flush_pending(self, blob_id: BlobId) -> None:
+        entry = self.pending.pop(blob_id, None)
+        if entry is None or not self.is_registered(blob_id):
+            return
+        if entry.metadata is not None and not self.store.has_metadata(blob_id):
+            await self.write(self.store.put_metadata, blob_id, entry.metadata)
+        for (shard, axis), data in entry.slivers.items():
+            await self.write(self.store.put_sliver, blob_id, shard, axis, data)
+
+    # Lifecycle -----------------------------------------------------------------------------
+
+    async def start(self) -> asyncio.Task[None]:
+        await self.refresh_committee()
+        await self.report_sync_done()
+        return asyncio.create_task(self.follow_events())
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        self._cpu.shutdown(wait=False)
+        self._writer.shutdown(wait=True)

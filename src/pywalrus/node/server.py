@@ -1,0 +1,409 @@
+"""The storage node's REST API (protocol page §8.1), byte-compatible with upstream nodes.
+
+Blob IDs in paths are URL-safe base64; metadata and slivers travel as BCS; JSON answers and
+errors use the Walrus envelope. Every upload is checked before anything is stored: the blob
+must be registered and unexpired (or the upload is buffered with `?pending=true`), the shard
+must be this node's, and the bytes must parse and verify against the metadata.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+
+from pywalrus.core.config import MAX_SYMBOL_SIZE
+from pywalrus.core.errors import BcsError, InvalidMetadataError, VerificationError, WalrusError
+from pywalrus.core.inconsistency import InconsistencyProof
+from pywalrus.core.messages import (
+    PERMANENT,
+    Deletable,
+    InvalidBlobIdMsg,
+    SignedMessage,
+    StorageConfirmation,
+)
+from pywalrus.core.metadata import BlobMetadata
+from pywalrus.core.slivers import Sliver
+from pywalrus.core.symbols import encode_recovery_symbols, recovery_symbols_from_sliver
+from pywalrus.core.types import BlobId, Epoch, InvalidBlobIdError, SliverPairIndex, SliverType
+from pywalrus.node import blob_info
+from pywalrus.node.api import NodeApiError, bad_request, bcs, not_found, success
+from pywalrus.node.node import StorageNode
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _blob_id(request: web.Request) -> BlobId:
+    try:
+        return BlobId.parse(request.match_info["blob_id"])
+    except InvalidBlobIdError as exc:
+        raise bad_request("INVALID_BLOB_ID", str(exc)) from None
+
+
+def _axis(request: web.Request) -> SliverType:
+    try:
+        return SliverType.parse(request.match_info["sliver_type"])
+    except ValueError as exc:
+        raise bad_request("INVALID_SLIVER_TYPE", str(exc)) from None
+
+
+def _bool_query(request: web.Request, name: str) -> bool:
+    value = request.query.get(name, "false").lower()
+    if value not in ("true", "false"):
+        raise bad_request("INVALID_QUERY", f"query parameter {name} must be true or false")
+    return value == "true"
+
+
+def _only_query(request: web.Request, allowed: set[str]) -> None:
+    unknown = set(request.query) - allowed
+    if unknown:
+        raise bad_request(
+            "INVALID_QUERY", f"unknown query parameter(s): {', '.join(sorted(unknown))}"
+        )
+
+
+class NodeServer:
+    """HTTP routes over a `StorageNode`."""
+
+    def __init__(self, node: StorageNode) -> None:
+        self.node = node
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "walrus_node_requests", "HTTP requests", ["route", "status"], registry=self.registry
+        )
+        self.stored = Counter(
+            "walrus_node_stored", "Metadata and slivers stored", ["kind"], registry=self.registry
+        )
+        self.signed = Counter(
+            "walrus_node_confirmations", "Storage confirmations signed", registry=self.registry
+        )
+        self.epoch_gauge = Gauge("walrus_node_epoch", "Current epoch", registry=self.registry)
+        self.cursor_gauge = Gauge(
+            "walrus_node_event_cursor", "Last applied chain event", registry=self.registry
+        )
+
+    def app(self) -> web.Application:
+        node = self.node
+        limit = 16 * 1024 * 1024 if node.encoding is None else self.max_body()
+        app = web.Application(client_max_size=limit, middlewares=[self._errors])
+        r = app.router
+        base = "/v1/blobs/{blob_id}"
+        r.add_get(f"{base}/metadata", self.get_metadata)
+        r.add_put(f"{base}/metadata", self.put_metadata)
+        r.add_get(f"{base}/metadata/status", self.metadata_status)
+        r.add_put(f"{base}/slivers/{{pair}}/{{sliver_type}}", self.put_sliver)
+        r.add_get(f"{base}/slivers/{{pair}}/{{sliver_type}}", self.get_sliver)
+        r.add_get(f"{base}/slivers/{{pair}}/{{sliver_type}}/status", self.sliver_status)
+        r.add_get(f"{base}/confirmation/permanent", self.confirm_permanent)
+        r.add_get(f"{base}/confirmation/deletable/{{object_id}}", self.confirm_deletable)
+        r.add_get(f"{base}/recoverySymbols", self.recovery_symbols)
+        r.add_post(f"{base}/inconsistencyProof/{{sliver_type}}", self.inconsistency_proof)
+        r.add_get(f"{base}/status", self.blob_status)
+        r.add_get("/v1/health", self.health)
+        r.add_get("/metrics", self.metrics)
+        return app
+
+    def max_body(self) -> int:
+        """Largest valid body: a primary sliver of maximal symbols, plus framing."""
+        config = self.node.config
+        sliver = config.n_secondary_source_symbols * MAX_SYMBOL_SIZE + 128
+        return max(sliver, config.n_shards * 66 + 64)
+
+    @web.middleware
+    async def _errors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        route = (
+            request.match_info.route.resource.canonical
+            if request.match_info.route.resource
+            else "?"
+        )
+        try:
+            response = await handler(request)
+        except NodeApiError as exc:
+            response = exc.response()
+        except web.HTTPRequestEntityTooLarge:
+            response = NodeApiError(413, "SLIVER_TOO_LARGE", "request body is too large").response()
+        except web.HTTPException as exc:
+            if exc.status == 404:
+                response = not_found("NOT_FOUND", f"no route {request.path}").response()
+            else:
+                raise
+        self.requests.labels(route, str(response.status)).inc()
+        return response
+
+    # Metadata --------------------------------------------------------------------------------
+
+    def _served(self, blob_id: BlobId) -> None:
+        """Refuse to serve data of blobs that are invalid, expired or deleted."""
+        info = self.node.info(blob_id)
+        if info is not None and info["invalid"] is not None:
+            raise NodeApiError(451, "FORBIDDEN_BLOB", f"blob {blob_id} is marked invalid")
+        if not blob_info.is_registered(info, self.node.epoch):
+            raise not_found("BLOB_NOT_FOUND", f"blob {blob_id} is not stored (unknown or expired)")
+
+    async def get_metadata(self, request: web.Request) -> web.StreamResponse:
+        blob_id = _blob_id(request)
+        self._served(blob_id)
+        data = self.node.store.metadata(blob_id)
+        if data is None:
+            raise not_found("METADATA_NOT_FOUND", f"no metadata stored for blob {blob_id}")
+        return bcs(blob_id.value + data)
+
+    async def put_metadata(self, request: web.Request) -> web.StreamResponse:
+        _only_query(request, {"pending"})
+        blob_id = _blob_id(request)
+        pending = _bool_query(request, "pending")
+        body = await request.read()
+        node = self.node
+        try:
+            metadata = BlobMetadata.from_bcs(body)
+            metadata.verify(blob_id, node.config)
+        except BcsError as exc:
+            raise bad_request("INVALID_METADATA", f"malformed metadata: {exc}") from None
+        except InvalidMetadataError as exc:
+            raise bad_request("INVALID_METADATA", str(exc)) from None
+        info = node.info(blob_id)
+        if info is not None and info["invalid"] is not None:
+            raise NodeApiError(451, "FORBIDDEN_BLOB", f"blob {blob_id} is marked invalid")
+        if not node.is_registered(blob_id):
+            if not pending:
+                raise bad_request("NOT_REGISTERED", f"blob {blob_id} is not registered")
+            try:
+                node.pending_entry(blob_id).metadata = body
+            except WalrusError as exc:
+                raise bad_request("CACHE_SATURATED", str(exc)) from None
+            return success("metadata buffered pending registration", 202)
+        if node.store.has_metadata(blob_id):
+            return success("metadata already stored", 200)
+        await node.write(node.store.put_metadata, blob_id, body)
+        self.stored.labels("metadata").inc()
+        return success("metadata successfully stored", 201)
+
+    async def metadata_status(self, request: web.Request) -> web.StreamResponse:
+        blob_id = _blob_id(request)
+        if self.node.store.has_metadata(blob_id):
+            return success("stored")
+        entry = self.node.pending.get(blob_id)
+        return success("buffered" if entry and entry.metadata else "nonexistent")
+
+    # Slivers ---------------------------------------------------------------------------------
+
+    def _shard(self, request: web.Request, blob_id: BlobId) -> tuple[int, int]:
+        try:
+            pair = int(request.match_info["pair"])
+        except ValueError:
+            raise bad_request(
+                "INVALID_SLIVER_PAIR_INDEX", "sliver pair index must be an integer"
+            ) from None
+        if not 0 <= pair < self.node.n_shards:
+            raise bad_request("INDEX_OUT_OF_RANGE", f"sliver pair index {pair} out of range")
+        shard = self.node.shard_for_pair(pair, blob_id)
+        if shard not in self.node.shards:
+            raise bad_request("SHARD_NOT_ASSIGNED", f"shard {shard} is not assigned to this node")
+        return pair, shard
+
+    async def put_sliver(self, request: web.Request) -> web.StreamResponse:
+        _only_query(request, {"pending"})
+        blob_id = _blob_id(request)
+        axis = _axis(request)
+        pair, shard = self._shard(request, blob_id)
+        pending = _bool_query(request, "pending")
+        node = self.node
+        body = await request.read()
+        try:
+            sliver = Sliver.from_bcs(body, axis)
+        except BcsError as exc:
+            raise bad_request("INVALID_SLIVER", f"malformed sliver: {exc}") from None
+        if sliver.index != node.config.sliver_index(axis, SliverPairIndex(pair)):
+            raise bad_request(
+                "SLIVER_INDEX_MISMATCH",
+                f"{axis.label} sliver {sliver.index} does not belong to pair {pair}",
+            )
+        registered = node.is_registered(blob_id)
+        if not registered and not pending:
+            raise bad_request("NOT_REGISTERED", f"blob {blob_id} is not registered")
+        metadata_bytes = node.store.metadata(blob_id)
+        if metadata_bytes is None and not registered:
+            entry = node.pending.get(blob_id)
+            metadata_bytes = entry.metadata if entry else None
+        if metadata_bytes is None:
+            raise bad_request("METADATA_NOT_FOUND", f"upload the metadata of blob {blob_id} first")
+        metadata = BlobMetadata.from_bcs(metadata_bytes)
+        try:
+            await node.cpu(sliver.verify, metadata)
+        except VerificationError as exc:
+            raise bad_request("INVALID_SLIVER", str(exc)) from None
+        if not registered:
+            try:
+                node.pending_entry(blob_id).slivers[(shard, axis)] = body
+            except WalrusError as exc:
+                raise bad_request("CACHE_SATURATED", str(exc)) from None
+            return success("sliver buffered pending registration", 202)
+        if node.store.has_sliver(blob_id, shard, axis):
+            return success("sliver already stored", 200)
+        await node.write(node.store.put_sliver, blob_id, shard, axis, body)
+        self.stored.labels(axis.label).inc()
+        return success("sliver stored successfully", 201)
+
+    async def get_sliver(self, request: web.Request) -> web.StreamResponse:
+        blob_id = _blob_id(request)
+        axis = _axis(request)
+        _, shard = self._shard(request, blob_id)
+        self._served(blob_id)
+        data = self.node.store.sliver(blob_id, shard, axis)
+        if data is None:
+            raise not_found(
+                "SLIVER_NOT_FOUND", f"{axis.label} sliver of blob {blob_id} is not stored"
+            )
+        return bcs(data)
+
+    async def sliver_status(self, request: web.Request) -> web.StreamResponse:
+        blob_id = _blob_id(request)
+        axis = _axis(request)
+        _, shard = self._shard(request, blob_id)
+        stored = self.node.store.has_sliver(blob_id, shard, axis)
+        return success("stored" if stored else "nonexistent")
+
+    # Confirmations ---------------------------------------------------------------------------
+
+    async def _confirm(self, request: web.Request, object_id: str | None) -> web.StreamResponse:
+        _only_query(request, {"wait_for_registration", "wait_millis"})
+        blob_id = _blob_id(request)
+        node = self.node
+        wait = _bool_query(request, "wait_for_registration")
+        try:
+            wait_ms = int(request.query.get("wait_millis", node.confirmation_wait_ms))
+        except ValueError:
+            raise bad_request("INVALID_QUERY", "wait_millis must be an integer") from None
+        registered = (
+            await node.wait_registered(blob_id, wait_ms) if wait else node.is_registered(blob_id)
+        )
+        info = node.info(blob_id)
+        if not registered:
+            raise bad_request("NOT_REGISTERED", f"blob {blob_id} is not registered")
+        if object_id is not None and not blob_info.has_deletable_object(
+            info, node.epoch, object_id
+        ):
+            raise bad_request(
+                "NOT_REGISTERED", f"blob {blob_id} has no deletable object {object_id}"
+            )
+        if object_id is None and not blob_info.has_permanent(info, node.epoch):
+            raise bad_request("NOT_REGISTERED", f"blob {blob_id} has no permanent registration")
+        if not node.shards:
+            raise bad_request("NOT_IN_COMMITTEE", "this node holds no shards in the current epoch")
+        if not node.holds_all_slivers(blob_id):
+            raise bad_request("MISSING_SLIVERS", f"not all slivers of blob {blob_id} are stored")
+        persistence = Deletable(bytes.fromhex(object_id[2:])) if object_id else PERMANENT
+        message = StorageConfirmation(Epoch(node.epoch), blob_id, persistence)
+        signed = SignedMessage.sign(node.protocol_key, message)
+        self.signed.inc()
+        return success({"signed": signed.to_json()})
+
+    async def confirm_permanent(self, request: web.Request) -> web.StreamResponse:
+        return await self._confirm(request, None)
+
+    async def confirm_deletable(self, request: web.Request) -> web.StreamResponse:
+        object_id = request.match_info["object_id"]
+        try:
+            raw = bytes.fromhex(object_id.removeprefix("0x"))
+        except ValueError:
+            raw = b""
+        if len(raw) != 32:
+            raise bad_request("INVALID_OBJECT_ID", f"invalid object ID {object_id!r}")
+        return await self._confirm(request, "0x" + raw.hex())
+
+    # Recovery ------------------------------------------------------------------------------
+
+    async def recovery_symbols(self, request: web.Request) -> web.StreamResponse:
+        _only_query(request, {"targetSliver", "targetType", "proofAxis"})
+        blob_id = _blob_id(request)
+        self._served(blob_id)
+        node = self.node
+        try:
+            target = int(request.query["targetSliver"])
+            target_axis = SliverType.parse(request.query["targetType"])
+        except (KeyError, ValueError):
+            raise bad_request(
+                "NO_SYMBOLS_SPECIFIED", "give targetSliver=<index> and targetType=primary|secondary"
+            ) from None
+        if not 0 <= target < node.n_shards:
+            raise bad_request(
+                "RECOVERY_SYMBOL_OUT_OF_RANGE", f"target sliver {target} out of range"
+            )
+        source_axis = target_axis.orthogonal
+        slivers = []
+        for shard, _pair in node.pairs_held(blob_id):
+            data = node.store.sliver(blob_id, shard, source_axis)
+            if data is not None:
+                slivers.append(Sliver.from_bcs(data, source_axis))
+        if not slivers:
+            raise not_found(
+                "SYMBOL_NOT_PRESENT_AT_SHARDS", "no source slivers stored for this blob"
+            )
+
+        def build() -> bytes:
+            symbols = [
+                s
+                for sliver in slivers
+                for s in recovery_symbols_from_sliver(sliver, [target], node.config)
+            ]
+            return encode_recovery_symbols(symbols)
+
+        return bcs(await node.cpu(build))
+
+    async def inconsistency_proof(self, request: web.Request) -> web.StreamResponse:
+        blob_id = _blob_id(request)
+        axis = _axis(request)
+        node = self.node
+        metadata = node.stored_metadata(blob_id)
+        if metadata is None:
+            raise bad_request("METADATA_NOT_FOUND", f"no metadata stored for blob {blob_id}")
+        try:
+            proof = InconsistencyProof.from_bcs(await request.read(), axis)
+            await node.cpu(proof.verify, metadata)
+        except (BcsError, VerificationError, WalrusError) as exc:
+            raise bad_request("INVALID_PROOF", f"inconsistency proof rejected: {exc}") from None
+        signed = SignedMessage.sign(node.protocol_key, InvalidBlobIdMsg(Epoch(node.epoch), blob_id))
+        return success(signed.to_json())
+
+    # Status ----------------------------------------------------------------------------------
+
+    async def blob_status(self, request: web.Request) -> web.StreamResponse:
+        blob_id = _blob_id(request)
+        return success(blob_info.status_json(self.node.info(blob_id), self.node.epoch))
+
+    async def health(self, request: web.Request) -> web.StreamResponse:
+        node = self.node
+        owned = len(node.shards)
+        return success(
+            {
+                "uptime": {"secs": int(time.monotonic() - node.started), "nanos": 0},
+                "epoch": node.epoch,
+                "publicKey": base64.b64encode(node.protocol_key.public_key().to_bytes()).decode(),
+                "nodeStatus": "Active" if owned else "Standby",
+                "eventProgress": {
+                    "persisted": node.highest_event + 1,
+                    "pending": 0,
+                    "highestFinishedEventIndex": node.highest_event,
+                },
+                "shardSummary": {
+                    "owned": owned,
+                    "ownedShardStatus": {
+                        "unknown": 0,
+                        "ready": owned,
+                        "inTransfer": 0,
+                        "inRecovery": 0,
+                    },
+                    "readOnly": 0,
+                },
+                "nodeId": node.node_id,
+                "name": node.name,
+            }
+        )
+
+    async def metrics(self, request: web.Request) -> web.StreamResponse:
+        self.epoch_gauge.set(self.node.epoch)
+        self.cursor_gauge.set(self.node.highest_event)
+        return web.Response(body=generate_latest(self.registry), content_type="text/plain")

@@ -1,0 +1,71 @@
+"""Running a storage node as a process: `walrus node --config node.yaml`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from pathlib import Path
+
+from aiohttp import web
+
+from pywalrus.chain.client import ChainClient, ChainUnavailable
+from pywalrus.client.config import Wallet
+from pywalrus.core.crypto.bls import BlsPrivateKey
+from pywalrus.node.config import NodeConfig
+from pywalrus.node.node import StorageNode
+from pywalrus.node.server import NodeServer
+from pywalrus.node.storage import NodeStore
+
+log = logging.getLogger("pywalrus.node")
+
+
+async def serve(config: NodeConfig) -> None:
+    key = BlsPrivateKey.from_base64(config.protocol_key_file.read_text().strip())
+    operator = Wallet.load(config.wallet_file).active
+    store = NodeStore(config.data_dir / "db", config.lmdb_map_size)
+    chain = ChainClient(config.chain_url)
+    node = StorageNode(
+        config.name,
+        config.node_id,
+        store,
+        chain,
+        key,
+        operator,
+        config.max_pending_ms,
+        config.confirmation_wait_ms,
+    )
+    while True:
+        try:
+            follower = await node.start()
+            break
+        except ChainUnavailable as exc:
+            log.warning("waiting for the chain: %s", exc)
+            await asyncio.sleep(0.5)
+    runner = web.AppRunner(NodeServer(node).app(), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, config.host, config.port).start()
+    log.info(
+        "node %s (%d shards) listening on %s:%d",
+        config.name,
+        len(node.shards),
+        config.host,
+        config.port,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    follower.cancel()
+    await runner.cleanup()
+    await node.stop()
+    await chain.close()
+    store.close()
+
+
+def run(config_path: Path) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    asyncio.run(serve(NodeConfig.load(config_path)))

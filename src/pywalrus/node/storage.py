@@ -1,0 +1,130 @@
+"""The node's on-disk store: LMDB with one named database per table.
+
+Tables: `metadata` (blob ID → BCS metadata), `slivers` (blob ID ‖ shard ‖ axis → BCS sliver),
+`blob_info` (blob ID → JSON of what the chain says about the blob) and `meta` (event cursor
+and other scalars). Each acknowledged write is one committed LMDB transaction; a committed
+transaction survives a SIGKILL of the process (it is in the page cache), and `sync=True`
+in the config makes it survive power loss too. Writes go through one thread (LMDB allows one
+writer at a time).
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import lmdb
+
+from pywalrus.core.types import BlobId, SliverType
+
+_SLIVER_KEY = struct.Struct(">32sHB")
+
+
+def sliver_key(blob_id: BlobId, shard: int, axis: SliverType) -> bytes:
+    return _SLIVER_KEY.pack(blob_id.value, shard, axis)
+
+
+class NodeStore:
+    """Typed access to the node's LMDB environment."""
+
+    def __init__(self, path: Path, map_size: int = 1 << 36, sync: bool = False) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        self.env = lmdb.open(
+            str(path), map_size=map_size, max_dbs=8, sync=sync, metasync=sync, writemap=False
+        )
+        self._metadata = self.env.open_db(b"metadata")
+        self._slivers = self.env.open_db(b"slivers")
+        self._blob_info = self.env.open_db(b"blob_info")
+        self._meta = self.env.open_db(b"meta")
+
+    def close(self) -> None:
+        self.env.close()
+
+    # Metadata and slivers ------------------------------------------------------------------
+
+    def metadata(self, blob_id: BlobId) -> bytes | None:
+        with self.env.begin(db=self._metadata) as txn:
+            value = txn.get(blob_id.value)
+            return bytes(value) if value is not None else None
+
+    def has_metadata(self, blob_id: BlobId) -> bool:
+        return self.metadata(blob_id) is not None
+
+    def put_metadata(self, blob_id: BlobId, data: bytes) -> None:
+        with self.env.begin(write=True, db=self._metadata) as txn:
+            txn.put(blob_id.value, data)
+
+    def sliver(self, blob_id: BlobId, shard: int, axis: SliverType) -> bytes | None:
+        with self.env.begin(db=self._slivers) as txn:
+            value = txn.get(sliver_key(blob_id, shard, axis))
+            return bytes(value) if value is not None else None
+
+    def has_sliver(self, blob_id: BlobId, shard: int, axis: SliverType) -> bool:
+        with self.env.begin(db=self._slivers) as txn:
+            return txn.get(sliver_key(blob_id, shard, axis)) is not None
+
+    def put_sliver(self, blob_id: BlobId, shard: int, axis: SliverType, data: bytes) -> None:
+        with self.env.begin(write=True, db=self._slivers) as txn:
+            txn.put(sliver_key(blob_id, shard, axis), data)
+
+    def delete_blob_data(self, blob_id: BlobId) -> int:
+        """Delete the metadata and every sliver of a blob; returns how many slivers."""
+        removed = 0
+        with self.env.begin(write=True) as txn:
+            txn.delete(blob_id.value, db=self._metadata)
+            cursor = txn.cursor(db=self._slivers)
+            if cursor.set_range(blob_id.value):
+                # Deleting moves the cursor to the next entry (an empty key past the end).
+                while cursor.key()[:32] == blob_id.value and cursor.delete():
+                    removed += 1
+        return removed
+
+    # Blob info and scalars -----------------------------------------------------------------
+
+    def blob_info(self, blob_id: BlobId) -> dict[str, Any] | None:
+        with self.env.begin(db=self._blob_info) as txn:
+            value = txn.get(blob_id.value)
+            return json.loads(bytes(value)) if value is not None else None
+
+    def blob_infos(self) -> Iterator[tuple[BlobId, dict[str, Any]]]:
+        with self.env.begin(db=self._blob_info) as txn:
+            for key, value in txn.cursor():
+                yield BlobId(bytes(key)), json.loads(bytes(value))
+
+    def apply_events(self, infos: dict[BlobId, dict[str, Any] | None], cursor: int) -> None:
+        """Write updated blob infos and the new event cursor in one transaction."""
+        with self.env.begin(write=True) as txn:
+            for blob_id, info in infos.items():
+                if info is None:
+                    txn.delete(blob_id.value, db=self._blob_info)
+                else:
+                    txn.put(blob_id.value, json.dumps(info).encode(), db=self._blob_info)
+            txn.put(b"event_cursor", str(cursor).encode(), db=self._meta)
+
+    def event_cursor(self) -> int:
+        with self.env.begin(db=self._meta) as txn:
+            value = txn.get(b"event_cursor")
+            return int(bytes(value)) if value is not None else -1
+
+    def get_scalar(self, key: str) -> str | None:
+        with self.env.begin(db=self._meta) as txn:
+            value = txn.get(key.encode())
+            return bytes(value).decode() if value is not None else None
+
+    def put_scalar(self, key: str, value: str) -> None:
+        with self.env.begin(write=True, db=self._meta) as txn:
+            txn.put(key.encode(), value.encode())
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "metadata": self._count(self._metadata),
+            "slivers": self._count(self._slivers),
+            "blob_info": self._count(self._blob_info),
+        }
+
+    def _count(self, db: Any) -> int:
+        with self.env.begin(db=db) as txn:
+            return int(txn.stat(db)["entries"])
