@@ -1,0 +1,580 @@
+"""`WalrusClient`: store and read blobs on a Walrus network.
+
+Storing encodes the blob, buys storage and registers the blob in one chain transaction, uploads
+the metadata and each node's slivers to every member of the current committee in parallel
+(bounded concurrency, retries), gathers signed storage confirmations until they cover a quorum
+of shards (then waits briefly for stragglers), aggregates them into a certificate and certifies
+the blob on chain. Reading fetches metadata from nodes and checks it against the blob ID, then
+fetches and verifies primary slivers until n − 2f are in hand, decodes, and runs the
+consistency check. No node is trusted: every byte is verified before use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from pywalrus.chain.client import ChainClient, ChainError
+from pywalrus.chain.objects import Object
+from pywalrus.chain.tx import Call
+from pywalrus.client.committee import Committee, Member, load_committee
+from pywalrus.client.config import ClientConfig, Wallet
+from pywalrus.client.errors import (
+    BlobNotFound,
+    InsufficientFunds,
+    NodeError,
+    NotEnoughConfirmations,
+    NotEnoughSlivers,
+)
+from pywalrus.client.node_client import NodeClient
+from pywalrus.core.accounts import Account
+from pywalrus.core.certificates import aggregate_certificate
+from pywalrus.core.config import is_quorum, is_validity
+from pywalrus.core.decoding import ConsistencyCheck, decode_blob
+from pywalrus.core.encoding import EncodedBlob, encode_blob
+from pywalrus.core.errors import VerificationError, WalrusError
+from pywalrus.core.messages import PERMANENT, Deletable, StorageConfirmation
+from pywalrus.core.metadata import BlobMetadata, verified_metadata
+from pywalrus.core.slivers import Sliver
+from pywalrus.core.types import BlobId, Epoch, ShardIndex, SliverPairIndex, SliverType
+
+Progress = Callable[[str, int, int], None]
+"""progress(stage, done, total): stages `encoding`, `registering`, `uploading`, `certifying`,
+`metadata`, `slivers`, `decoding`."""
+
+
+def _no_progress(stage: str, done: int, total: int) -> None:
+    del stage, done, total
+
+
+@dataclass(frozen=True)
+class StoreOptions:
+    """How to store a blob."""
+
+    epochs: int | None = 1
+    """Epochs ahead to store for (from the current epoch)."""
+    end_epoch: int | None = None
+    """Alternatively the exclusive end epoch."""
+    earliest_expiry_ms: int | None = None
+    """Alternatively the earliest time (ms since the Unix epoch) it may expire."""
+    deletable: bool = True
+    """Deletable (the default since Walrus 1.33) or permanent."""
+    force: bool = False
+    """Store even if the blob is already certified for long enough."""
+    dry_run: bool = False
+    """Only encode and price; change nothing."""
+    share: bool = False
+    """Wrap the blob into a shared object anyone can fund and extend (permanent only)."""
+
+
+class WalrusClient:
+    """An async Walrus client bound to a configuration and a wallet."""
+
+    def __init__(
+        self,
+        config: ClientConfig,
+        wallet: Wallet | None = None,
+        progress: Progress | None = None,
+        upload_concurrency: int = 32,
+        read_concurrency: int = 16,
+    ) -> None:
+        self.config = config
+        self._wallet = wallet
+        self.progress = progress or _no_progress
+        self.upload_concurrency = upload_concurrency
+        self.read_concurrency = read_concurrency
+        self.chain = ChainClient(config.chain_url)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> WalrusClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self.chain.close()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    @property
+    def account(self) -> Account:
+        if self._wallet is None:
+            self._wallet = self.config.wallet()
+        return self._wallet.active
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=120, connect=5),
+                connector=aiohttp.TCPConnector(limit=128),
+            )
+        return self._session
+
+    def node(self, member: Member) -> NodeClient:
+        return NodeClient(member.url, self._http())
+
+    async def committee(self) -> Committee:
+        return await load_committee(self.chain)
+
+    # Store -----------------------------------------------------------------------------------
+
+    async def _end_epoch(self, options: StoreOptions, epoch: int) -> int:
+        if options.end_epoch is not None:
+            return options.end_epoch
+        if options.earliest_expiry_ms is not None:
+            staking = (await self.chain.singleton("walrus::Staking")).fields
+            duration = int(staking["epoch_duration_ms"])
+            start = int(staking["epoch_state"].get("at_ms", time.time() * 1000))
+            needed = max(0, options.earliest_expiry_ms - start)
+            return epoch + max(1, -(-needed // duration))
+        return epoch + (options.epochs or 1)
+
+    async def store(self, data: bytes, options: StoreOptions | None = None) -> dict[str, Any]:
+        """Store a blob; returns `{"newlyCreated": …}` or `{"alreadyCertified": …}`."""
+        options = options or StoreOptions()
+        if options.share and options.deletable:
+            raise WalrusError("only permanent blobs can be shared (use --permanent with --share)")
+        committee = await self.committee()
+        system = (await self.chain.singleton("walrus::System")).fields
+        epoch = committee.epoch
+        end_epoch = await self._end_epoch(options, epoch)
+        epochs_ahead = end_epoch - epoch
+        if not 0 < epochs_ahead <= system["max_epochs_ahead"]:
+            raise WalrusError(
+                f"end epoch {end_epoch} must be 1 to {system['max_epochs_ahead']} epochs ahead "
+                f"of the current epoch {epoch}"
+            )
+        self.progress("encoding", 0, 1)
+        encoded = await asyncio.to_thread(encode_blob, data, committee.encoding)
+        self.progress("encoding", 1, 1)
+        encoded_length = committee.encoding.encoded_length(len(data))
+        units = committee.encoding.storage_units(len(data))
+        cost = (
+            system["storage_price_per_unit_size"] * units * epochs_ahead
+            + system["write_price_per_unit_size"] * units
+        )
+        if options.dry_run:
+            return {
+                "dryRun": {
+                    "blobId": str(encoded.blob_id),
+                    "unencodedSize": len(data),
+                    "encodedSize": encoded_length,
+                    "storageCost": cost,
+                    "encodingType": "RS2",
+                }
+            }
+        if not options.force:
+            existing = await self._already_certified(encoded.blob_id, end_epoch, options.deletable)
+            if existing is not None:
+                return {"alreadyCertified": existing}
+        blob, operation, paid = await self._register(encoded, options, end_epoch, encoded_length)
+        object_id = blob.id if options.deletable else None
+        certificate = await self._upload(committee, encoded, object_id)
+        self.progress("certifying", 0, 1)
+        await self.chain.execute(
+            self.account,
+            [
+                Call(
+                    "system::certify_blob",
+                    {
+                        "blob": blob.id,
+                        "signature": certificate["signature"],
+                        "signers_bitmap": certificate["signers_bitmap"],
+                        "message": certificate["message"],
+                    },
+                )
+            ],
+        )
+        self.progress("certifying", 1, 1)
+        certified = await self.chain.get_object(blob.id)
+        assert certified is not None
+        result: dict[str, Any] = {
+            "blobObject": blob_object_json(certified),
+            "resourceOperation": operation,
+            "cost": paid,
+        }
+        if options.share:
+            shared = await self.chain.execute(
+                self.account, [Call("shared_blob::new", {"blob": blob.id})]
+            )
+            result["sharedBlobObject"] = shared["effects"]["results"][0]["shared_blob"]
+        return {"newlyCreated": result}
+
+    async def _already_certified(
+        self, blob_id: BlobId, end_epoch: int, deletable: bool
+    ) -> dict[str, Any] | None:
+        """An owned certified Blob object lasting long enough, or a verified permanent one."""
+        for obj in await self.chain.owned_objects(self.account.address, "walrus::Blob"):
+            f = obj.fields
+            if (
+                f["blob_id"] == str(blob_id)
+                and f["certified_epoch"] is not None
+                and f["storage"]["end_epoch"] >= end_epoch
+                and f["deletable"] == deletable
+            ):
+                return {
+                    "blobId": str(blob_id),
+                    "object": obj.id,
+                    "endEpoch": f["storage"]["end_epoch"],
+                }
+        if deletable:
+            return None
+        status = await self.blob_status(blob_id)
+        permanent = status.get("permanent") if isinstance(status, dict) else None
+        if permanent and permanent["isCertified"] and permanent["endEpoch"] >= end_epoch:
+            return {
+                "blobId": str(blob_id),
+                "event": permanent["statusEvent"],
+                "endEpoch": permanent["endEpoch"],
+            }
+        return None
+
+    async def _pay_coin(self, amount: int) -> str:
+        coins = await self.chain.owned_objects(self.account.address, "wal::Coin")
+        coins.sort(key=lambda c: -int(c.fields["balance"]))
+        if not coins or int(coins[0].fields["balance"]) < amount:
+            total = sum(int(c.fields["balance"]) for c in coins)
+            if total < amount:
+                raise InsufficientFunds(f"the wallet holds {total} FROST, {amount} FROST needed")
+            await self.chain.execute(
+                self.account,
+                [Call("wal::merge", {"coin": coins[0].id, "others": [c.id for c in coins[1:]]})],
+            )
+        return coins[0].id
+
+    async def _register(
+        self, encoded: EncodedBlob, options: StoreOptions, end_epoch: int, encoded_length: int
+    ) -> tuple[Object, dict[str, Any], int]:
+        """Reuse a registration or storage the wallet owns, or buy storage and register."""
+        self.progress("registering", 0, 1)
+        owned = await self.chain.owned_objects(self.account.address, "walrus::Blob")
+        for obj in owned:
+            f = obj.fields
+            if (
+                f["blob_id"] == str(encoded.blob_id)
+                and f["certified_epoch"] is None
+                and f["deletable"] == options.deletable
+                and f["storage"]["end_epoch"] >= end_epoch
+            ):
+                self.progress("registering", 1, 1)
+                return obj, {"reuseRegistration": {"encodedLength": encoded_length}}, 0
+        metadata = encoded.metadata
+        register = {
+            "blob_id": str(encoded.blob_id),
+            "root_hash": metadata.root_hash().hex(),
+            "size": metadata.unencoded_length,
+            "encoding_type": 1,
+            "deletable": options.deletable,
+        }
+        epoch = (await self.chain.singleton("walrus::System")).fields["epoch"]
+        storages = await self.chain.owned_objects(self.account.address, "walrus::Storage")
+        reusable = [
+            s
+            for s in storages
+            if s.fields["storage_size"] >= encoded_length
+            and s.fields["start_epoch"] <= epoch
+            and s.fields["end_epoch"] >= end_epoch
+        ]
+        system = (await self.chain.singleton("walrus::System")).fields
+        units = -(-encoded_length // (1 << 20))
+        write_fee = system["write_price_per_unit_size"] * units
+        try:
+            if reusable:
+                storage = min(reusable, key=lambda s: s.fields["storage_size"])
+                coin = await self._pay_coin(write_fee)
+                result = await self.chain.execute(
+                    self.account,
+                    [
+                        Call(
+                            "system::register_blob",
+                            {**register, "storage": storage.id, "write_payment": coin},
+                        )
+                    ],
+                )
+                blob_id = result["effects"]["results"][0]["blob"]
+                operation = {"reuseStorage": {"encodedLength": encoded_length}}
+                paid = write_fee
+            else:
+                storage_fee = system["storage_price_per_unit_size"] * units * (end_epoch - epoch)
+                coin = await self._pay_coin(storage_fee + write_fee)
+                result = await self.chain.execute(
+                    self.account,
+                    [
+                        Call(
+                            "system::reserve_space_for_epochs",
+                            {
+                                "storage_amount": encoded_length,
+                                "start_epoch": epoch,
+                                "end_epoch": end_epoch,
+                                "payment": coin,
+                            },
+                        ),
+                        Call(
+                            "system::register_blob",
+                            {
+                                **register,
+                                "storage": {"$result": [0, "storage"]},
+                                "write_payment": coin,
+                            },
+                        ),
+                    ],
+                )
+                blob_id = result["effects"]["results"][1]["blob"]
+                operation = {
+                    "registerFromScratch": {
+                        "encodedLength": encoded_length,
+                        "epochsAhead": end_epoch - epoch,
+                    }
+                }
+                paid = storage_fee + write_fee
+        except ChainError as exc:
+            if exc.reason in ("EInsufficientFunds", "EInsufficientGas"):
+                raise InsufficientFunds(str(exc)) from None
+            raise
+        blob = await self.chain.get_object(blob_id)
+        assert blob is not None
+        self.progress("registering", 1, 1)
+        return blob, operation, paid
+
+    async def _upload(
+        self, committee: Committee, encoded: EncodedBlob, object_id: str | None
+    ) -> dict[str, str]:
+        """Upload to every member; return certificate arguments once a quorum confirmed."""
+        blob_id = encoded.blob_id
+        config = committee.encoding
+        metadata = encoded.metadata.to_bcs()
+        persistence = Deletable(bytes.fromhex(object_id[2:])) if object_id else PERMANENT
+        expected = StorageConfirmation(Epoch(committee.epoch), blob_id, persistence).to_bytes()
+        limit = asyncio.Semaphore(self.upload_concurrency)
+        total = sum(2 * len(m.shards) for m in committee.members)
+        uploaded = 0
+        confirmations: dict[int, Any] = {}
+        weight = 0
+        quorum_reached = asyncio.Event()
+        self.progress("uploading", 0, total)
+
+        async def retry(action: Any, attempts: int = 3) -> Any:
+            for attempt in range(attempts):
+                try:
+                    async with limit:
+                        return await action()
+                except NodeError as exc:
+                    if attempt == attempts - 1 or exc.status in (400, 403, 404, 451):
+                        raise
+                    await asyncio.sleep(0.2 * 2**attempt)
+            return None
+
+        async def to_node(member: Member) -> None:
+            nonlocal uploaded, weight
+            client = self.node(member)
+            await retry(lambda: client.put_metadata(blob_id, metadata))
+
+            async def send(shard: int, axis: SliverType) -> None:
+                nonlocal uploaded
+                pair = config.pair_for_shard(ShardIndex(shard), blob_id)
+                sliver = encoded.sliver(axis, config.sliver_index(axis, pair)).to_bcs()
+                await retry(lambda: client.put_sliver(blob_id, pair, axis, sliver))
+                uploaded += 1
+                self.progress("uploading", uploaded, total)
+
+            await asyncio.gather(*(send(s, a) for s in member.shards for a in SliverType))
+            signed = await retry(lambda: client.get_confirmation(blob_id, object_id))
+            try:
+                signed.verify_contents(member.public_key, StorageConfirmation.from_bytes(expected))
+            except (VerificationError, WalrusError):
+                return  # a node that signs garbage does not count
+            if signed.serialized_message != expected:
+                return
+            confirmations[member.index] = signed
+            weight += len(member.shards)
+            if is_quorum(weight, committee.n_shards):
+                quorum_reached.set()
+
+        async def guarded(member: Member) -> None:
+            with contextlib.suppress(NodeError):
+                await to_node(member)
+
+        tasks = [asyncio.create_task(guarded(m)) for m in committee.members]
+        start = time.monotonic()
+        all_done = asyncio.create_task(asyncio.wait(tasks))
+        waiter = asyncio.create_task(quorum_reached.wait())
+        await asyncio.wait([all_done, waiter], return_when=asyncio.FIRST_COMPLETED)
+        if quorum_reached.is_set() and not all_done.done():
+            # Give stragglers a little more time, as upstream (0.5 × elapsed + 0.5 s).
+            extra = 0.5 * (time.monotonic() - start) + 0.5
+            await asyncio.wait([all_done], timeout=extra)
+        waiter.cancel()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if not is_quorum(weight, committee.n_shards):
+            raise NotEnoughConfirmations(
+                f"storage confirmations cover {weight} of {committee.n_shards} shards; a quorum "
+                f"needs 3w ≥ 2n+1"
+            )
+        certificate = aggregate_certificate(len(committee.members), sorted(confirmations.items()))
+        return {
+            "signature": base64.b64encode(certificate.signature.to_bytes()).decode(),
+            "signers_bitmap": base64.b64encode(
+                certificate.signers_bitmap(len(committee.members))
+            ).decode(),
+            "message": base64.b64encode(certificate.serialized_message).decode(),
+        }
+
+    # Read ------------------------------------------------------------------------------------
+
+    async def read(
+        self, blob_id: BlobId, check: ConsistencyCheck = ConsistencyCheck.DEFAULT
+    ) -> bytes:
+        """Fetch, verify and decode a blob."""
+        committee = await self.committee()
+        metadata = await self._read_metadata(committee, blob_id)
+        slivers = await self._read_slivers(committee, blob_id, metadata)
+        self.progress("decoding", 0, 1)
+        data = await asyncio.to_thread(decode_blob, slivers, metadata, blob_id, check)
+        self.progress("decoding", 1, 1)
+        return data
+
+    async def _read_metadata(self, committee: Committee, blob_id: BlobId) -> BlobMetadata:
+        config = committee.encoding
+        members = list(committee.members)
+        random.shuffle(members)
+        missing = 0
+        self.progress("metadata", 0, 1)
+        for member in members:
+            try:
+                data = await self.node(member).get_metadata(blob_id)
+                metadata = verified_metadata(data, blob_id, config)
+            except NodeError as exc:
+                if exc.status in (404, 451):
+                    missing += len(member.shards)
+                    if is_validity(missing, committee.n_shards):
+                        raise BlobNotFound(
+                            f"blob {blob_id} does not exist or has expired"
+                        ) from None
+                continue
+            except VerificationError:
+                continue  # a lying node: try the next one
+            self.progress("metadata", 1, 1)
+            return metadata
+        raise NotEnoughSlivers(f"no node returned valid metadata for blob {blob_id}")
+
+    async def _read_slivers(
+        self, committee: Committee, blob_id: BlobId, metadata: BlobMetadata
+    ) -> list[Sliver]:
+        config = committee.encoding
+        needed = config.n_primary_source_symbols
+        # Systematic slivers (pairs < R) first: they are the blob's bytes themselves.
+        pairs = list(range(config.n_shards))
+        systematic, rest = pairs[:needed], pairs[needed:]
+        random.shuffle(rest)
+        queue = systematic + rest
+        good: dict[int, Sliver] = {}
+        limit = asyncio.Semaphore(self.read_concurrency)
+        not_found = 0
+        done = asyncio.Event()
+        self.progress("slivers", 0, needed)
+
+        async def fetch(pair: int) -> None:
+            nonlocal not_found
+            if done.is_set():
+                return
+            shard = config.shard_for_pair(SliverPairIndex(pair), blob_id)
+            member = committee.owner(shard)
+            async with limit:
+                if done.is_set():
+                    return
+                try:
+                    data = await self.node(member).get_sliver(blob_id, pair, SliverType.PRIMARY)
+                    sliver = Sliver.from_bcs(data, SliverType.PRIMARY)
+                    await asyncio.to_thread(sliver.verify, metadata)
+                except NodeError as exc:
+                    if exc.status in (404, 451):
+                        not_found += 1
+                    return
+                except WalrusError:
+                    return  # malformed or unverifiable: ignore this node's answer
+            if sliver.index != pair or done.is_set():
+                return
+            good[pair] = sliver
+            self.progress("slivers", len(good), needed)
+            if len(good) >= needed:
+                done.set()
+
+        # Ask for exactly the slivers still needed, then widen as answers fail.
+        position = 0
+        while len(good) < needed and position < len(queue):
+            batch = queue[position : position + (needed - len(good))]
+            position += len(batch)
+            await asyncio.gather(*(fetch(p) for p in batch))
+        if len(good) < needed:
+            if is_quorum(not_found, config.n_shards):
+                raise BlobNotFound(f"blob {blob_id} does not exist or has expired")
+            raise NotEnoughSlivers(
+                f"only {len(good)} of the {needed} primary slivers needed could be verified"
+            )
+        return [good[p] for p in sorted(good)][:needed]
+
+    # Status ----------------------------------------------------------------------------------
+
+    async def blob_status(self, blob_id: BlobId) -> Any:
+        """The latest status backed by nodes holding more than a third of the shards."""
+        committee = await self.committee()
+        answers: dict[str, tuple[Any, int]] = {}
+
+        async def ask(member: Member) -> None:
+            try:
+                status = await self.node(member).blob_status(blob_id)
+            except NodeError:
+                return
+            key = repr(status)
+            previous = answers.get(key, (status, 0))
+            answers[key] = (status, previous[1] + len(member.shards))
+
+        await asyncio.gather(*(ask(m) for m in committee.members))
+        backed = [s for s, w in answers.values() if is_validity(w, committee.n_shards)]
+        if not backed:
+            return "nonexistent" if not answers else max(answers.values(), key=lambda a: a[1])[0]
+        return _latest(backed)
+
+
+def _latest(statuses: list[Any]) -> Any:
+    order = {"invalid": 3, "permanent": 2, "deletable": 1}
+
+    def rank(status: Any) -> tuple[int, int]:
+        if not isinstance(status, dict):
+            return (0, 0)
+        ((kind, body),) = status.items()
+        return (order.get(kind, 0), int(body.get("endEpoch", 0) or 0))
+
+    return max(statuses, key=rank)
+
+
+def blob_object_json(obj: Object) -> dict[str, Any]:
+    """A Blob object in the shape of upstream's `blobObject` JSON."""
+    f = obj.fields
+    return {
+        "id": obj.id,
+        "registeredEpoch": f["registered_epoch"],
+        "blobId": f["blob_id"],
+        "size": f["size"],
+        "encodingType": "RS2",
+        "certifiedEpoch": f["certified_epoch"],
+        "storage": {
+            "id": f["storage"]["id"],
+            "startEpoch": f["storage"]["start_epoch"],
+            "endEpoch": f["storage"]["end_epoch"],
+            "storageSize": f["storage"]["storage_size"],
+        },
+        "deletable": f["deletable"],
+    }

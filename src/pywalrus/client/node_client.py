@@ -1,0 +1,106 @@
+"""HTTP client of one storage node's REST API."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import aiohttp
+
+from pywalrus.client.errors import NodeError
+from pywalrus.core.messages import SignedMessage
+from pywalrus.core.types import BlobId, SliverType
+
+OCTET = {"Content-Type": "application/octet-stream"}
+
+
+class NodeClient:
+    """Talks to one storage node; every failure becomes a `NodeError`."""
+
+    def __init__(self, url: str, session: aiohttp.ClientSession) -> None:
+        self.url = url.rstrip("/")
+        self.session = session
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        data: bytes | None = None,
+        params: dict[str, str] | None = None,
+    ) -> tuple[int, bytes]:
+        try:
+            async with self.session.request(
+                method, self.url + path, data=data, params=params, headers=OCTET if data else None
+            ) as response:
+                body = await response.read()
+                if response.status >= 400:
+                    raise self._error(response.status, body)
+                return response.status, body
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise NodeError(self.url, 0, "UNREACHABLE", str(exc) or type(exc).__name__) from None
+
+    def _error(self, status: int, body: bytes) -> NodeError:
+        reason, message = "UNKNOWN", body[:200].decode(errors="replace")
+        try:
+            error = json.loads(body)["error"]
+            message = error.get("message", message)
+            reason = error["details"][0]["reason"]
+        except (ValueError, KeyError, IndexError, TypeError):
+            pass
+        return NodeError(self.url, status, reason, message)
+
+    async def _json(self, path: str, params: dict[str, str] | None = None) -> Any:
+        _, body = await self._request("GET", path, params=params)
+        try:
+            return json.loads(body)["success"]["data"]
+        except (ValueError, KeyError, TypeError):
+            raise NodeError(
+                self.url, 200, "BAD_RESPONSE", "response is not a Walrus envelope"
+            ) from None
+
+    async def put_metadata(self, blob_id: BlobId, metadata: bytes, pending: bool = True) -> int:
+        status, _ = await self._request(
+            "PUT", f"/v1/blobs/{blob_id}/metadata", metadata, {"pending": str(pending).lower()}
+        )
+        return status
+
+    async def put_sliver(
+        self, blob_id: BlobId, pair: int, axis: SliverType, sliver: bytes, pending: bool = True
+    ) -> int:
+        status, _ = await self._request(
+            "PUT",
+            f"/v1/blobs/{blob_id}/slivers/{pair}/{axis.label}",
+            sliver,
+            {"pending": str(pending).lower()},
+        )
+        return status
+
+    async def get_metadata(self, blob_id: BlobId) -> bytes:
+        return (await self._request("GET", f"/v1/blobs/{blob_id}/metadata"))[1]
+
+    async def get_sliver(self, blob_id: BlobId, pair: int, axis: SliverType) -> bytes:
+        return (await self._request("GET", f"/v1/blobs/{blob_id}/slivers/{pair}/{axis.label}"))[1]
+
+    async def get_confirmation(
+        self, blob_id: BlobId, object_id: str | None, wait_ms: int = 5_000
+    ) -> SignedMessage:
+        path = (
+            f"/v1/blobs/{blob_id}/confirmation/deletable/{object_id}"
+            if object_id
+            else f"/v1/blobs/{blob_id}/confirmation/permanent"
+        )
+        data = await self._json(
+            path, {"wait_for_registration": "true", "wait_millis": str(wait_ms)}
+        )
+        try:
+            return SignedMessage.from_json(data["signed"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise NodeError(
+                self.url, 200, "BAD_RESPONSE", f"malformed confirmation: {exc}"
+            ) from None
+
+    async def blob_status(self, blob_id: BlobId) -> Any:
+        return await self._json(f"/v1/blobs/{blob_id}/status")
+
+    async def health(self) -> Any:
+        return await self._json("/v1/health")
