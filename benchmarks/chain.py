@@ -27,12 +27,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import random
 import signal
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -242,15 +244,50 @@ async def drive(
     return stats, time.perf_counter() - start
 
 
-def start_py_spy(py_spy: str, pid: int, out: Path) -> subprocess.Popen[bytes]:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    command = [py_spy, "record", "--pid", str(pid), "--rate", "200", "--native", "--idle"]
-    command += ["--nonblocking", "--format", "raw", "--output", str(out)]
-    return subprocess.Popen(
-        command,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+def start_chain(
+    config: Path, py_spy: str | None, profile: Path
+) -> tuple[subprocess.Popen[bytes], int]:
+    """Start `walrus chain`, under `py-spy record` if asked; returns the process and the chain's
+    PID (py-spy's child: py-spy cannot attach to a running process on every kernel)."""
+    log = config.parent / "chain.log"
+    if py_spy is None:
+        process = start_walrus(["chain", "--config", str(config)], log)
+        return process, process.pid
+    profile.parent.mkdir(parents=True, exist_ok=True)
+    command = [py_spy, "record", "--rate", "200", "--native", "--idle", "--format", "raw"]
+    command += ["--output", str(profile), "--", sys.executable, "-m", "pywalrus.cli", "chain"]
+    command += ["--config", str(config)]
+    with open(log, "ab") as out:
+        process = subprocess.Popen(
+            command,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    children = Path(f"/proc/{process.pid}/task/{process.pid}/children")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        pids = children.read_text().split() if children.exists() else []
+        if pids:
+            return process, int(pids[0])
+        time.sleep(0.05)
+    process.kill()
+    raise RuntimeError("py-spy did not start the chain")
+
+
+def stop_chain(process: subprocess.Popen[bytes], chain_pid: int) -> None:
+    """SIGTERM the chain (it shuts down cleanly; py-spy then writes its profile)."""
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(chain_pid, signal.SIGTERM)
+    try:
+        process.wait(60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 async def run_once(
@@ -264,19 +301,14 @@ async def run_once(
         (port,) = free_ports(1)
         genesis = make_genesis(nodes, args.shards, EPOCH_MS, accounts)
         config = write_chain_files(Path(tmp), CHAIN_ID, port, genesis, Account.generate())
-        process = start_walrus(["chain", "--config", str(config)], Path(tmp) / "chain.log")
+        profile = Path(args.profile_dir) / f"chain-k{concurrency}.txt"
+        process, chain_pid = start_chain(config, args.py_spy, profile)
         url = f"http://127.0.0.1:{port}/"
         try:
             wait_until_healthy(url + "health", 60, process)
-            return await measure(concurrency, args, nodes, accounts, workload, url, process)
+            return await measure(concurrency, args, nodes, accounts, workload, url, chain_pid)
         finally:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(30)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+            stop_chain(process, chain_pid)
 
 
 async def measure(
@@ -286,7 +318,7 @@ async def measure(
     accounts: list[Account],
     workload: Workload,
     url: str,
-    process: subprocess.Popen[bytes],
+    pid: int,
 ) -> dict[str, Any]:
     connector = aiohttp.TCPConnector(limit=0)
     timeout = aiohttp.ClientTimeout(total=120)
@@ -326,20 +358,10 @@ async def measure(
         await drive(workers, cases[:warmup], args.time_cap)
         timed_cases = cases[warmup : warmup + args.pairs]
 
-        pid = process.pid
-        profiler = None
-        if args.py_spy:
-            profiler = start_py_spy(
-                args.py_spy, pid, Path(args.profile_dir) / f"chain-k{concurrency}.txt"
-            )
-            await asyncio.sleep(1.0)
         chain_cpu0, client_cpu0 = proc_cpu_s(pid), time.process_time()
         stats, elapsed = await drive(workers, timed_cases, args.time_cap)
         chain_cpu = proc_cpu_s(pid) - chain_cpu0
         client_cpu = time.process_time() - client_cpu0
-        if profiler is not None:
-            profiler.send_signal(signal.SIGINT)
-            profiler.wait(60)
         end_epoch = int((await client.singleton("walrus::System")).fields["epoch"])
         info = await client.info()
 
@@ -389,6 +411,10 @@ async def main_async(args: argparse.Namespace) -> None:
     nodes = generate_nodes(args.nodes, free_ports(args.nodes))
     accounts = [Account.generate() for _ in range(max(args.concurrency))]
     workload = make_workload(args.warmup + args.pairs, args.blob_size, args.shards, args.seed)
+    if args.signers == "all":
+        # Genesis enters epoch 1 at once, and the aggregate of every member's signature does
+        # not depend on the committee's order: make the certificates before any chain runs.
+        certificates(workload, 1, nodes)
     for concurrency in args.concurrency:
         line = await run_once(concurrency, args, nodes, accounts, workload)
         print(json.dumps(line), flush=True)

@@ -2,41 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+import re
+import sys
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
+from pywalrus.cli import blob_commands
+from pywalrus.cli.common import global_options, json_mode
 from pywalrus.cli.output import emit_json, fail, from_walrus_error, success
 from pywalrus.core.config import MAX_N_SHARDS, MIN_N_SHARDS, EncodingConfig
 from pywalrus.core.encoding import compute_metadata
 from pywalrus.core.errors import WalrusError
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _set_json(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
-    if value:
-        ctx.ensure_object(dict)["json"] = True
-    return value
-
-
-def global_options(func: F) -> F:
-    """Options accepted before or after the verb, as upstream's global flags are."""
-    return click.option(
-        "--json",
-        "json_output",
-        is_flag=True,
-        expose_value=False,
-        callback=_set_json,
-        is_eager=True,
-        help="Print machine-readable JSON.",
-    )(func)
-
-
-def json_mode(ctx: click.Context) -> bool:
-    return bool(ctx.find_root().ensure_object(dict).get("json"))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -230,6 +209,58 @@ def testbed_down(ctx: click.Context, directory: Path) -> None:
         success(f"stopped {stopped} processes")
 
 
+blob_commands.register(cli)
+
+POSITIONAL = {"store": ["files"], "read": ["blobId"], "blob-id": ["file"]}
+
+
+def json_to_argv(document: Any) -> list[str]:
+    """`walrus json` input (`{"config"?, "command": {"verb": {args}}}`) as command-line words."""
+    if not isinstance(document, dict) or not isinstance(document.get("command"), dict):
+        raise fail('walrus json expects {"command": {"<verb>": {…}}}')
+    ((verb_camel, args),) = (
+        document["command"].items() if len(document["command"]) == 1 else [(None, None)]
+    )
+    if verb_camel is None or not isinstance(args, dict):
+        raise fail("walrus json expects exactly one command with an object of arguments")
+    verb = re.sub(r"(?<!^)([A-Z])", r"-\1", verb_camel).lower()
+    argv = ["--json"]
+    if document.get("config"):
+        argv += ["--config", str(document["config"])]
+    argv.append(verb)
+    for key in POSITIONAL.get(verb, []):
+        value = args.pop(key, None)
+        argv += (
+            [str(v) for v in value]
+            if isinstance(value, list)
+            else ([str(value)] if value is not None else [])
+        )
+    for key, value in args.items():
+        flag = "--" + re.sub(r"([A-Z])", r"-\1", key).lower()
+        if value is True:
+            argv.append(flag)
+        elif value is False or value is None:
+            continue
+        elif isinstance(value, list):
+            for item in value:
+                argv += [flag, str(item)]
+        else:
+            argv += [flag, str(value)]
+    return argv
+
+
+@cli.command("json")
+@click.argument("document", required=False)
+def json_command(document: str | None) -> None:
+    """Run a whole command given as JSON (argument or stdin); print JSON only."""
+    text = document if document is not None else sys.stdin.read()
+    try:
+        parsed = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise fail(f"invalid JSON: {exc}") from None
+    raise SystemExit(main(json_to_argv(parsed)))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point: every failure is one line on stderr and a non-zero exit."""
     try:
@@ -240,4 +271,6 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as exc:
         click.echo(f"Error: {exc.format_message()}", err=True)
         return exc.exit_code
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 1
     return result if isinstance(result, int) else 0

@@ -240,17 +240,7 @@ class WalrusClient:
         return None
 
     async def _pay_coin(self, amount: int) -> str:
-        coins = await self.chain.owned_objects(self.account.address, "wal::Coin")
-        coins.sort(key=lambda c: -int(c.fields["balance"]))
-        if not coins or int(coins[0].fields["balance"]) < amount:
-            total = sum(int(c.fields["balance"]) for c in coins)
-            if total < amount:
-                raise InsufficientFunds(f"the wallet holds {total} FROST, {amount} FROST needed")
-            await self.chain.execute(
-                self.account,
-                [Call("wal::merge", {"coin": coins[0].id, "others": [c.id for c in coins[1:]]})],
-            )
-        return coins[0].id
+        return await _pay_coin(self.chain, self.account, amount)
 
     async def _register(
         self, encoded: EncodedBlob, options: StoreOptions, end_epoch: int, encoded_length: int
@@ -527,6 +517,26 @@ class WalrusClient:
 
     # Status ----------------------------------------------------------------------------------
 
+    def blobs(self) -> BlobOps:
+        """Blob object management for this client's wallet."""
+        return BlobOps(self.chain, self.account)
+
+    async def health(self) -> list[dict[str, Any]]:
+        """Each committee member's health answer (or the error reaching it)."""
+        committee = await self.committee()
+
+        async def one(member: Member) -> dict[str, Any]:
+            try:
+                return {
+                    "name": member.name,
+                    "url": member.url,
+                    "health": await self.node(member).health(),
+                }
+            except NodeError as exc:
+                return {"name": member.name, "url": member.url, "error": str(exc)}
+
+        return list(await asyncio.gather(*(one(m) for m in committee.members)))
+
     async def blob_status(self, blob_id: BlobId) -> Any:
         """The latest status backed by nodes holding more than a third of the shards."""
         committee = await self.committee()
@@ -578,3 +588,124 @@ def blob_object_json(obj: Object) -> dict[str, Any]:
         },
         "deletable": f["deletable"],
     }
+
+
+class BlobOps:
+    """Blob object management on chain (delete, extend, share, burn, attributes, listing)."""
+
+    def __init__(self, chain: ChainClient, account: Account) -> None:
+        self.chain = chain
+        self.account = account
+
+    async def _run(self, *calls: Call) -> dict[str, Any]:
+        try:
+            return await self.chain.execute(self.account, list(calls))
+        except ChainError as exc:
+            if exc.reason in ("EInsufficientFunds", "EInsufficientGas"):
+                raise InsufficientFunds(str(exc)) from None
+            raise
+
+    async def list_blobs(self, include_expired: bool = False) -> list[dict[str, Any]]:
+        epoch = (await self.chain.singleton("walrus::System")).fields["epoch"]
+        out = []
+        for obj in await self.chain.owned_objects(self.account.address, "walrus::Blob"):
+            if include_expired or obj.fields["storage"]["end_epoch"] > epoch:
+                out.append(blob_object_json(obj))
+        return out
+
+    async def objects_for(self, blob_id: BlobId) -> list[Object]:
+        return [
+            o
+            for o in await self.chain.owned_objects(self.account.address, "walrus::Blob")
+            if o.fields["blob_id"] == str(blob_id)
+        ]
+
+    async def delete(self, object_id: str) -> dict[str, Any]:
+        result = await self._run(Call("system::delete_blob", {"blob": object_id}))
+        return {"objectId": object_id, "storage": result["effects"]["results"][0]["storage"]}
+
+    async def extend(self, object_id: str, epochs: int, shared: bool = False) -> dict[str, Any]:
+        if shared:
+            result = await self._run(
+                Call("shared_blob::extend", {"shared_blob": object_id, "extended_epochs": epochs})
+            )
+            return {"objectId": object_id, "cost": result["effects"]["results"][0]["cost"]}
+        obj = await self.chain.get_object(object_id)
+        if obj is None:
+            raise BlobNotFound(f"no blob object {object_id}")
+        system = (await self.chain.singleton("walrus::System")).fields
+        units = -(-int(obj.fields["storage"]["storage_size"]) // (1 << 20))
+        cost = system["storage_price_per_unit_size"] * units * epochs
+        coin = await _pay_coin(self.chain, self.account, cost)
+        await self._run(
+            Call(
+                "system::extend_blob",
+                {"blob": object_id, "extended_epochs": epochs, "payment": coin},
+            )
+        )
+        updated = await self.chain.get_object(object_id)
+        assert updated is not None
+        return {
+            "objectId": object_id,
+            "cost": cost,
+            "endEpoch": updated.fields["storage"]["end_epoch"],
+        }
+
+    async def share(self, object_id: str, amount: int = 0) -> dict[str, Any]:
+        args: dict[str, Any] = {"blob": object_id}
+        if amount:
+            args.update(payment=await _pay_coin(self.chain, self.account, amount), amount=amount)
+        result = await self._run(Call("shared_blob::new", args))
+        return {
+            "sharedBlobObject": result["effects"]["results"][0]["shared_blob"],
+            "amount": amount,
+        }
+
+    async def fund_shared(self, shared_id: str, amount: int) -> dict[str, Any]:
+        coin = await _pay_coin(self.chain, self.account, amount)
+        await self._run(
+            Call("shared_blob::fund", {"shared_blob": shared_id, "payment": coin, "amount": amount})
+        )
+        return {"sharedBlobObject": shared_id, "amount": amount}
+
+    async def burn(self, object_ids: list[str]) -> dict[str, Any]:
+        if object_ids:
+            await self._run(*(Call("system::burn_blob", {"blob": o}) for o in object_ids))
+        return {"burned": object_ids}
+
+    async def attributes(self, object_id: str) -> dict[str, str]:
+        obj = await self.chain.get_object(object_id)
+        if obj is None or obj.type != "walrus::Blob":
+            raise BlobNotFound(f"no blob object {object_id}")
+        return dict(obj.fields["attributes"])
+
+    async def set_attributes(self, object_id: str, pairs: dict[str, str]) -> None:
+        await self._run(
+            *(
+                Call("blob::set_attribute", {"blob": object_id, "key": k, "value": v})
+                for k, v in pairs.items()
+            )
+        )
+
+    async def remove_attribute_fields(self, object_id: str, keys: list[str]) -> None:
+        await self._run(
+            *(Call("blob::remove_attribute", {"blob": object_id, "key": k}) for k in keys)
+        )
+
+    async def remove_attributes(self, object_id: str) -> None:
+        await self._run(Call("blob::remove_attributes", {"blob": object_id}))
+
+
+async def _pay_coin(chain: ChainClient, account: Account, amount: int) -> str:
+    """A coin of the account holding at least `amount` (merging coins if needed)."""
+    coins = await chain.owned_objects(account.address, "wal::Coin")
+    coins.sort(key=lambda c: -int(c.fields["balance"]))
+    total = sum(int(c.fields["balance"]) for c in coins)
+    if total < amount or not coins:
+        raise InsufficientFunds(f"the wallet holds {total} FROST, {amount} FROST needed")
+    if int(coins[0].fields["balance"]) < amount:
+        await chain.execute(
+            account,
+            [Call("wal::merge", {"coin": coins[0].id, "others": [c.id for c in coins[1:]]})],
+        )
+    return coins[0].id

@@ -1,0 +1,400 @@
+"""The chain verbs of `walrus` (info, wallet, faucet, staking, node admin) as real processes
+against a real chain process, with their effects checked on the chain itself."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from pywalrus.chain.client import ChainClient
+from pywalrus.chain.contracts.coin import FROST_PER_WAL
+from pywalrus.chain.objects import Object
+from pywalrus.client import chain_ops
+from pywalrus.client.config import Wallet, write_client_config
+from pywalrus.core.accounts import Account
+from pywalrus.core.config import EncodingConfig
+from pywalrus.core.crypto.bls import BlsPrivateKey
+from pywalrus.testbed.chain_files import write_chain_files
+from pywalrus.testbed.genesis import NodeIdentity, generate_nodes, make_genesis
+from pywalrus.testbed.ports import free_ports
+from pywalrus.testbed.process import start_walrus, wait_until_healthy
+
+T = TypeVar("T")
+N_SHARDS = 10
+EPOCH_MS = 3_600_000
+TIMEOUT = 30
+
+# Until main.py registers the chain verbs and takes the shared global options (`--json` and
+# `--config`) of `pywalrus.cli.common` on its group, run the CLI through a bootstrap that
+# wires what is missing the same way, so these tests pass before and after.
+BOOTSTRAP = """
+import sys
+from pywalrus.cli import chain_commands, common
+from pywalrus.cli.main import cli, main
+if "info" not in cli.commands:
+    chain_commands.register(cli)
+if not any(p.name == "client_config" for p in cli.params):
+    cli.params = [p for p in cli.params if p.name != "json_output"]
+    common.global_options(cli)
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _wired() -> bool:
+    from pywalrus.cli.main import cli
+
+    return "info" in cli.commands and any(p.name == "client_config" for p in cli.params)
+
+
+WALRUS = [sys.executable, "-m", "pywalrus.cli"] if _wired() else [sys.executable, "-c", BOOTSTRAP]
+
+
+@dataclass
+class Net:
+    """A running chain, a funded user wallet with its config, and a node operator's config."""
+
+    root: Path
+    url: str
+    config: Path
+    operator_config: Path
+    user: Account
+    nodes: list[NodeIdentity]
+    home: Path
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """A clean environment: no config is found except the ones the test names."""
+        env = {k: v for k, v in os.environ.items() if k not in ("WALRUS_CONFIG", "XDG_CONFIG_HOME")}
+        return {**env, "HOME": str(self.home), "PYTHONUNBUFFERED": "1", **extra}
+
+    def run(
+        self, *args: str | Path, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*WALRUS, *(str(a) for a in args)],
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+            check=False,
+            cwd=self.home,
+            env=env or self.env(),
+        )
+
+    def ok(self, *args: str | Path, config: Path | None = None) -> str:
+        """stdout of a successful `walrus ARGS --config CONFIG`."""
+        result = self.run(*args, "--config", config or self.config)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    def json(self, *args: str | Path, config: Path | None = None) -> Any:
+        return json.loads(self.ok(*args, "--json", config=config))
+
+    def query(self, operation: Callable[[ChainClient], Awaitable[T]]) -> T:
+        async def go() -> T:
+            async with ChainClient(self.url) as client:
+                return await operation(client)
+
+        return asyncio.run(go())
+
+    def balance(self, address: str) -> chain_ops.Balances:
+        return self.query(lambda c: chain_ops.balances(c, address))
+
+    def obj(self, object_id: str) -> Object:
+        found = self.query(lambda c: c.get_object(object_id))
+        assert found is not None, object_id
+        return found
+
+    def singleton(self, type_: str) -> dict[str, Any]:
+        return self.query(lambda c: c.singleton(type_)).fields
+
+
+def one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> str:
+    """Assert `result` failed with exit code 1 and one `Error: …` line naming `needles`."""
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
+    root = tmp_path_factory.mktemp("cli-chain")
+    (port,) = free_ports(1)
+    key, user = Account.generate(), Account.generate()
+    nodes = generate_nodes(4)
+    genesis = make_genesis(nodes, N_SHARDS, EPOCH_MS, [user])
+    chain_config = write_chain_files(root / "chain", "cli-chain", port, genesis, key)
+    url = f"http://127.0.0.1:{port}/"
+    process = start_walrus(["chain", "--config", str(chain_config)], root / "chain.log")
+    try:
+        wait_until_healthy(url + "health", 30, process)
+        Wallet.create(root / "user" / "wallet.keystore", user)
+        config = root / "user" / "client_config.yaml"
+        write_client_config(config, url, key.address, "wallet.keystore")
+        Wallet.create(root / "operator" / "wallet.keystore", nodes[0].operator)
+        operator_config = root / "operator" / "client_config.yaml"
+        write_client_config(operator_config, url, key.address, "wallet.keystore")
+        home = root / "home"
+        home.mkdir()
+        yield Net(root, url, config, operator_config, user, nodes, home)
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def test_info_matches_the_chain(net: Net) -> None:
+    # --config and --json before the verb, as global options.
+    result = net.run("--config", net.config, "--json", "info")
+    assert result.returncode == 0, result.stderr
+    info = json.loads(result.stdout)
+    system, staking = net.singleton("walrus::System"), net.singleton("walrus::Staking")
+    assert info["epoch"] == system["epoch"] == 1
+    assert info["epochState"] == staking["epoch_state"]["kind"] == "EpochChangeDone"
+    assert info["nShards"] == N_SHARDS
+    assert info["epochDurationMs"] == EPOCH_MS
+    assert info["maxEpochsAhead"] == system["max_epochs_ahead"] == 53
+    assert info["storagePricePerUnitSize"] == system["storage_price_per_unit_size"]
+    assert info["writePricePerUnitSize"] == system["write_price_per_unit_size"]
+    assert info["totalCapacitySize"] == system["total_capacity_size"]
+    assert info["usedCapacitySize"] == system["future_accounting"][0]["used_capacity"]
+    members = {m["nodeId"]: m for m in info["committee"]}
+    assert {k: len(v) for k, v in staking["committee"].items()} == {
+        k: m["nShards"] for k, m in members.items()
+    }
+    assert sorted(m["name"] for m in members.values()) == [n.name for n in net.nodes]
+    assert {m["networkAddress"] for m in members.values()} == {n.network_address for n in net.nodes}
+    config = EncodingConfig(N_SHARDS)
+    first = info["priceExamples"][0]
+    units = config.storage_units(1 << 20)
+    assert (first["unencodedSize"], first["storageUnits"]) == (1 << 20, units)
+    price = system["storage_price_per_unit_size"] + system["write_price_per_unit_size"]
+    assert first["totalCostForOneEpoch"] == units * price
+    assert info["priceExamples"][-1]["unencodedSize"] == info["maxBlobSize"]
+    # Human output: sections and the committee table.
+    text = net.ok("info")
+    assert "Current epoch: 1" in text
+    assert "Number of shards: 10" in text
+    for node in net.nodes:
+        assert node.name in text and node.network_address in text
+
+
+def test_wallet_balance_and_transfer(net: Net) -> None:
+    assert net.ok("wallet", "address").strip() == net.user.address
+    before = net.json("wallet", "balance")
+    assert before == net.balance(net.user.address).to_json()
+    assert before["walBalance"] > 0 and before["gasBalance"] > 0
+    recipient = Account.generate().address
+    amount = 3 * FROST_PER_WAL + 7
+    sent = net.json("wallet", "transfer", "--to", recipient, "--amount", str(amount))
+    assert (sent["recipient"], sent["amount"]) == (recipient, amount)
+    after = net.json("wallet", "balance")
+    assert after["walBalance"] == before["walBalance"] - amount
+    assert 0 < before["gasBalance"] - after["gasBalance"] < 10**7
+    theirs = net.json("wallet", "balance", "--address", recipient)
+    assert (theirs["walBalance"], theirs["coinCount"], theirs["gasBalance"]) == (amount, 1, 0)
+    assert net.obj(sent["coin"]).owner == recipient
+    text = net.ok("wallet", "transfer", "--to", recipient, "--amount", "1500000000")
+    assert f"Sent 1.5 WAL (1,500,000,000 FROST) to {recipient}" in text
+    assert net.balance(recipient).wal == amount + 1_500_000_000
+
+
+def test_faucet_wallet_and_coin_merging(net: Net) -> None:
+    path = net.root / "fresh" / "wallet.keystore"
+    made = net.json("generate-sui-wallet", "--path", path, "--use-faucet")
+    address = made["address"]
+    assert Wallet.load(path).active.address == address
+    assert made["faucet"]["wal"] == 10 * FROST_PER_WAL
+    config = net.root / "fresh" / "client_config.yaml"
+    write_client_config(config, net.url, None, "wallet.keystore")
+    got = net.json("get-wal", "--amount", str(2 * FROST_PER_WAL), config=config)
+    assert net.obj(got["coin"]).owner == address
+    held = net.balance(address)
+    assert (held.wal, held.coins) == (12 * FROST_PER_WAL, 2)
+    assert held.gas == 10 * 10**9
+    # No single coin holds 11 WAL: the transfer merges both in the same transaction.
+    net.json(
+        "wallet", "transfer", "--to", net.user.address, "--amount", "11000000000", config=config
+    )
+    held = net.balance(address)
+    assert (held.wal, held.coins) == (FROST_PER_WAL, 1)
+    error = net.run(
+        "wallet", "transfer", "--to", net.user.address, "--amount", "5000000000", "--config", config
+    )
+    one_line_error(error, "insufficient WAL", "1000000000 FROST in 1 coin(s)")
+    # The default get-wal amount is 0.5 WAL; an existing wallet path is refused.
+    assert "Received 0.5 WAL" in net.ok("get-wal", config=config)
+    assert net.balance(address).wal == FROST_PER_WAL + FROST_PER_WAL // 2
+    one_line_error(net.run("generate-sui-wallet", "--path", path), "already exists")
+
+
+def test_stake_list_and_withdraw(net: Net) -> None:
+    staking = net.singleton("walrus::Staking")
+    node_a, node_b = sorted(staking["committee"])[:2]
+    before = net.balance(net.user.address).wal
+    staked = net.json("stake", "--node-ids", node_a, "--amounts", str(2 * FROST_PER_WAL))
+    (new,) = staked["staked"]
+    assert (new["nodeId"], new["principal"]) == (node_a, 2 * FROST_PER_WAL)
+    assert new["activationEpoch"] == staking["epoch"] + 1
+    assert net.balance(net.user.address).wal == before - 2 * FROST_PER_WAL
+    listed = {s["stakedWalId"]: s for s in net.json("list-staked-wal")}
+    assert listed[new["stakedWalId"]]["state"] == "staked"
+    assert listed[new["stakedWalId"]]["nodeName"] in {n.name for n in net.nodes}
+    # Not active yet: a withdrawal request is refused by the contract, with its reason...
+    refused = net.run(
+        "request-withdraw-stake", "--staked-wal-id", new["stakedWalId"], "--config", net.config
+    )
+    one_line_error(refused, "transaction rejected", "ENotWithdrawing", "not active yet")
+    # ...and the stake is withdrawn directly, principal back, no rewards.
+    out = net.json("withdraw-stake", "--staked-wal-id", new["stakedWalId"])
+    assert (out["principal"], out["rewards"]) == (2 * FROST_PER_WAL, 0)
+    assert net.balance(net.user.address).wal == before
+    assert new["stakedWalId"] not in {s["stakedWalId"] for s in net.json("list-staked-wal")}
+    # Two nodes, default amount (1 WAL each), human output.
+    text = net.ok("stake", "--node-ids", f"{node_a},{node_b}")
+    assert "Staked 2 WAL with 2 node(s)" in text
+    mine = [s for s in net.json("list-staked-wal") if s["nodeId"] in (node_a, node_b)]
+    assert sorted(s["principal"] for s in mine) == [FROST_PER_WAL, FROST_PER_WAL]
+    text = net.ok("withdraw-stake", "--staked-wal-id", mine[0]["stakedWalId"])
+    assert "Withdrew 1 WAL" in text
+    # Refused before sending: below the minimum stake, unknown node, mismatched amounts.
+    low = net.run("stake", "--node-ids", node_a, "--amounts", "1", "--config", net.config)
+    one_line_error(low, "must be between 1000000000")
+    unknown = "0x" + "ab" * 32
+    one_line_error(net.run("stake", "--node-id", unknown, "--config", net.config), "no storage")
+    mismatch = net.run(
+        "stake", "--node-ids", f"{node_a},{node_b}", "--amounts", "1,2,3", "--config", net.config
+    )
+    assert mismatch.returncode == 2 and len(mismatch.stderr.splitlines()) == 1
+
+
+def test_node_register_vote_and_commission(net: Net) -> None:
+    key = BlsPrivateKey.generate()
+    key_file = net.root / "protocol.key"
+    key_file.write_text(key.to_base64() + "\n")
+    registered = net.json(
+        "node-admin",
+        "register",
+        "--name",
+        "cli-node",
+        "--network-address",
+        "127.0.0.1:19999",
+        "--protocol-key-file",
+        key_file,
+        "--commission-rate",
+        "500",
+    )
+    node_id = registered["nodeId"]
+    pool = net.obj(node_id).fields
+    assert (pool["name"], pool["network_address"]) == ("cli-node", "127.0.0.1:19999")
+    assert pool["public_key"] == key.public_key().to_bytes().hex()
+    assert pool["commission_rate"] == 500
+    assert node_id in net.singleton("walrus::Staking")["pools"]
+    assert net.obj(registered["cap"]).owner == net.user.address
+    assert net.json("info")["nPools"] == len(net.nodes) + 1
+    # Votes given change; the others stay.
+    before = dict(pool["votes"])
+    net.json("node-admin", "vote", "--storage-price", "123", "--node-capacity", "4567")
+    votes = net.obj(node_id).fields["votes"]
+    assert votes == {**before, "storage_price": 123, "node_capacity": 4567}
+    text = net.ok("node-admin", "vote", "--write-price", "77")
+    assert f"Set the votes of node {node_id}: write price 77" in text
+    assert net.obj(node_id).fields["votes"]["write_price"] == 77
+    one_line_error(net.run("node-admin", "vote", "--config", net.config), "nothing to vote")
+    collected = net.json("node-admin", "collect-commission")
+    assert (collected["nodeId"], collected["amount"]) == (node_id, 0)
+    # Not in the committee: governance votes are refused by the contract.
+    slash = net.run("node-admin", "vote-slash", "--node-id", node_id, "--config", net.config)
+    one_line_error(slash, "ENotCommitteeMember")
+    # A wrong key file is one line too.
+    key_file.write_text("not base64!")
+    bad_key = net.run(
+        "node-admin",
+        "register",
+        "--name",
+        "x",
+        "--network-address",
+        "h:1",
+        "--protocol-key-file",
+        key_file,
+        "--config",
+        net.config,
+    )
+    one_line_error(bad_key, "protocol key file")
+
+
+def test_committee_member_governance(net: Net) -> None:
+    staking = net.singleton("walrus::Staking")
+    caps = net.query(
+        lambda c: c.owned_objects(net.nodes[0].operator.address, "walrus::StorageNodeCap")
+    )
+    own = caps[0].fields["node_id"]
+    target = next(n for n in staking["committee"] if n != own)
+    upgrade = net.json(
+        "node-admin", "vote-upgrade", "--digest", "digest-1", config=net.operator_config
+    )
+    assert upgrade["weight"] == len(staking["committee"][own])
+    assert upgrade["packageDigest"] == "digest-1"
+    slash = net.json("node-admin", "vote-slash", "--node-id", target, config=net.operator_config)
+    assert (slash["target"], slash["weight"]) == (target, len(staking["committee"][own]))
+    again = net.run(
+        "node-admin", "vote-slash", "--node-id", target, "--config", net.operator_config
+    )
+    one_line_error(again, "transaction rejected", "EDuplicateVote")
+
+
+def test_config_discovery(net: Net) -> None:
+    by_env = net.run("wallet", "address", env=net.env(WALRUS_CONFIG=str(net.config)))
+    assert by_env.returncode == 0, by_env.stderr
+    assert by_env.stdout.strip() == net.user.address
+    # --config after the verb wins over the environment and the group option.
+    after = net.run(
+        "--config",
+        net.root / "nope.yaml",
+        "wallet",
+        "address",
+        "--config",
+        net.operator_config,
+        env=net.env(WALRUS_CONFIG=str(net.config)),
+    )
+    assert after.stdout.strip() == net.nodes[0].operator.address
+
+
+def test_bad_inputs_are_one_line_errors(net: Net) -> None:
+    one_line_error(net.run("wallet", "balance"), "no client config found", "WALRUS_CONFIG")
+    missing = net.root / "missing.yaml"
+    one_line_error(net.run("info", "--config", missing), f"client config '{missing}' does not")
+    bad_to = net.run(
+        "wallet", "transfer", "--to", "0xnothex", "--amount", "5", "--config", net.config
+    )
+    one_line_error(bad_to, "invalid address '0xnothex'")
+    zero = net.run(
+        "wallet", "transfer", "--to", net.user.address, "--amount", "0", "--config", net.config
+    )
+    one_line_error(zero, "amount must be between 1 and")
+    not_int = net.run(
+        "wallet", "transfer", "--to", net.user.address, "--amount", "1.5", "--config", net.config
+    )
+    assert not_int.returncode == 2 and len(not_int.stderr.splitlines()) == 1
+    (port,) = free_ports(1)
+    dead = net.root / "dead" / "client_config.yaml"
+    dead.parent.mkdir()
+    write_client_config(dead, f"http://127.0.0.1:{port}/", None, "../user/wallet.keystore")
+    one_line_error(
+        net.run("info", "--config", dead), f"cannot reach the chain at http://127.0.0.1:{port}/"
+    )
+    one_line_error(net.run("get-wal", "--config", dead), "cannot reach the chain")
+    one_line_error(
+        net.run("withdraw-stake", "--staked-wal-id", "0x" + "12" * 32, "--config", net.config),
+        "does not exist",
+    )
