@@ -141,16 +141,22 @@ def testbed() -> None:
     show_default=True,
     help="Epoch length in seconds.",
 )
+@click.option("--manual-clock", is_flag=True, hidden=True, help="Tests drive the chain clock.")
 @global_options
 @click.pass_context
 def testbed_up(
-    ctx: click.Context, directory: Path, nodes: int, shards: int, epoch_duration: int
+    ctx: click.Context,
+    directory: Path,
+    nodes: int,
+    shards: int,
+    epoch_duration: int,
+    manual_clock: bool,
 ) -> None:
     """Create (if new) and start the chain and storage nodes; wait until healthy."""
     from pywalrus.testbed import local
 
     try:
-        local.up(directory, nodes, shards, epoch_duration * 1000)
+        local.up(directory, nodes, shards, epoch_duration * 1000, manual_clock=manual_clock)
         rows = local.status(directory)
     except (WalrusError, TimeoutError, RuntimeError) as exc:
         raise fail(f"testbed did not come up: {exc}") from None

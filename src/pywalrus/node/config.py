@@ -37,6 +37,8 @@ class NodeConfig:
     """Cap on how long a confirmation request waits for the blob's registration."""
     lmdb_map_size: int = 1 << 36
     """LMDB map size (a sparse upper bound on the database)."""
+    faults: tuple[str, ...] = ()
+    """Test-only misbehaviour: `corrupt_slivers`, `corrupt_metadata`, `bad_signatures`."""
 
     @classmethod
     def load(cls, path: Path) -> NodeConfig:
@@ -58,6 +60,7 @@ class NodeConfig:
                 max_pending_ms=int(raw.get("max_pending_ms", 30_000)),
                 confirmation_wait_ms=int(raw.get("confirmation_wait_ms", 5_000)),
                 lmdb_map_size=int(raw.get("lmdb_map_size", 1 << 36)),
+                faults=tuple(str(f) for f in raw.get("faults", ())),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise WalrusError(f"invalid node config {path}: missing or bad {exc}") from None

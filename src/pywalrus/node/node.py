@@ -59,6 +59,7 @@ class StorageNode:
         operator: Account,
         max_pending_ms: int = 30_000,
         confirmation_wait_ms: int = 5_000,
+        faults: tuple[str, ...] = (),
     ) -> None:
         self.name = name
         self.node_id = node_id
@@ -68,6 +69,7 @@ class StorageNode:
         self.operator = operator
         self.max_pending_ms = max_pending_ms
         self.confirmation_wait_ms = confirmation_wait_ms
+        self.faults = frozenset(faults)
         self.epoch = 0
         self.n_shards = 0
         self.shards: frozenset[int] = frozenset()

@@ -149,6 +149,8 @@ class NodeServer:
         data = self.node.store.metadata(blob_id)
         if data is None:
             raise not_found("METADATA_NOT_FOUND", f"no metadata stored for blob {blob_id}")
+        if "corrupt_metadata" in self.node.faults:
+            data = _flip_last(data)
         return bcs(blob_id.value + data)
 
     async def put_metadata(self, request: web.Request) -> web.StreamResponse:
@@ -257,6 +259,8 @@ class NodeServer:
             raise not_found(
                 "SLIVER_NOT_FOUND", f"{axis.label} sliver of blob {blob_id} is not stored"
             )
+        if "corrupt_slivers" in self.node.faults:
+            data = _flip_last(data[:-4]) + data[-4:]
         return bcs(data)
 
     async def sliver_status(self, request: web.Request) -> web.StreamResponse:
@@ -298,6 +302,9 @@ class NodeServer:
         persistence = Deletable(bytes.fromhex(object_id[2:])) if object_id else PERMANENT
         message = StorageConfirmation(Epoch(node.epoch), blob_id, persistence)
         signed = SignedMessage.sign(node.protocol_key, message)
+        if "bad_signatures" in node.faults:
+            other = StorageConfirmation(Epoch(node.epoch + 1), blob_id, persistence)
+            signed = SignedMessage(message.to_bytes(), node.protocol_key.sign(other.to_bytes()))
         self.signed.inc()
         return success({"signed": signed.to_json()})
 
@@ -407,3 +414,8 @@ class NodeServer:
         self.epoch_gauge.set(self.node.epoch)
         self.cursor_gauge.set(self.node.highest_event)
         return web.Response(body=generate_latest(self.registry), content_type="text/plain")
+
+
+def _flip_last(data: bytes) -> bytes:
+    """Test-only fault: the same bytes with the last one changed."""
+    return data[:-1] + bytes([data[-1] ^ 0xFF]) if data else data

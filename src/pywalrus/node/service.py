@@ -35,6 +35,7 @@ async def serve(config: NodeConfig) -> None:
         operator,
         config.max_pending_ms,
         config.confirmation_wait_ms,
+        config.faults,
     )
     while True:
         try:

@@ -84,7 +84,9 @@ def _start(directory: Path, member: Member) -> None:
     _pid_file(directory, member.name).write_text(str(process.pid))
 
 
-def create(directory: Path, nodes: int, shards: int, epoch_duration_ms: int) -> None:
+def create(
+    directory: Path, nodes: int, shards: int, epoch_duration_ms: int, manual_clock: bool = False
+) -> None:
     """Write keys, genesis and configs for a new testbed in `directory`."""
     directory.mkdir(parents=True, exist_ok=True)
     chain_port, *node_ports = free_ports(1 + nodes)
@@ -93,7 +95,9 @@ def create(directory: Path, nodes: int, shards: int, epoch_duration_ms: int) -> 
     Wallet.create(directory / "wallet.keystore", client)
     chain_key = Account.generate()
     genesis = make_genesis(identities, shards, epoch_duration_ms, [client])
-    write_chain_files(directory / "chain", "pywalrus-local", chain_port, genesis, chain_key)
+    write_chain_files(
+        directory / "chain", "pywalrus-local", chain_port, genesis, chain_key, manual_clock
+    )
     chain_url = f"http://127.0.0.1:{chain_port}/"
     members = [Member("chain", "chain", "chain/chain.yaml", chain_url, "health")]
     for identity, port in zip(identities, node_ports, strict=True):
@@ -152,10 +156,11 @@ def up(
     shards: int = 100,
     epoch_duration_ms: int = 300_000,
     timeout: float = 60.0,
+    manual_clock: bool = False,
 ) -> list[Member]:
     """Create (if needed) and start every process that is not running; wait for health."""
     if not (directory / STATE).exists():
-        create(directory, nodes, shards, epoch_duration_ms)
+        create(directory, nodes, shards, epoch_duration_ms, manual_clock)
     members = load_members(directory)
     chain = members[0]
     if running_pid(directory, chain.name) is None:

@@ -1,0 +1,372 @@
+"""The whole network as real processes: `walrus testbed` with 7 nodes and 100 shards.
+
+Real HTTP on loopback, real signatures, real files; nodes are stopped, SIGKILLed, restarted and
+made to lie through their configuration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import yaml
+
+from pywalrus.chain.client import ChainClient
+from pywalrus.client.client import StoreOptions, WalrusClient
+from pywalrus.client.committee import Committee
+from pywalrus.client.config import ClientConfig
+from pywalrus.client.errors import BlobNotFound, NotEnoughConfirmations
+from pywalrus.core.encoding import encode_blob
+from pywalrus.core.types import BlobId, ShardIndex, SliverType
+from pywalrus.testbed import local
+
+MiB = 1 << 20
+
+
+def walrus(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "pywalrus.cli", *args],
+        capture_output=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+class Network:
+    """Handles on a running testbed."""
+
+    def __init__(self, directory: Path) -> None:
+        self.dir = directory
+        self.config_path = directory / "client_config.yaml"
+        self.config = ClientConfig.load(self.config_path)
+
+    def client(self) -> WalrusClient:
+        return WalrusClient(self.config)
+
+    def members(self) -> list[local.Member]:
+        return local.load_members(self.dir)
+
+    def up(self) -> None:
+        result = walrus("testbed", "up", "--dir", str(self.dir), timeout=180)
+        assert result.returncode == 0, result.stderr.decode()
+
+    def stop(self, name: str) -> None:
+        local.stop_member(self.dir, name)
+
+    def kill(self, name: str) -> None:
+        pid = local.running_pid(self.dir, name)
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while local.running_pid(self.dir, name) is not None and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def set_faults(self, name: str, faults: list[str]) -> None:
+        path = self.dir / "nodes" / name / "node.yaml"
+        config = yaml.safe_load(path.read_text())
+        config["faults"] = faults
+        path.write_text(yaml.safe_dump(config))
+
+    async def committee(self) -> Committee:
+        async with self.client() as client:
+            return await client.committee()
+
+    async def advance_epoch(self) -> None:
+        """Drive the manual clock through one epoch change and wait until it is done."""
+        async with ChainClient(self.config.chain_url) as chain:
+            staking = (await chain.singleton("walrus::Staking")).fields
+            epoch = staking["epoch"]
+            await chain.advance_clock(staking["epoch_duration_ms"] // 2 + 1)
+            await chain.advance_clock(staking["epoch_duration_ms"] // 2 + 1)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                staking = (await chain.singleton("walrus::Staking")).fields
+                if (
+                    staking["epoch"] == epoch + 1
+                    and staking["epoch_state"]["kind"] == "EpochChangeDone"
+                ):
+                    break
+                await asyncio.sleep(0.05)
+            assert staking["epoch"] == epoch + 1
+            assert staking["epoch_state"]["kind"] == "EpochChangeDone"
+
+
+@pytest.fixture(scope="module")
+def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
+    directory = tmp_path_factory.mktemp("testbed")
+    result = walrus(
+        "testbed",
+        "up",
+        "--dir",
+        str(directory),
+        "--nodes",
+        "7",
+        "--shards",
+        "100",
+        "--epoch-duration",
+        "3600",
+        "--manual-clock",
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    yield Network(directory)
+    walrus("testbed", "down", "--dir", str(directory))
+
+
+def by_shards(committee: Committee) -> list[tuple[str, int]]:
+    """(node name, shard count), fewest shards first."""
+    return sorted(((m.name, len(m.shards)) for m in committee.members), key=lambda x: x[1])
+
+
+async def store_and_read(network: Network, data: bytes, **options: Any) -> BlobId:
+    async with network.client() as client:
+        result = await client.store(data, StoreOptions(**options))
+        blob_id = BlobId.parse(result["newlyCreated"]["blobObject"]["blobId"])
+        assert result["newlyCreated"]["blobObject"]["certifiedEpoch"] is not None
+        assert await client.read(blob_id) == data
+        return blob_id
+
+
+async def test_store_and_read_sizes(network: Network) -> None:
+    for size in (0, 1, MiB, 10 * MiB):
+        await store_and_read(network, random.randbytes(size))
+
+
+def test_cli_store_read_round_trip(network: Network, tmp_path: Path) -> None:
+    path = tmp_path / "file.bin"
+    path.write_bytes(random.randbytes(300_000))
+    stored = walrus(
+        "store", str(path), "--epochs", "2", "--config", str(network.config_path), "--json"
+    )
+    assert stored.returncode == 0, stored.stderr.decode()
+    import json
+
+    result = json.loads(stored.stdout)[0]["blobStoreResult"]["newlyCreated"]
+    out = tmp_path / "back.bin"
+    read = walrus(
+        "--config",
+        str(network.config_path),
+        "read",
+        result["blobObject"]["blobId"],
+        "--out",
+        str(out),
+    )
+    assert read.returncode == 0, read.stderr.decode()
+    assert out.read_bytes() == path.read_bytes()
+    again = walrus(
+        "store", str(path), "--epochs", "2", "--config", str(network.config_path), "--json"
+    )
+    assert "alreadyCertified" in json.loads(again.stdout)[0]["blobStoreResult"]
+
+
+async def test_f_shards_down_then_more(network: Network) -> None:
+    committee = await network.committee()
+    f = (committee.n_shards - 1) // 3
+    order = by_shards(committee)
+    down, weight = [], 0
+    for name, shards in order:
+        if weight + shards > f:
+            break
+        down.append(name)
+        weight += shards
+    assert down, "some nodes must fit in f shards"
+    try:
+        for name in down:
+            network.stop(name)
+        await store_and_read(network, random.randbytes(2 * MiB))
+        # One more node takes the down weight past f: the store cannot reach a quorum.
+        extra = next(name for name, _ in order if name not in down)
+        network.stop(extra)
+        async with network.client() as client:
+            coins_before = await client.chain.owned_objects(client.account.address, "wal::Coin")
+            before = sum(c.fields["balance"] for c in coins_before)
+            data = random.randbytes(500_000)
+            with pytest.raises(NotEnoughConfirmations):
+                await client.store(data, StoreOptions(epochs=2))
+            coins_after = await client.chain.owned_objects(client.account.address, "wal::Coin")
+            paid = before - sum(c.fields["balance"] for c in coins_after)
+            system = (await client.chain.singleton("walrus::System")).fields
+            units = committee.encoding.storage_units(len(data))
+            registration = (
+                system["storage_price_per_unit_size"] * units * 2
+                + system["write_price_per_unit_size"] * units
+            )
+            assert paid == registration
+            blob_id = encode_blob(data, committee.encoding).blob_id
+            blobs = await client.blobs().objects_for(blob_id)
+            assert [b.fields["certified_epoch"] for b in blobs] == [None]
+    finally:
+        network.up()
+
+
+async def test_lying_nodes_change_nothing(network: Network) -> None:
+    committee = await network.committee()
+    order = by_shards(committee)
+    liars = {order[0][0]: ["corrupt_slivers", "corrupt_metadata"], order[1][0]: ["bad_signatures"]}
+    assert sum(s for n, s in order[:2]) <= (committee.n_shards - 1) // 3
+    try:
+        for name, faults in liars.items():
+            network.set_faults(name, faults)
+            network.stop(name)
+        network.up()
+        for _ in range(3):
+            await store_and_read(network, random.randbytes(MiB))
+        # The liars' own answers are wrong, and are rejected by the reader.
+        liar = next(m for m in committee.members if m.name == order[0][0])
+        async with network.client() as client:
+            data = random.randbytes(100_000)
+            result = await client.store(data, StoreOptions(epochs=1))
+            blob_id = BlobId.parse(result["newlyCreated"]["blobObject"]["blobId"])
+            from pywalrus.core.metadata import verified_metadata
+
+            raw = await client.node(liar).get_metadata(blob_id)
+            with pytest.raises(Exception, match="metadata"):
+                verified_metadata(raw, blob_id, committee.encoding)
+            assert await client.read(blob_id) == data
+    finally:
+        for name in liars:
+            network.set_faults(name, [])
+            network.stop(name)
+        network.up()
+
+
+async def test_sigkill_node_serves_what_it_confirmed(network: Network) -> None:
+    data = random.randbytes(3 * MiB)
+    blob_id = await store_and_read(network, data)
+    committee = await network.committee()
+    victim = max(committee.members, key=lambda m: len(m.shards))
+    network.kill(victim.name)
+    network.up()
+    encoded = encode_blob(data, committee.encoding)
+    async with network.client() as client:
+        node = client.node(victim)
+        for shard in victim.shards:
+            pair = committee.encoding.pair_for_shard(ShardIndex(shard), blob_id)
+            for axis in SliverType:
+                served = await node.get_sliver(blob_id, pair, axis)
+                expected = encoded.sliver(axis, committee.encoding.sliver_index(axis, pair))
+                assert served == expected.to_bcs()
+
+
+async def test_node_refuses_bad_uploads(network: Network) -> None:
+    committee = await network.committee()
+    member = committee.members[0]
+    data = random.randbytes(200_000)
+    encoded = encode_blob(data, committee.encoding)
+    blob_id = encoded.blob_id
+    base = f"{member.url}/v1/blobs/{blob_id}"
+    octet = {"Content-Type": "application/octet-stream"}
+
+    async def reason(
+        session: aiohttp.ClientSession, method: str, url: str, body: bytes
+    ) -> tuple[int, str]:
+        async with session.request(method, url, data=body, headers=octet) as response:
+            payload = await response.json()
+            return response.status, payload["error"]["details"][0]["reason"]
+
+    async with aiohttp.ClientSession() as session:
+        # Unregistered blob.
+        assert await reason(session, "PUT", f"{base}/metadata", encoded.metadata.to_bcs()) == (
+            400,
+            "NOT_REGISTERED",
+        )
+        # Register it for real, then try bad uploads.
+        async with network.client() as client:
+            await client._register(
+                encoded,
+                StoreOptions(epochs=1),
+                committee.epoch + 1,
+                committee.encoding.encoded_length(len(data)),
+            )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            async with session.get(f"{base}/status") as response:
+                if (await response.json())["success"]["data"] != "nonexistent":
+                    break
+            await asyncio.sleep(0.05)
+        assert await reason(session, "PUT", f"{base}/metadata", b"\x00\x01garbage") == (
+            400,
+            "INVALID_METADATA",
+        )
+        # Metadata of another blob is not this blob's.
+        other = encode_blob(b"other", committee.encoding).metadata.to_bcs()
+        assert await reason(session, "PUT", f"{base}/metadata", other) == (400, "INVALID_METADATA")
+        ours = set(member.shards)
+        foreign = next(s for s in range(committee.n_shards) if s not in ours)
+        mine = next(iter(ours))
+        pair_foreign = committee.encoding.pair_for_shard(ShardIndex(foreign), blob_id)
+        pair_mine = committee.encoding.pair_for_shard(ShardIndex(mine), blob_id)
+        primary = encoded.primary_sliver(pair_mine).to_bcs()
+        assert (await reason(session, "PUT", f"{base}/slivers/{pair_mine}/primary", primary))[
+            1
+        ] == "METADATA_NOT_FOUND"
+        async with session.put(
+            f"{base}/metadata", data=encoded.metadata.to_bcs(), headers=octet
+        ) as response:
+            assert response.status == 201
+        foreign_sliver = encoded.primary_sliver(pair_foreign).to_bcs()
+        assert await reason(
+            session, "PUT", f"{base}/slivers/{pair_foreign}/primary", foreign_sliver
+        ) == (400, "SHARD_NOT_ASSIGNED")
+        assert await reason(session, "PUT", f"{base}/slivers/{pair_mine}/primary", b"\x05abc") == (
+            400,
+            "INVALID_SLIVER",
+        )
+        tampered = bytearray(primary)
+        tampered[10] ^= 1
+        assert await reason(
+            session, "PUT", f"{base}/slivers/{pair_mine}/primary", bytes(tampered)
+        ) == (400, "INVALID_SLIVER")
+        wrong = encoded.primary_sliver((pair_mine + 1) % committee.n_shards).to_bcs()
+        assert await reason(session, "PUT", f"{base}/slivers/{pair_mine}/primary", wrong) == (
+            400,
+            "SLIVER_INDEX_MISMATCH",
+        )
+        assert await reason(
+            session, "PUT", f"{base}/slivers/{committee.n_shards}/primary", primary
+        ) == (400, "INDEX_OUT_OF_RANGE")
+        huge = b"\x00" * (80 * MiB)
+        async with session.put(
+            f"{base}/slivers/{pair_mine}/primary", data=huge, headers=octet
+        ) as response:
+            assert response.status == 413
+        # Nothing was stored by the refusals.
+        async with session.get(f"{base}/slivers/{pair_mine}/primary/status") as response:
+            assert (await response.json())["success"]["data"] == "nonexistent"
+        async with session.get(f"{base}/confirmation/permanent") as response:
+            assert response.status == 400
+        # The genuine sliver is accepted.
+        async with session.put(
+            f"{base}/slivers/{pair_mine}/primary", data=primary, headers=octet
+        ) as response:
+            assert response.status == 201
+
+
+async def test_delete_and_expiry_make_reads_report_gone(network: Network) -> None:
+    deletable = await store_and_read(network, random.randbytes(50_000), epochs=3, deletable=True)
+    short = await store_and_read(network, random.randbytes(60_000), epochs=1, deletable=False)
+    async with network.client() as client:
+        (obj,) = await client.blobs().objects_for(deletable)
+        await client.blobs().delete(obj.id)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and await client.blob_status(deletable) != "nonexistent":
+            await asyncio.sleep(0.05)
+        with pytest.raises(BlobNotFound):
+            await client.read(deletable)
+    await network.advance_epoch()
+    async with network.client() as client:
+        with pytest.raises(BlobNotFound):
+            await client.read(short)
+        assert await client.blob_status(short) == "nonexistent"
+        # Stores keep working in the new epoch.
+    await store_and_read(network, random.randbytes(10_000))
