@@ -117,9 +117,12 @@ async def test_bad_requests_change_nothing(chain: ChainProcess) -> None:
         assert after["txCount"] == before["txCount"]
         assert after["eventCount"] == before["eventCount"]
         # Oversize bodies are refused by the server.
-        async with aiohttp.ClientSession() as session:
-            async with session.post(chain.url, data=b"x" * (5 * 1024 * 1024)) as response:
-                assert response.status == 413
+        big = b"x" * (5 * 1024 * 1024)
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(chain.url, data=big) as response,
+        ):
+            assert response.status == 413
 
 
 async def test_long_poll_wakes_on_new_events(chain: ChainProcess) -> None:

@@ -4,11 +4,14 @@ against a real chain process, with their effects checked on the chain itself."""
 from __future__ import annotations
 
 import asyncio
+import inspect
+import io
 import json
 import os
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Iterator
+from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -33,20 +36,18 @@ N_SHARDS = 10
 EPOCH_MS = 3_600_000
 TIMEOUT = 30
 
-# Until main.py registers the chain verbs and takes the shared global options (`--json` and
-# `--config`) of `pywalrus.cli.common` on its group, run the CLI through a bootstrap that
-# wires what is missing the same way, so these tests pass before and after.
-BOOTSTRAP = """
-import sys
-from pywalrus.cli import chain_commands, common
-from pywalrus.cli.main import cli, main
-if "info" not in cli.commands:
-    chain_commands.register(cli)
-if not any(p.name == "client_config" for p in cli.params):
-    cli.params = [p for p in cli.params if p.name != "json_output"]
-    common.global_options(cli)
-sys.exit(main(sys.argv[1:]))
-"""
+
+def _wire() -> None:
+    """Register the chain verbs and the shared global options on `walrus` if main.py does not
+    (yet), so these tests pass before and after it does."""
+    from pywalrus.cli import chain_commands, common
+    from pywalrus.cli.main import cli
+
+    if "info" not in cli.commands:
+        chain_commands.register(cli)
+    if not any(p.name == "client_config" for p in cli.params):
+        cli.params = [p for p in cli.params if p.name != "json_output"]
+        common.global_options(cli)
 
 
 def _wired() -> bool:
@@ -55,6 +56,10 @@ def _wired() -> bool:
     return "info" in cli.commands and any(p.name == "client_config" for p in cli.params)
 
 
+BOOTSTRAP = (
+    inspect.getsource(_wire)
+    + "\n_wire()\nimport sys\nfrom pywalrus.cli.main import main\nsys.exit(main(sys.argv[1:]))\n"
+)
 WALRUS = [sys.executable, "-m", "pywalrus.cli"] if _wired() else [sys.executable, "-c", BOOTSTRAP]
 
 
@@ -87,6 +92,20 @@ class Net:
             cwd=self.home,
             env=env or self.env(),
         )
+
+    def in_process(self, *args: str | Path) -> subprocess.CompletedProcess[str]:
+        """`walrus ARGS --config CONFIG` run in this process: for refusals, which need no
+        process of their own, to keep the module fast."""
+        from pywalrus.cli.main import main
+
+        _wire()
+        argv = [str(a) for a in args]
+        if "--config" not in argv:
+            argv += ["--config", str(self.config)]
+        out, err = io.StringIO(), io.StringIO()
+        with redirect_stdout(out), redirect_stderr(err):
+            code = main(argv)
+        return subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())
 
     def ok(self, *args: str | Path, config: Path | None = None) -> str:
         """stdout of a successful `walrus ARGS --config CONFIG`."""
@@ -231,14 +250,14 @@ def test_faucet_wallet_and_coin_merging(net: Net) -> None:
     )
     held = net.balance(address)
     assert (held.wal, held.coins) == (FROST_PER_WAL, 1)
-    error = net.run(
+    error = net.in_process(
         "wallet", "transfer", "--to", net.user.address, "--amount", "5000000000", "--config", config
     )
     one_line_error(error, "insufficient WAL", "1000000000 FROST in 1 coin(s)")
     # The default get-wal amount is 0.5 WAL; an existing wallet path is refused.
     assert "Received 0.5 WAL" in net.ok("get-wal", config=config)
     assert net.balance(address).wal == FROST_PER_WAL + FROST_PER_WAL // 2
-    one_line_error(net.run("generate-sui-wallet", "--path", path), "already exists")
+    one_line_error(net.in_process("generate-sui-wallet", "--path", path), "already exists")
 
 
 def test_stake_list_and_withdraw(net: Net) -> None:
@@ -271,11 +290,13 @@ def test_stake_list_and_withdraw(net: Net) -> None:
     text = net.ok("withdraw-stake", "--staked-wal-id", mine[0].id)
     assert "Withdrew 1 WAL" in text
     # Refused before sending: below the minimum stake, unknown node, mismatched amounts.
-    low = net.run("stake", "--node-ids", node_a, "--amounts", "1", "--config", net.config)
+    low = net.in_process("stake", "--node-ids", node_a, "--amounts", "1", "--config", net.config)
     one_line_error(low, "must be between 1000000000")
     unknown = "0x" + "ab" * 32
-    one_line_error(net.run("stake", "--node-id", unknown, "--config", net.config), "no storage")
-    mismatch = net.run(
+    one_line_error(
+        net.in_process("stake", "--node-id", unknown, "--config", net.config), "no storage"
+    )
+    mismatch = net.in_process(
         "stake", "--node-ids", f"{node_a},{node_b}", "--amounts", "1,2,3", "--config", net.config
     )
     assert mismatch.returncode == 2 and len(mismatch.stderr.splitlines()) == 1
@@ -312,15 +333,15 @@ def test_node_register_vote_and_commission(net: Net) -> None:
     text = net.ok("node-admin", "vote", "--write-price", "77")
     assert f"Set the votes of node {node_id}: write price 77" in text
     assert net.obj(node_id).fields["votes"]["write_price"] == 77
-    one_line_error(net.run("node-admin", "vote", "--config", net.config), "nothing to vote")
+    one_line_error(net.in_process("node-admin", "vote", "--config", net.config), "nothing to vote")
     collected = net.json("node-admin", "collect-commission")
     assert (collected["nodeId"], collected["amount"]) == (node_id, 0)
     # Not in the committee: governance votes are refused by the contract.
-    slash = net.run("node-admin", "vote-slash", "--node-id", node_id, "--config", net.config)
+    slash = net.in_process("node-admin", "vote-slash", "--node-id", node_id, "--config", net.config)
     one_line_error(slash, "ENotCommitteeMember")
     # A wrong key file is one line too.
     key_file.write_text("not base64!")
-    bad_key = net.run(
+    bad_key = net.in_process(
         "node-admin",
         "register",
         "--name",
@@ -349,7 +370,7 @@ def test_committee_member_governance(net: Net) -> None:
     assert upgrade["packageDigest"] == "digest-1"
     slash = net.json("node-admin", "vote-slash", "--node-id", target, config=net.operator_config)
     assert (slash["target"], slash["weight"]) == (target, len(staking["committee"][own]))
-    again = net.run(
+    again = net.in_process(
         "node-admin", "vote-slash", "--node-id", target, "--config", net.operator_config
     )
     one_line_error(again, "transaction rejected", "EDuplicateVote")
@@ -375,16 +396,18 @@ def test_config_discovery(net: Net) -> None:
 def test_bad_inputs_are_one_line_errors(net: Net) -> None:
     one_line_error(net.run("wallet", "balance"), "no client config found", "WALRUS_CONFIG")
     missing = net.root / "missing.yaml"
-    one_line_error(net.run("info", "--config", missing), f"client config '{missing}' does not")
+    one_line_error(
+        net.in_process("info", "--config", missing), f"client config '{missing}' does not"
+    )
     bad_to = net.run(
         "wallet", "transfer", "--to", "0xnothex", "--amount", "5", "--config", net.config
     )
     one_line_error(bad_to, "invalid address '0xnothex'")
-    zero = net.run(
+    zero = net.in_process(
         "wallet", "transfer", "--to", net.user.address, "--amount", "0", "--config", net.config
     )
     one_line_error(zero, "amount must be between 1 and")
-    not_int = net.run(
+    not_int = net.in_process(
         "wallet", "transfer", "--to", net.user.address, "--amount", "1.5", "--config", net.config
     )
     assert not_int.returncode == 2 and len(not_int.stderr.splitlines()) == 1
@@ -396,6 +419,8 @@ def test_bad_inputs_are_one_line_errors(net: Net) -> None:
         net.run("info", "--config", dead), f"cannot reach the chain at http://127.0.0.1:{port}/"
     )
     one_line_error(
-        net.run("withdraw-stake", "--staked-wal-id", "0x" + "12" * 32, "--config", net.config),
+        net.in_process(
+            "withdraw-stake", "--staked-wal-id", "0x" + "12" * 32, "--config", net.config
+        ),
         "does not exist",
     )

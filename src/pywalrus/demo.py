@@ -1,69 +1,65 @@
-"""The main job until the network exists: a RedStuff round trip of a sample file.
+"""The main job: a local Walrus network that stores and reads a blob.
 
-Encodes the file for n shards, prints its blob ID, then plays a reader who gets slivers from
-a random n−2f shards, and a shard that lost its slivers and rebuilds them from the others.
+Starts (or restarts) a testbed in `.walrus-local/` — the chain and 7 storage nodes holding
+100 shards — stores a sample file on it, reads it back from the nodes, checks the bytes, and
+prints the blob ID and how to keep using the network.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import random
 import sys
 import time
 from pathlib import Path
 
-from pywalrus.core.config import EncodingConfig
-from pywalrus.core.decoding import decode_blob
-from pywalrus.core.encoding import encode_blob
-from pywalrus.core.inconsistency import recover_sliver
-from pywalrus.core.slivers import verify_slivers
-from pywalrus.core.symbols import recovery_symbols_from_sliver
-from pywalrus.core.types import SliverPairIndex, SliverType
+from pywalrus.client.client import StoreOptions, WalrusClient
+from pywalrus.client.config import ClientConfig
+from pywalrus.core.types import BlobId
+from pywalrus.testbed import local
+
+
+async def round_trip(config: ClientConfig, data: bytes) -> tuple[BlobId, float, float]:
+    async with WalrusClient(config) as client:
+        start = time.perf_counter()
+        result = await client.store(data, StoreOptions(epochs=5, force=True))
+        stored = time.perf_counter() - start
+        blob_id = BlobId.parse(result["newlyCreated"]["blobObject"]["blobId"])
+        start = time.perf_counter()
+        back = await client.read(blob_id)
+        read = time.perf_counter() - start
+    if back != data:
+        raise SystemExit("error: the bytes read back differ from the bytes stored")
+    return blob_id, stored, read
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("file", nargs="?", type=Path, help="file to encode (default: a sample)")
-    parser.add_argument("--n-shards", type=int, default=100)
+    parser.add_argument("file", nargs="?", type=Path, help="file to store (default: a sample)")
+    parser.add_argument("--dir", type=Path, default=Path(".walrus-local"))
+    parser.add_argument("--nodes", type=int, default=7)
+    parser.add_argument("--shards", type=int, default=100)
     args = parser.parse_args(argv)
-    data = args.file.read_bytes() if args.file else random.Random(7).randbytes(3 * 1024 * 1024)
-    name = str(args.file) if args.file else "a 3 MiB sample"
-    config = EncodingConfig(args.n_shards)
-
-    start = time.perf_counter()
-    encoded = encode_blob(data, config)
-    print(f"encoded {name} for {config.n_shards} shards in {time.perf_counter() - start:.2f} s")
-    print(f"blob ID: {encoded.blob_id}")
-    print(f"encoded size: {config.encoded_length(len(data))} bytes")
-
-    rng = random.Random()
-    chosen = rng.sample(range(config.n_shards), config.n_primary_source_symbols)
-    slivers = [encoded.primary_sliver(i) for i in chosen]
-    if not all(verify_slivers(slivers, encoded.metadata)):
-        print("error: a sliver failed verification", file=sys.stderr)
-        return 1
-    decoded = decode_blob(slivers, encoded.metadata, encoded.blob_id)
-    if decoded != data:
-        print("error: decoded bytes differ", file=sys.stderr)
-        return 1
-    print(f"read back from {len(chosen)} of {config.n_shards} shards: bytes match")
-
-    lost = SliverPairIndex(rng.randrange(config.n_shards))
-    for axis in SliverType:
-        target = config.sliver_index(axis, lost)
-        k = config.sliver_length_in_symbols(axis)
-        sources = rng.sample([i for i in range(config.n_shards)], k)
-        symbols = [
-            recovery_symbols_from_sliver(encoded.sliver(axis.orthogonal, s), [target], config)[0]
-            for s in sources
-        ]
-        rebuilt = recover_sliver(
-            axis, target, [g.recovery_symbol() for g in symbols], encoded.metadata
-        )
-        if rebuilt != encoded.sliver(axis, target):
-            print("error: recovery produced a different sliver", file=sys.stderr)
-            return 1
-    print(f"shard holding sliver pair {lost} rebuilt both slivers from its peers' recovery symbols")
+    directory = args.dir.resolve()
+    print(f"starting a local network in {directory} ({args.nodes} nodes, {args.shards} shards) …")
+    local.up(directory, args.nodes, args.shards)
+    data = args.file.read_bytes() if args.file else random.randbytes(4 * 1024 * 1024)
+    name = str(args.file) if args.file else "a 4 MiB sample"
+    config = ClientConfig.load(directory / "client_config.yaml")
+    blob_id, stored, read = asyncio.run(round_trip(config, data))
+    print(f"stored {name} in {stored:.2f} s and read it back in {read:.2f} s: bytes match")
+    print(f"blob ID: {blob_id}")
+    walrus = Path(sys.executable).parent / "walrus"
+    print(
+        "\nThe network keeps running. Try:\n"
+        f"  export WALRUS_CONFIG={directory / 'client_config.yaml'}\n"
+        f"  {walrus} store FILE --epochs 3\n"
+        f"  {walrus} read {blob_id} --out copy.bin\n"
+        f"  {walrus} info          # epoch, committee, prices\n"
+        f"  {walrus} testbed status --dir {directory}\n"
+        f"  {walrus} testbed down --dir {directory}"
+    )
     return 0
 
 
