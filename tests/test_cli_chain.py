@@ -424,3 +424,20 @@ def test_bad_inputs_are_one_line_errors(net: Net) -> None:
         ),
         "does not exist",
     )
+
+
+def test_payment_planning() -> None:
+    coins = [("0xa", 5), ("0xb", 20), ("0xc", 8), ("0xd", 0)]
+    # The smallest coin that suffices on its own, no merge.
+    assert chain_ops.plan_payment(coins, 7, "0x1") == chain_ops.Payment("0xc", 8, ())
+    assert chain_ops.plan_payment(coins, 20, "0x1").coin == "0xb"
+    # Otherwise the largest coins, merged into the largest, in the same transaction.
+    merged = chain_ops.plan_payment(coins, 27, "0x1")
+    assert (merged.coin, merged.balance) == ("0xb", 28)
+    assert [c.to_json() for c in merged.calls] == [
+        {"function": "wal::merge", "args": {"coin": "0xb", "others": ["0xc"]}}
+    ]
+    with pytest.raises(chain_ops.InsufficientFunds, match="holds 33 FROST in 4 coin"):
+        chain_ops.plan_payment(coins, 34, "0x1")
+    with pytest.raises(chain_ops.InvalidAmount):
+        chain_ops.plan_payment(coins, 0, "0x1")

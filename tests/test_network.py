@@ -27,7 +27,7 @@ from pywalrus.client.committee import Committee
 from pywalrus.client.config import ClientConfig
 from pywalrus.client.errors import BlobNotFound, NotEnoughConfirmations
 from pywalrus.core.encoding import encode_blob
-from pywalrus.core.types import BlobId, ShardIndex, SliverType
+from pywalrus.core.types import BlobId, ShardIndex, SliverPairIndex, SliverType
 from pywalrus.testbed import local
 
 MiB = 1 << 20
@@ -370,3 +370,37 @@ async def test_delete_and_expiry_make_reads_report_gone(network: Network) -> Non
         assert await client.blob_status(short) == "nonexistent"
         # Stores keep working in the new epoch.
     await store_and_read(network, random.randbytes(10_000))
+
+
+async def test_upstream_decoder_reads_our_nodes(network: Network) -> None:
+    """walrus-core itself (via pysui-fastcrypto) verifies and decodes what our nodes serve."""
+    fastcrypto = pytest.importorskip("pysui_fastcrypto")
+    data = random.randbytes(700_000)
+    blob_id = await store_and_read(network, data, epochs=2)
+    committee = await network.committee()
+    config = committee.encoding
+    async with network.client() as client:
+        member = committee.members[0]
+        raw_metadata = await client.node(member).get_metadata(blob_id)
+        verified = fastcrypto.redstuff_verify_metadata(raw_metadata, committee.n_shards)
+        assert bytes(verified.blob_id) == blob_id.value
+        slivers = []
+        for pair in range(config.n_primary_source_symbols):
+            owner = committee.owner(config.shard_for_pair(SliverPairIndex(pair), blob_id))
+            sliver = await client.node(owner).get_sliver(blob_id, pair, SliverType.PRIMARY)
+            fastcrypto.redstuff_verify_sliver(sliver, verified, "primary")
+            slivers.append(sliver)
+    assert bytes(fastcrypto.redstuff_decode_and_verify(slivers, verified, "primary")) == data
+
+
+def test_sync_client(network: Network) -> None:
+    from pywalrus import StoreOptions as Options
+    from pywalrus import SyncWalrusClient
+
+    data = random.randbytes(123_456)
+    with SyncWalrusClient(network.config) as client:
+        result = client.store(data, Options(epochs=2, deletable=True))
+        blob_id = BlobId.parse(result["newlyCreated"]["blobObject"]["blobId"])
+        assert client.read(blob_id) == data
+        listed = [b["blobId"] for b in client.list_blobs()]
+        assert str(blob_id) in listed

@@ -9,7 +9,7 @@ The chain client (aiohttp) is imported only when a chain verb runs, to keep othe
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from pywalrus.chain.client import ChainClient
+    from pywalrus.client.chain_ops import StakedWalInfo
     from pywalrus.client.config import ClientConfig
     from pywalrus.core.accounts import Account
 
@@ -337,7 +338,7 @@ def _stake_plan(node_ids: tuple[str, ...], amounts: tuple[str, ...]) -> list[tup
     return list(zip(nodes, values, strict=True))
 
 
-def _render_staked(staked: list[Any], title: str) -> None:
+def _render_staked(staked: Sequence[StakedWalInfo], title: str) -> None:
     from rich.table import Table
 
     table = Table(title=title)
@@ -382,7 +383,7 @@ def stake(ctx: click.Context, node_ids: tuple[str, ...], amounts: tuple[str, ...
         emit_json(result.to_json())
         return
     success(f"Staked {wal(sum(a for _, a in plan))} with {len(plan)} node(s)")
-    _render_staked(list(result.staked), "New staked WAL")
+    _render_staked(result.staked, "New staked WAL")
     click.echo(f"Transaction digest: {result.digest}")
 
 
