@@ -43,6 +43,7 @@ class ChainClient:
         self._own_session = session is None
         self._ids = itertools.count()
         self._chain_id: str | None = None
+        self._singletons: dict[str, str] = {}
 
     async def __aenter__(self) -> ChainClient:
         return self
@@ -57,7 +58,9 @@ class ChainClient:
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=60, sock_connect=5)
+            )
         return self._session
 
     async def call(self, method: str, **params: Any) -> Any:
@@ -117,7 +120,12 @@ class ChainClient:
         return [Object.from_json(v) for v in await self.call("chain_getObjectsByType", type=type_)]
 
     async def singleton(self, type_: str) -> Object:
-        object_id = (await self.info())["objects"].get(type_)
+        """The one object of a type (`walrus::System`, …); its ID is looked up once."""
+        if type_ not in self._singletons:
+            self._singletons.update(
+                {k: v for k, v in (await self.info())["objects"].items() if v is not None}
+            )
+        object_id = self._singletons.get(type_)
         obj = await self.get_object(object_id) if object_id else None
         if obj is None:
             raise ChainError(f"no {type_} object on this chain", 0, None)

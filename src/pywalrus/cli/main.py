@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from pywalrus.cli import blob_commands
+from pywalrus.cli import blob_commands, chain_commands
 from pywalrus.cli.common import global_options, json_mode
 from pywalrus.cli.output import emit_json, fail, from_walrus_error, success
 from pywalrus.core.config import MAX_N_SHARDS, MIN_N_SHARDS, EncodingConfig
@@ -216,6 +216,7 @@ def testbed_down(ctx: click.Context, directory: Path) -> None:
 
 
 blob_commands.register(cli)
+chain_commands.register(cli)
 
 POSITIONAL = {"store": ["files"], "read": ["blobId"], "blob-id": ["file"]}
 

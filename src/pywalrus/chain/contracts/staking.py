@@ -163,6 +163,9 @@ def create_pool(ctx: TxContext, operator: str, info: dict[str, Any]) -> tuple[Ob
     for key in ("storage_price", "write_price", "node_capacity"):
         if not 0 <= info[key] <= U64_MAX:
             raise Abort("EBadArgument", f"{key} must fit u64")
+    for pool_id in staking.fields["pools"]:
+        if ctx.get(pool_id, POOL).fields["public_key"] == str(info["public_key"]).lower():
+            raise Abort("EDuplicatePublicKey", "another node already registered this BLS key")
     try:
         key_bytes = bytes.fromhex(info["public_key"])
         pop = system._decode_b64("proof of possession", info["proof_of_possession"])
