@@ -88,7 +88,7 @@ def encode_recovery_padded(padded: Symbols, n_total: int, out: Symbols | None = 
     if out is None:
         out = np.empty((n_recovery, m, sp), dtype=np.uint8)
     out_flat = out.reshape(n_recovery, m * sp)
-    for a, b in _chunks(m * sp, sp):
+    for a, b in _chunks(m * sp, BLOCK):
         shards = [flat[i, a:b].tobytes() for i in range(k)]
         recovery = reed_solomon_leopard.encode(shards, n_recovery)
         out_flat[:, a:b] = np.frombuffer(b"".join(recovery), dtype=np.uint8).reshape(
@@ -139,7 +139,7 @@ def decode_source(known: Mapping[int, Symbols], k: int, n_total: int) -> Symbols
     padded = {i: to_codec_layout(known[i]).reshape(-1) for i in indices}
     sp = padded_symbol_size(s)
     restored = np.empty((len(missing), m * sp), dtype=np.uint8)
-    for a, b in _chunks(m * sp, sp):
+    for a, b in _chunks(m * sp, BLOCK):
         original = {i: padded[i][a:b].tobytes() for i in indices if i < k}
         recovery = {i - k: padded[i][a:b].tobytes() for i in indices if i >= k}
         decoded = reed_solomon_leopard.decode(k, n_total - k, original, recovery)
