@@ -137,9 +137,9 @@ def _flip(data: bytes, position: int) -> bytes:
 @given(n=st.sampled_from(SHARD_COUNTS), size=st.integers(1, 100_000), seed=st.integers(0, 2**32))
 def test_tampering_is_rejected(n: int, size: int, seed: int) -> None:
     config = EncodingConfig(n)
-    # Fill the whole message matrix so that no two slivers or symbols coincide.
+    # Fill the whole message matrix with random bytes so that no two symbols coincide.
     full = config.n_primary_source_symbols * config.n_secondary_source_symbols * 2
-    encoded = encode_blob(_blob(seed, max(size, full)), config)
+    encoded = encode_blob(_blob(seed, -(-size // full) * full), config)
     rng = random.Random(seed)
     for axis in SliverType:
         index = rng.randrange(n)
