@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -85,44 +86,40 @@ def blob_id(ctx: click.Context, file: Path, n_shards: int) -> None:
     click.echo(f"Encoding type: {metadata.encoding_type.name}")
 
 
-@cli.command("chain")
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(path_type=Path),
-    required=True,
-    help="Chain configuration (YAML).",
-)
-def chain(config_path: Path) -> None:
-    """Run the coordination chain (JSON-RPC over HTTP) until interrupted."""
-    from pywalrus.chain.service import run
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _run_service(kind: str, config_path: Path) -> None:
+    """Run the chain or a storage node in the foreground from its config file."""
+    import importlib
 
     if not config_path.is_file():
-        raise fail(f"chain config '{config_path}' does not exist")
+        raise fail(f"{kind} config '{config_path}' does not exist")
+    service = importlib.import_module(f"pywalrus.{kind}.service")
     try:
-        run(config_path)
+        service.run(config_path)
     except WalrusError as exc:
         raise from_walrus_error(exc) from None
+
+
+def _config_file(what: str) -> Callable[[F], F]:
+    return click.option(
+        "--config", "config_path", type=click.Path(path_type=Path), required=True, help=what
+    )
+
+
+@cli.command("chain")
+@_config_file("Chain configuration (YAML).")
+def chain(config_path: Path) -> None:
+    """Run the coordination chain (JSON-RPC over HTTP) until interrupted."""
+    _run_service("chain", config_path)
 
 
 @cli.command("node")
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(path_type=Path),
-    required=True,
-    help="Storage node configuration (YAML).",
-)
+@_config_file("Storage node configuration (YAML).")
 def node(config_path: Path) -> None:
     """Run one storage node until interrupted."""
-    from pywalrus.node.service import run
-
-    if not config_path.is_file():
-        raise fail(f"node config '{config_path}' does not exist")
-    try:
-        run(config_path)
-    except WalrusError as exc:
-        raise from_walrus_error(exc) from None
+    _run_service("node", config_path)
 
 
 @cli.group("testbed")
