@@ -16,8 +16,12 @@ object the register transaction created; that cost is reported as `client_tx_sig
 
 One JSON line per K: pairs/s, register and certify tx/s, p50/p95 latency of each kind, the
 chain process' CPU time and utilisation during the timed phase (≈ 1.0 means the single-threaded
-chain is saturated), and its peak RSS (VmHWM). With `--py-spy PATH`, py-spy records the chain
-during each timed phase (collapsed stacks, native frames, idle included) into `--profile-dir`.
+chain is saturated), and its peak RSS (VmHWM). Since the host may be shared, the line also says
+how long the chain waited for a CPU (`chain_runqueue_wait_s`) and how many cores other
+processes used meanwhile (`other_cpu_util`); figures taken while either is high are not the
+chain's own. With `--py-spy PATH` the chain runs under `py-spy record` (collapsed stacks,
+native frames, idle included, whole process lifetime) writing `--profile-dir/chain-kK.txt`;
+native sampling pauses the process, so throughput figures of such a run are lower.
 
 Usage: python benchmarks/chain.py [--concurrency 1 4 16] [--pairs 2000] [--time-cap 120]
 """
@@ -140,6 +144,17 @@ def percentile(values: list[float], q: float) -> float | None:
 def proc_cpu_s(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def proc_runqueue_wait_s(pid: int) -> float:
+    """Time the process' main thread was runnable but waiting for a CPU."""
+    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
+
+
+def host_busy_s() -> float:
+    """CPU seconds all cores spent outside idle and iowait since boot."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return (sum(values) - values[3] - values[4]) / CLOCK_TICKS
 
 
 def proc_status_kb(pid: int, key: str) -> int:
@@ -359,9 +374,12 @@ async def measure(
         timed_cases = cases[warmup : warmup + args.pairs]
 
         chain_cpu0, client_cpu0 = proc_cpu_s(pid), time.process_time()
+        host0, wait0 = host_busy_s(), proc_runqueue_wait_s(pid)
         stats, elapsed = await drive(workers, timed_cases, args.time_cap)
         chain_cpu = proc_cpu_s(pid) - chain_cpu0
         client_cpu = time.process_time() - client_cpu0
+        host = host_busy_s() - host0
+        runqueue_wait = proc_runqueue_wait_s(pid) - wait0
         end_epoch = int((await client.singleton("walrus::System")).fields["epoch"])
         info = await client.info()
 
@@ -395,6 +413,8 @@ async def measure(
         "chain_cpu_util": round(chain_cpu / elapsed, 2),
         "chain_cpu_ms_per_pair": round(chain_cpu / pairs * 1000, 3) if pairs else None,
         "chain_peak_rss_mb": round(proc_status_kb(pid, "VmHWM") / 1024, 1),
+        "chain_runqueue_wait_s": round(runqueue_wait, 2),
+        "other_cpu_util": round(max(0.0, host - chain_cpu - client_cpu) / elapsed, 2),
         "client_cpu_s": round(client_cpu, 2),
         "client_cpu_util": round(client_cpu / elapsed, 2),
         "client_tx_sign_us": round(stats.sign_s / max(stats.signed, 1) * 1e6, 1),

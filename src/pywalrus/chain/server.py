@@ -77,6 +77,7 @@ class ChainServer:
         self.faucet_enabled = faucet
         self._tick = tick
         self._new_events = asyncio.Event()
+        self._closing = False
         ledger.on_commit(self._notify)
         self.methods: dict[str, Handler] = {
             "chain_info": self.info,
@@ -101,6 +102,7 @@ class ChainServer:
         app = web.Application(client_max_size=MAX_BODY)
         app.router.add_post("/", self.handle)
         app.router.add_get("/health", self.health)
+        app.on_shutdown.append(self._shutdown)
         if self._tick is not None:
             app.cleanup_ctx.append(self._ticker)
         return app
@@ -118,6 +120,11 @@ class ChainServer:
         task = asyncio.create_task(loop())
         yield
         task.cancel()
+
+    async def _shutdown(self, app: web.Application) -> None:
+        """Release long-polls at once so that the process stops promptly."""
+        self._closing = True
+        self._notify()
 
     async def health(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "txCount": self.ledger.store.tx_count()})
@@ -227,7 +234,7 @@ class ChainServer:
             waiter = self._new_events
             events = self._events(params)
             remaining = deadline - loop.time()
-            if events or remaining <= 0:
+            if events or remaining <= 0 or self._closing:
                 return {
                     "events": events,
                     "nextCursor": events[-1]["seq"] if events else params.get("after", -1),

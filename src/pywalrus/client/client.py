@@ -359,7 +359,9 @@ class WalrusClient:
                     async with limit:
                         return await action()
                 except NodeError as exc:
-                    if attempt == attempts - 1 or exc.status in (400, 403, 404, 451):
+                    # A refusal, or a node that is not listening, will not change on retry.
+                    final = exc.status in (400, 403, 404, 451) or exc.reason == "CONNECTION_REFUSED"
+                    if attempt == attempts - 1 or final:
                         raise
                     await asyncio.sleep(0.2 * 2**attempt)
             return None

@@ -36,6 +36,8 @@ class NodeClient:
                 if response.status >= 400:
                     raise self._error(response.status, body)
                 return response.status, body
+        except aiohttp.ClientConnectorError as exc:
+            raise NodeError(self.url, 0, "CONNECTION_REFUSED", str(exc)) from None
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise NodeError(self.url, 0, "UNREACHABLE", str(exc) or type(exc).__name__) from None
 

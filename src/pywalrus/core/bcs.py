@@ -97,6 +97,15 @@ class BcsReader:
         self._pos += count
         return view
 
+    def peek(self, count: int) -> memoryview | None:
+        """The next `count` bytes without consuming them, or None if fewer remain."""
+        if count > self.remaining:
+            return None
+        return self._data[self._pos : self._pos + count]
+
+    def skip(self, count: int) -> None:
+        self._take(count)
+
     def _int(self, width: int) -> int:
         return int.from_bytes(self._take(width), "little")
 

@@ -114,10 +114,7 @@ class BlobMetadata:
         count = reader.uleb128()
         if count > reader.remaining // 2:
             raise BcsError(f"truncated blob metadata: {count} pairs announced")
-        hashes = tuple(
-            SliverPairMetadata(read_node(reader), read_node(reader)) for _ in range(count)
-        )
-        return cls(encoding_type, length, hashes)
+        return cls(encoding_type, length, _read_pairs(reader, count))
 
     @classmethod
     def from_bcs(cls, data: bytes) -> BlobMetadata:
@@ -125,6 +122,20 @@ class BlobMetadata:
         metadata = cls.read(reader)
         reader.finish()
         return metadata
+
+
+def _read_pairs(reader: BcsReader, count: int) -> tuple[SliverPairMetadata, ...]:
+    # Honest metadata is all Digest nodes (tag 1, 33 bytes): parse that layout in one pass.
+    record = 2 * (1 + DIGEST_LEN)
+    block = reader.peek(count * record)
+    if block is not None and bytes(block[:: 1 + DIGEST_LEN]) == b"\x01" * (2 * count):
+        raw = bytes(block)
+        reader.skip(len(raw))
+        return tuple(
+            SliverPairMetadata(raw[i + 1 : i + 33], raw[i + 34 : i + 66])
+            for i in range(0, len(raw), record)
+        )
+    return tuple(SliverPairMetadata(read_node(reader), read_node(reader)) for _ in range(count))
 
 
 @dataclass(frozen=True, slots=True)

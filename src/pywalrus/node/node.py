@@ -79,6 +79,8 @@ class StorageNode:
         self.highest_event = store.event_cursor()
         self.cap_id: str | None = None
         self._registered: dict[BlobId, asyncio.Event] = {}
+        self._metadata_cache: dict[BlobId, BlobMetadata] = {}
+        self._info_cache: dict[BlobId, blob_info.BlobInfo | None] = {}
         self._cpu = ThreadPoolExecutor(2, thread_name_prefix="verify")
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="lmdb-writer")
         self._stopping = asyncio.Event()
@@ -100,7 +102,17 @@ class StorageNode:
         return self.encoding
 
     def info(self, blob_id: BlobId) -> blob_info.BlobInfo | None:
-        return self.store.blob_info(blob_id)
+        """What the chain says about a blob; cached, since every request asks."""
+        if blob_id in self._info_cache:
+            return self._info_cache[blob_id]
+        info = self.store.blob_info(blob_id)
+        self._cache_info(blob_id, info)
+        return info
+
+    def _cache_info(self, blob_id: BlobId, info: blob_info.BlobInfo | None) -> None:
+        if len(self._info_cache) >= 4096:
+            self._info_cache.pop(next(iter(self._info_cache)))
+        self._info_cache[blob_id] = info
 
     def is_registered(self, blob_id: BlobId) -> bool:
         return blob_info.is_registered(self.info(blob_id), self.epoch)
@@ -123,8 +135,20 @@ class StorageNode:
         )
 
     def stored_metadata(self, blob_id: BlobId) -> BlobMetadata | None:
+        """Parsed metadata, cached: every sliver upload of a blob is checked against it."""
+        cached = self._metadata_cache.get(blob_id)
+        if cached is not None:
+            return cached
         data = self.store.metadata(blob_id)
-        return BlobMetadata.from_bcs(data) if data is not None else None
+        if data is None:
+            return None
+        return self.remember_metadata(blob_id, BlobMetadata.from_bcs(data))
+
+    def remember_metadata(self, blob_id: BlobId, metadata: BlobMetadata) -> BlobMetadata:
+        if len(self._metadata_cache) >= 256:
+            self._metadata_cache.pop(next(iter(self._metadata_cache)))
+        self._metadata_cache[blob_id] = metadata
+        return metadata
 
     # Committee -----------------------------------------------------------------------------
 
@@ -205,6 +229,8 @@ class StorageNode:
             elif event.type in ("EpochChangeStart", "EpochChangeDone"):
                 epoch_changed = True
         await self.write(self.store.apply_events, updated, last)
+        for blob_id, info in updated.items():
+            self._cache_info(blob_id, info)
         self.highest_event = last
         if epoch_changed:
             await self.refresh_committee()
@@ -213,6 +239,7 @@ class StorageNode:
         for blob_id in deleted:
             info = updated.get(blob_id)
             if not blob_info.is_registered(info, self.epoch):
+                self._metadata_cache.pop(blob_id, None)
                 await self.write(self.store.delete_blob_data, blob_id)
         for blob_id in registered:
             await self._flush_pending(blob_id)
@@ -228,6 +255,7 @@ class StorageNode:
             if not blob_info.is_registered(info, self.epoch)
         ]
         for blob_id in stale:
+            self._metadata_cache.pop(blob_id, None)
             await self.write(self.store.delete_blob_data, blob_id)
 
     async def wait_registered(self, blob_id: BlobId, timeout_ms: int) -> bool:

@@ -180,6 +180,7 @@ class NodeServer:
         if node.store.has_metadata(blob_id):
             return success("metadata already stored", 200)
         await node.write(node.store.put_metadata, blob_id, body)
+        node.remember_metadata(blob_id, metadata)
         self.stored.labels("metadata").inc()
         return success("metadata successfully stored", 201)
 
@@ -226,13 +227,12 @@ class NodeServer:
         registered = node.is_registered(blob_id)
         if not registered and not pending:
             raise bad_request("NOT_REGISTERED", f"blob {blob_id} is not registered")
-        metadata_bytes = node.store.metadata(blob_id)
-        if metadata_bytes is None and not registered:
+        metadata = node.stored_metadata(blob_id)
+        if metadata is None and not registered:
             entry = node.pending.get(blob_id)
-            metadata_bytes = entry.metadata if entry else None
-        if metadata_bytes is None:
+            metadata = BlobMetadata.from_bcs(entry.metadata) if entry and entry.metadata else None
+        if metadata is None:
             raise bad_request("METADATA_NOT_FOUND", f"upload the metadata of blob {blob_id} first")
-        metadata = BlobMetadata.from_bcs(metadata_bytes)
         try:
             await node.cpu(sliver.verify, metadata)
         except VerificationError as exc:
