@@ -133,7 +133,8 @@ def run_worker(impl: str, n: int, size: int, reps: int) -> dict[str, Any] | None
     if impl == "walrus-wasm":
         if subprocess.run(["sh", str(WASM_DIR / "setup.sh")], check=False).returncode:
             return None
-        cmd = ["node", str(WASM_DIR / "encode_bench.mjs"), "--n-shards", str(n), "--size", str(size)]
+        script = str(WASM_DIR / "encode_bench.mjs")
+        cmd = ["node", script, "--n-shards", str(n), "--size", str(size)]
         cmd += ["--reps", str(reps), "--decode"]
     else:
         cmd = [sys.executable, __file__, "--worker", impl, "--n", str(n), "--size", str(size)]
@@ -181,7 +182,8 @@ def main() -> None:
             for impl in impls[1:]:
                 peer = results.get(impl) or {}
                 if "encode_s" in peer and "encode_s" in ours:
-                    line[f"encode_speedup_vs_{impl}"] = round(peer["encode_s"] / ours["encode_s"], 2)
+                    speedup = round(peer["encode_s"] / ours["encode_s"], 2)
+                    line[f"encode_speedup_vs_{impl}"] = speedup
             print(json.dumps(line), flush=True)
 
 
