@@ -50,7 +50,7 @@ def test_wal_split_merge_transfer_pay(h: Harness) -> None:
     h.call(h.user, "wal::transfer", coin=given, recipient=h.other.address)
     assert h.obj(given).owner == h.other.address
     with rejected("EInsufficientFunds"):
-        h.call(h.user, "wal::split", coin=coin, amount=10**30)
+        h.call(h.user, "wal::split", coin=coin, amount=10**19)
     with rejected("ENotOwner"):
         h.call(h.user, "wal::split", coin=given, amount=1)
     with rejected("ENotAuthorized"):
@@ -102,7 +102,7 @@ def test_atomicity_of_failed_transaction(h: Harness) -> None:
         h.tx(
             h.user,
             Call("wal::split", {"coin": coin, "amount": 10}),
-            Call("wal::split", {"coin": coin, "amount": 10**30}),
+            Call("wal::split", {"coin": coin, "amount": 10**19}),
         )
     assert h.obj(coin).fields["balance"] == balance
     assert h.ledger.store.account(h.user.address) == gas
@@ -529,3 +529,38 @@ def test_register_candidate_checks_proof_of_possession(h: Harness) -> None:
     )
     h.next_epoch()
     assert result["node_id"] in h.staking()["committee"]
+
+
+def test_argument_types_and_ranges_are_checked(h: Harness) -> None:
+    cap = h.caps[0]
+    operator = h.nodes[0].operator
+    with rejected("EBadArgument"):
+        h.call(operator, "staking::set_votes", cap=cap, storage_price="x")
+    with rejected("EBadArgument"):
+        h.call(operator, "staking::set_node_info", cap=cap, name=5)
+    with rejected("EBadArgument"):
+        h.call(operator, "staking::set_votes", cap=cap, write_price=True)
+    metadata = h.metadata(10)
+    storage = h.reserve(h.user, 1 << 20)
+    with rejected("EBadArgument"):
+        h.call(
+            h.user,
+            "system::register_blob",
+            storage=storage,
+            blob_id=str(metadata.blob_id()),
+            root_hash=metadata.root_hash().hex(),
+            size=1 << 64,
+            encoding_type=1,
+            deletable=False,
+            write_payment=h.coin(h.user),
+        )
+    with rejected("EInvalidAddress"):
+        h.tx(h.user, Call("gas::transfer", {"recipient": "nobody", "amount": 1}))
+    upper = "0x" + h.other.address[2:].upper()
+    before = h.ledger.store.account(h.other.address)[1]
+    h.tx(h.user, Call("gas::transfer", {"recipient": upper, "amount": 5}))
+    assert h.ledger.store.account(h.other.address)[1] == before + 5
+    with rejected("EOverflow"):
+        h.ledger.execute_system(
+            [Call("gas::faucet", {"recipient": h.other.address, "amount": (1 << 64) - 1})]
+        )

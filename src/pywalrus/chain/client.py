@@ -167,9 +167,15 @@ class ChainClient:
                 raise VerificationError(f"checkpoint {seq} does not exist")
             checkpoint = found[0]
             checkpoint.verify(chain_address)
-            sealed = await self.query_events(
-                after=checkpoint.first_event - 1, limit=checkpoint.event_count
-            )
+            sealed: list[Event] = []
+            while len(sealed) < checkpoint.event_count:
+                page = await self.query_events(
+                    after=checkpoint.first_event - 1 + len(sealed),
+                    limit=min(1000, checkpoint.event_count - len(sealed)),
+                )
+                if not page:
+                    break
+                sealed += page
             checkpoint.verify_events(sealed)
             for event in group:
                 if event not in sealed:

@@ -15,6 +15,9 @@ from typing import Any
 from pywalrus.chain.objects import IMMUTABLE, SHARED, Abort, Object
 from pywalrus.core.accounts import InvalidAddressError, parse_address
 
+MAX_GAS_BALANCE = (1 << 63) - 1
+"""Gas balances are SQLite integers."""
+
 
 @dataclass
 class EmittedEvent:
@@ -128,12 +131,15 @@ class TxContext:
             self.deleted.add(obj.id)
 
     def transfer(self, obj: Object, owner: str) -> None:
-        if owner not in (SHARED, IMMUTABLE):
-            try:
-                owner = parse_address(owner)
-            except InvalidAddressError as exc:
-                raise Abort("EInvalidAddress", str(exc)) from None
-        obj.owner = owner
+        obj.owner = owner if owner in (SHARED, IMMUTABLE) else self.address(owner)
+
+    @staticmethod
+    def address(text: str) -> str:
+        """A normalised 0x-hex address, or an abort naming the bad one."""
+        try:
+            return parse_address(text)
+        except InvalidAddressError as exc:
+            raise Abort("EInvalidAddress", str(exc)) from None
 
     def emit(self, type_: str, fields: dict[str, Any], objects: list[str] | None = None) -> None:
         self.events.append(EmittedEvent(type_, fields, objects or []))
@@ -142,8 +148,12 @@ class TxContext:
         return self._account(address)[1] + self.gas.get(address, 0)
 
     def add_gas(self, address: str, amount: int) -> None:
-        if self.gas_balance(address) + amount < 0:
+        address = self.address(address)
+        balance = self.gas_balance(address) + amount
+        if balance < 0:
             raise Abort("EInsufficientGas", f"{address} has not enough gas")
+        if balance > MAX_GAS_BALANCE:
+            raise Abort("EOverflow", f"the gas balance of {address} would exceed {MAX_GAS_BALANCE}")
         self.gas[address] = self.gas.get(address, 0) + amount
 
     def changed(self) -> list[Object]:

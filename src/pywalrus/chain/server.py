@@ -32,6 +32,7 @@ PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
 METHOD_NOT_FOUND = -32601
 INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
 TX_REJECTED = -32000
 SERVER_ERROR = -32001
 
@@ -157,6 +158,10 @@ class ChainServer:
         except WalrusError as exc:
             error = {"code": SERVER_ERROR, "message": str(exc)}
             return web.json_response({"jsonrpc": "2.0", "id": request_id, "error": error})
+        except Exception as exc:  # a bug must not look like an unreachable chain
+            log.exception("internal error in %s", request.path)
+            error = {"code": INTERNAL_ERROR, "message": f"internal error: {exc}"}
+            return web.json_response({"jsonrpc": "2.0", "id": request_id, "error": error})
 
     # Methods -------------------------------------------------------------------------------
 
@@ -209,7 +214,9 @@ class ChainServer:
 
     def _events(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         after = _param(params, "after", int, -1)
-        limit = min(_param(params, "limit", int, MAX_EVENTS_PER_QUERY), MAX_EVENTS_PER_QUERY)
+        limit = _param(params, "limit", int, MAX_EVENTS_PER_QUERY)
+        if not 1 <= limit <= MAX_EVENTS_PER_QUERY:
+            raise RpcError(INVALID_PARAMS, f"limit must be between 1 and {MAX_EVENTS_PER_QUERY}")
         types = _param(params, "types", list, [])
         if not all(isinstance(t, str) for t in types):
             raise RpcError(INVALID_PARAMS, "types must be a list of strings")

@@ -275,7 +275,7 @@ def set_commission_receiver(ctx: TxContext, node_id: str, receiver: str) -> None
     pool = _pool(ctx, node_id)
     if pool.fields["governance_authorized"] != ctx.sender:
         raise Abort("ENotAuthorized", "only the pool's governance authority may do this")
-    pool.fields["commission_receiver"] = receiver
+    pool.fields["commission_receiver"] = ctx.address(receiver)
 
 
 @entry("staking::collect_commission")
