@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from functools import cached_property
 from hashlib import blake2b
 from typing import Any
 
@@ -63,14 +64,19 @@ class Checkpoint:
         }
 
     def digest_bytes(self) -> bytes:
+        return self._digest_bytes
+
+    @cached_property
+    def _digest_bytes(self) -> bytes:
         return blake2b(canonical_json(self.summary()), digest_size=32).digest()
 
-    @property
+    @cached_property
     def digest(self) -> str:
-        return b58encode(self.digest_bytes())
+        return b58encode(self._digest_bytes)
 
     def signed(self, key: Account) -> Checkpoint:
-        return Checkpoint(**{**self.__dict__, "signature": key.sign(self.digest_bytes())})
+        fields = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        return Checkpoint(**{**fields, "signature": key.sign(self.digest_bytes())})
 
     def verify(self, chain_address: str) -> None:
         """Raise `VerificationError` unless the chain key signed this checkpoint."""

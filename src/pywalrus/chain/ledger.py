@@ -104,15 +104,13 @@ class Ledger:
         self.chain_id = chain_id
         self.chain_key = chain_key
         self.clock = clock
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._deferred_notify = False
         self._listeners: list[Callable[[], None]] = []
         stored = self.store.meta("chain_id")
         if stored is not None and stored != chain_id:
             raise WalrusError(f"database belongs to chain {stored!r}, not {chain_id!r}")
-        self._tx_count = self.store.tx_count()
-        self._event_count = self.store.event_count()
-        latest = self.store.latest_checkpoint()
-        self._last_digest = latest.digest if latest else GENESIS_DIGEST
+        self._reload_counters()
 
     @property
     def chain_address(self) -> str:
@@ -159,6 +157,42 @@ class Ledger:
         except VerificationError as exc:
             raise TransactionRejected("EBadSignature", str(exc)) from None
         return self._execute(signed)
+
+    def submit_batch(
+        self, batch: list[SignedTransaction]
+    ) -> list[ExecutionResult | TransactionRejected]:
+        """Execute several transactions in order and make them durable with one commit.
+
+        Each transaction is still atomic and gets its own checkpoint; a rejected one changes
+        nothing and does not affect the others. Results are returned only once the whole batch
+        is durable; if that final commit fails, none of the batch is kept.
+        """
+        results: list[ExecutionResult | TransactionRejected] = []
+        with self._lock:
+            self.store.begin()
+            self._deferred_notify = True
+            try:
+                for signed in batch:
+                    try:
+                        results.append(self.submit(signed))
+                    except TransactionRejected as exc:
+                        results.append(exc)
+                self.store.end()
+            except BaseException:
+                self.store.abort()
+                self._reload_counters()
+                raise
+            finally:
+                self._deferred_notify = False
+        for listener in self._listeners:
+            listener()
+        return results
+
+    def _reload_counters(self) -> None:
+        self._tx_count = self.store.tx_count()
+        self._event_count = self.store.event_count()
+        latest = self.store.latest_checkpoint()
+        self._last_digest = latest.digest if latest else GENESIS_DIGEST
 
     def execute_system(self, calls: list[Call]) -> ExecutionResult:
         """Execute the chain's own transaction (genesis, epoch changes, faucet)."""
@@ -281,8 +315,9 @@ class Ledger:
         self._tx_count += 1
         self._event_count += len(events)
         self._last_digest = checkpoint.digest
-        for listener in self._listeners:
-            listener()
+        if not self._deferred_notify:
+            for listener in self._listeners:
+                listener()
         return ExecutionResult(digest, seq, effects, events, checkpoint)
 
     def _epoch_of(self, ctx: TxContext) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import copy
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,7 +52,10 @@ class Object:
         )
 
     def clone(self) -> Object:
-        return Object(self.id, self.type, self.owner, self.version, copy.deepcopy(self.fields))
+        # Fields are plain JSON: a JSON round trip copies them several times faster than deepcopy.
+        return Object(
+            self.id, self.type, self.owner, self.version, json.loads(json.dumps(self.fields))
+        )
 
 
 @dataclass(frozen=True)

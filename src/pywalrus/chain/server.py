@@ -9,15 +9,20 @@ event after the given cursor exists, so followers need not busy-poll.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import json
 import logging
+import multiprocessing
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from aiohttp import web
 
-from pywalrus.chain.ledger import Ledger, TransactionRejected
+from pywalrus.chain.contracts import certify
+from pywalrus.chain.ledger import ExecutionResult, Ledger, TransactionRejected
 from pywalrus.chain.tx import Call, SignedTransaction, TransactionFormatError
 from pywalrus.core.accounts import InvalidAddressError, parse_address
 from pywalrus.core.errors import WalrusError
@@ -25,6 +30,9 @@ from pywalrus.core.errors import WalrusError
 log = logging.getLogger("pywalrus.chain")
 
 MAX_BODY = 4 * 1024 * 1024
+MAX_BATCH = 256
+CERTIFYING = {"system::certify_blob": "quorum", "system::invalidate_blob_id": "validity"}
+CERTIFICATE_ARGS = ("signature", "signers_bitmap", "message")
 MAX_EVENTS_PER_QUERY = 1000
 MAX_WAIT_MS = 30_000
 
@@ -79,6 +87,10 @@ class ChainServer:
         self._tick = tick
         self._new_events = asyncio.Event()
         self._closing = False
+        self._queue: asyncio.Queue[tuple[SignedTransaction, asyncio.Future[ExecutionResult]]] = (
+            asyncio.Queue()
+        )
+        self._pool: ProcessPoolExecutor | None = None
         ledger.on_commit(self._notify)
         self.methods: dict[str, Handler] = {
             "chain_info": self.info,
@@ -104,6 +116,7 @@ class ChainServer:
         app.router.add_post("/", self.handle)
         app.router.add_get("/health", self.health)
         app.on_shutdown.append(self._shutdown)
+        app.cleanup_ctx.append(self._sequencer)
         if self._tick is not None:
             app.cleanup_ctx.append(self._ticker)
         return app
@@ -188,10 +201,75 @@ class ChainServer:
             raise RpcError(INVALID_PARAMS, str(exc)) from None
         except InvalidAddressError as exc:
             raise RpcError(INVALID_PARAMS, str(exc)) from None
+        await self._preverify(signed)
+        future: asyncio.Future[ExecutionResult] = asyncio.get_running_loop().create_future()
+        await self._queue.put((signed, future))
         try:
-            return self.ledger.submit(signed).to_json()
+            return (await future).to_json()
         except TransactionRejected as exc:
             raise RpcError(TX_REJECTED, str(exc), exc.code) from None
+
+    async def _preverify(self, signed: SignedTransaction) -> None:
+        """Check certificates in the worker process, so that the sequencer need not.
+
+        The ledger still checks any certificate not found verified for exactly its committee,
+        epoch and bytes; this only moves the pairing off the sequencer's core.
+        """
+        if self._pool is None:
+            return
+        keys = []
+        for call in signed.data.calls:
+            threshold = CERTIFYING.get(call.function)
+            if threshold is None:
+                continue
+            try:
+                args = call.args
+                signature, bitmap, message = (
+                    base64.b64decode(args[k], validate=True) for k in CERTIFICATE_ARGS
+                )
+                system = self.ledger.singleton("walrus::System")
+                keys.append(certify.certificate_key(system, signature, bitmap, message, threshold))
+            except (KeyError, TypeError, ValueError, binascii.Error, WalrusError):
+                continue  # malformed: the ledger reports it
+        loop = asyncio.get_running_loop()
+        for key in keys:
+            if await loop.run_in_executor(self._pool, certify.check_certificate, key):
+                certify.remember_verified(key)
+
+    async def _sequencer(self, app: web.Application) -> Any:
+        """Execute queued transactions in batches, one durable commit per batch."""
+        context = multiprocessing.get_context("spawn")
+        try:
+            self._pool = ProcessPoolExecutor(1, mp_context=context)
+        except OSError as exc:
+            log.warning("no certificate worker process (%s); checking inline", exc)
+
+        async def run() -> None:
+            while True:
+                batch = [await self._queue.get()]
+                while len(batch) < MAX_BATCH and not self._queue.empty():
+                    batch.append(self._queue.get_nowait())
+                try:
+                    results = self.ledger.submit_batch([signed for signed, _ in batch])
+                except Exception as exc:
+                    log.exception("batch commit failed")
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(WalrusError(f"commit failed: {exc}"))
+                    continue
+                for (_, future), result in zip(batch, results, strict=True):
+                    if future.done():
+                        continue
+                    if isinstance(result, TransactionRejected):
+                        future.set_exception(result)
+                    else:
+                        future.set_result(result)
+
+        task = asyncio.create_task(run())
+        yield
+        task.cancel()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
 
     async def get_object(self, params: dict[str, Any]) -> Any:
         obj = self.ledger.object(_address(params, "objectId"))

@@ -79,6 +79,7 @@ class ChainStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
+        self._in_batch = False
 
     def close(self) -> None:
         self._db.close()
@@ -174,63 +175,82 @@ class ChainStore:
         row = self._db.execute("SELECT body FROM checkpoints ORDER BY seq DESC LIMIT 1").fetchone()
         return None if row is None else Checkpoint.from_json(json.loads(row[0]))
 
+    def begin(self) -> None:
+        """Open a batch: later `commit`s join one SQLite transaction until `end`."""
+        self._db.execute("BEGIN IMMEDIATE")
+        self._in_batch = True
+
+    def end(self) -> None:
+        """Make the batch durable (one fsync for all its transactions)."""
+        self._in_batch = False
+        self._db.execute("COMMIT")
+
+    def abort(self) -> None:
+        self._in_batch = False
+        self._db.execute("ROLLBACK")
+
     def commit(self, commit: Commit) -> None:
-        """Write one transaction's effects atomically and durably."""
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
+        """Write one transaction's effects atomically and durably (or into the open batch)."""
+        if self._in_batch:
+            self._write(commit)
+            return
+        self._db.execute("BEGIN IMMEDIATE")
         try:
-            db.executemany(
-                "INSERT OR REPLACE INTO objects (id, type, owner, version, fields) "
-                "VALUES (?, ?, ?, ?, ?)",
-                [(o.id, o.type, o.owner, o.version, json.dumps(o.fields)) for o in commit.written],
-            )
-            db.executemany("DELETE FROM objects WHERE id = ?", [(i,) for i in commit.deleted])
-            db.executemany(
-                "INSERT OR REPLACE INTO accounts (address, nonce, gas) VALUES (?, ?, ?)",
-                [(a, n, g) for a, (n, g) in commit.accounts.items()],
-            )
-            db.execute(
-                "INSERT INTO transactions (seq, digest, sender, body, effects) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (
-                    commit.seq,
-                    commit.tx_digest,
-                    commit.sender,
-                    json.dumps(commit.body),
-                    json.dumps(commit.effects),
-                ),
-            )
-            db.executemany(
-                "INSERT INTO events (seq, tx_digest, event_index, type, fields, checkpoint, "
-                "timestamp_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        e.seq,
-                        e.tx_digest,
-                        e.event_index,
-                        e.type,
-                        json.dumps(e.fields),
-                        e.checkpoint,
-                        e.timestamp_ms,
-                    )
-                    for e in commit.events
-                ],
-            )
-            db.executemany(
-                "INSERT OR IGNORE INTO event_objects (object_id, event_seq) VALUES (?, ?)",
-                commit.event_objects,
-            )
-            db.execute(
-                "INSERT INTO checkpoints (seq, body) VALUES (?, ?)",
-                (commit.checkpoint.sequence, json.dumps(commit.checkpoint.to_json())),
-            )
-            db.executemany(
-                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", list(commit.meta.items())
-            )
-            db.execute("COMMIT")
+            self._write(commit)
+            self._db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            self._db.execute("ROLLBACK")
             raise
+
+    def _write(self, commit: Commit) -> None:
+        db = self._db
+        db.executemany(
+            "INSERT OR REPLACE INTO objects (id, type, owner, version, fields) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [(o.id, o.type, o.owner, o.version, json.dumps(o.fields)) for o in commit.written],
+        )
+        db.executemany("DELETE FROM objects WHERE id = ?", [(i,) for i in commit.deleted])
+        db.executemany(
+            "INSERT OR REPLACE INTO accounts (address, nonce, gas) VALUES (?, ?, ?)",
+            [(a, n, g) for a, (n, g) in commit.accounts.items()],
+        )
+        db.execute(
+            "INSERT INTO transactions (seq, digest, sender, body, effects) VALUES (?, ?, ?, ?, ?)",
+            (
+                commit.seq,
+                commit.tx_digest,
+                commit.sender,
+                json.dumps(commit.body),
+                json.dumps(commit.effects),
+            ),
+        )
+        db.executemany(
+            "INSERT INTO events (seq, tx_digest, event_index, type, fields, checkpoint, "
+            "timestamp_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    e.seq,
+                    e.tx_digest,
+                    e.event_index,
+                    e.type,
+                    json.dumps(e.fields),
+                    e.checkpoint,
+                    e.timestamp_ms,
+                )
+                for e in commit.events
+            ],
+        )
+        db.executemany(
+            "INSERT OR IGNORE INTO event_objects (object_id, event_seq) VALUES (?, ?)",
+            commit.event_objects,
+        )
+        db.execute(
+            "INSERT INTO checkpoints (seq, body) VALUES (?, ?)",
+            (commit.checkpoint.sequence, json.dumps(commit.checkpoint.to_json())),
+        )
+        db.executemany(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", list(commit.meta.items())
+        )
 
 
 def _object(row: tuple[Any, ...]) -> Object:

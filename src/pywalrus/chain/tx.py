@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from hashlib import blake2b
 from typing import Any
 
@@ -71,11 +72,15 @@ class TransactionData:
         return canonical_json(self.to_json())
 
     def signing_digest(self) -> bytes:
+        return self._digest_bytes
+
+    @cached_property
+    def _digest_bytes(self) -> bytes:
         return blake2b(TX_INTENT + self.to_bytes(), digest_size=32).digest()
 
     def digest(self) -> str:
         """The transaction digest, base58 like Sui's."""
-        return b58encode(self.signing_digest())
+        return b58encode(self._digest_bytes)
 
     def sign(self, account: Account) -> SignedTransaction:
         return SignedTransaction(self, account.sign(self.signing_digest()))

@@ -6,12 +6,20 @@ ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _INDEX = {c: i for i, c in enumerate(ALPHABET)}
 
 
+_CHUNK = 58**10
+
+
 def b58encode(data: bytes) -> str:
     value = int.from_bytes(data, "big")
     out = []
+    # Peel ten digits per big-integer division; the inner divisions are on small ints.
     while value:
-        value, digit = divmod(value, 58)
-        out.append(ALPHABET[digit])
+        value, chunk = divmod(value, _CHUNK)
+        for _ in range(10):
+            chunk, digit = divmod(chunk, 58)
+            out.append(ALPHABET[digit])
+    while out and out[-1] == ALPHABET[0]:
+        out.pop()
     zeros = len(data) - len(data.lstrip(b"\x00"))
     return "1" * zeros + "".join(reversed(out))
 

@@ -29,23 +29,69 @@ class Confirmation:
 
 @lru_cache(maxsize=16)
 def _members(key: tuple[tuple[str, str, int], ...]) -> tuple[CommitteeMember, ...]:
+    """Parsed committee members (keys are parsed once per committee)."""
     return tuple(
         CommitteeMember(BlsPublicKey.from_bytes(bytes.fromhex(pk)), weight, bytes.fromhex(node[2:]))
         for node, pk, weight in key
     )
 
 
-def committee_members(system: Object) -> tuple[CommitteeMember, ...]:
+CommitteeKey = tuple[tuple[str, str, int], ...]
+CertificateKey = tuple[CommitteeKey, int, int, bytes, bytes, bytes, str]
+_verified: dict[CertificateKey, None] = {}
+"""Certificates already checked in full (by the RPC server, before sequencing)."""
+
+
+def committee_key(system: Object) -> CommitteeKey:
     committee = system.fields["committee"]
     key = tuple((m["node_id"], m["public_key"], m["weight"]) for m in committee["members"])
     if not key:
         raise Abort("ENoCommittee", "there is no committee in this epoch")
-    return _members(key)
+    return key
+
+
+def committee_members(system: Object) -> tuple[CommitteeMember, ...]:
+    return _members(committee_key(system))
+
+
+def certificate_key(
+    system: Object, signature: bytes, bitmap: bytes, message: bytes, threshold: str
+) -> CertificateKey:
+    """Everything a certificate check depends on: committee, shards, epoch and inputs."""
+    f = system.fields
+    return (committee_key(system), f["n_shards"], f["epoch"], bitmap, message, signature, threshold)
+
+
+def check_certificate(key: CertificateKey) -> bool:
+    """The full check, runnable in a worker process: True if the certificate is valid."""
+    committee, n_shards, epoch, bitmap, message, signature, threshold = key
+    try:
+        verify_certificate(
+            _members(committee),
+            n_shards,
+            bitmap,
+            message,
+            signature,
+            "quorum" if threshold == "quorum" else "validity",
+            epoch=epoch,
+        )
+    except (WalrusError, ValueError):
+        return False
+    return True
+
+
+def remember_verified(key: CertificateKey) -> None:
+    """Record a certificate that passed `check_certificate` for exactly this key."""
+    if len(_verified) >= 4096:
+        _verified.pop(next(iter(_verified)))
+    _verified[key] = None
 
 
 def _verify(
     system: Object, signature: bytes, bitmap: bytes, message: bytes, threshold: str
 ) -> None:
+    if certificate_key(system, signature, bitmap, message, threshold) in _verified:
+        return
     try:
         verify_certificate(
             committee_members(system),
