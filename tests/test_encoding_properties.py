@@ -199,7 +199,15 @@ def _inconsistent_blob(n: int, size: int, seed: int, bad_row: int) -> EncodedBlo
     primary_hashes = sliver_roots(primary, n)
     secondary_hashes = sliver_roots(np.ascontiguousarray(secondary.transpose(1, 0, 2)), n)
     metadata = metadata_from_hashes(primary_hashes, secondary_hashes, size)
-    return EncodedBlob(config, metadata, metadata.blob_id(), primary, secondary)
+    rows, cols = config.n_primary_source_symbols, config.n_secondary_source_symbols
+    return EncodedBlob(
+        config,
+        metadata,
+        metadata.blob_id(),
+        primary,
+        honest.secondary_recovery,
+        secondary_systematic=honest.primary[:rows, :cols],
+    )
 
 
 @settings(max_examples=10, deadline=None)

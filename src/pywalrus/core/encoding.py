@@ -36,13 +36,17 @@ WORKERS: Final = max(1, min(4, os.cpu_count() or 1))
 """Threads that hash the expanded matrix (the hashing runs without the GIL)."""
 
 
-def message_matrix(blob: bytes, config: EncodingConfig) -> npt.NDArray[np.uint8]:
-    """The R×C×s source matrix: the blob row-major, zero-padded."""
+def message_matrix(
+    blob: bytes, config: EncodingConfig, out: npt.NDArray[np.uint8] | None = None
+) -> npt.NDArray[np.uint8]:
+    """The R×C×s source matrix: the blob row-major, zero-padded (written into `out` if given)."""
     s = config.symbol_size(len(blob))
     rows, cols = config.n_primary_source_symbols, config.n_secondary_source_symbols
-    matrix = np.zeros(rows * cols * s, dtype=np.uint8)
-    matrix[: len(blob)] = np.frombuffer(blob, dtype=np.uint8)
-    return matrix.reshape(rows, cols, s)
+    matrix = np.empty((rows, cols, s), dtype=np.uint8) if out is None else out
+    flat = matrix.reshape(-1)
+    flat[: len(blob)] = np.frombuffer(blob, dtype=np.uint8)
+    flat[len(blob) :] = 0
+    return matrix
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,8 +134,21 @@ class EncodedBlob:
     """The blob ID derived from the metadata."""
     primary: npt.NDArray[np.uint8]
     """(n, C, s): primary sliver i is row i."""
-    secondary: npt.NDArray[np.uint8]
-    """(R, n, s): secondary sliver j is column j."""
+    secondary_recovery: npt.NDArray[np.uint8]
+    """(R, n − C, s): columns C … n−1 of the R×n secondary matrix."""
+    secondary_systematic: npt.NDArray[np.uint8] | None = None
+    """(R, C, s): columns 0 … C−1; by default the first R primary rows (the blob itself)."""
+
+    @property
+    def secondary(self) -> npt.NDArray[np.uint8]:
+        """(R, n, s): secondary sliver j is column j (assembled on demand)."""
+        return np.concatenate([self._systematic, self.secondary_recovery], axis=1)
+
+    @property
+    def _systematic(self) -> npt.NDArray[np.uint8]:
+        if self.secondary_systematic is not None:
+            return self.secondary_systematic
+        return self.primary[: self.config.n_primary_source_symbols]
 
     @property
     def symbol_size(self) -> int:
@@ -149,8 +166,15 @@ class EncodedBlob:
             SliverType.SECONDARY,
             SliverIndex(index),
             self.symbol_size,
-            self.secondary[:, index].tobytes(),
+            self._secondary_column(index).tobytes(),
         )
+
+    def _secondary_column(self, index: int) -> npt.NDArray[np.uint8]:
+        systematic = self._systematic
+        cols = systematic.shape[1]
+        if index < cols:
+            return systematic[:, index]
+        return self.secondary_recovery[:, index - cols]
 
     def sliver(self, axis: SliverType, index: int) -> Sliver:
         if axis is SliverType.PRIMARY:
@@ -168,19 +192,18 @@ class EncodedBlob:
 def encode_blob(blob: bytes, config: EncodingConfig) -> EncodedBlob:
     """Encode a blob into slivers and compute its metadata and blob ID."""
     n, rows = config.n_shards, config.n_primary_source_symbols
-    source = message_matrix(blob, config)
-    s = source.shape[2]
-    primary_padded = np.empty((n, source.shape[1], padded_symbol_size(s)), dtype=np.uint8)
+    cols, s = config.n_secondary_source_symbols, config.symbol_size(len(blob))
+    # The first R primary slivers are the blob itself: write it there, not into a copy.
+    primary = np.empty((n, cols, s), dtype=np.uint8)
+    source = message_matrix(blob, config, out=primary[:rows])
+    primary_padded = np.empty((n, cols, padded_symbol_size(s)), dtype=np.uint8)
     primary_padded[:rows] = to_codec_layout(source)
     encode_recovery_padded(primary_padded[:rows], n, out=primary_padded[rows:])
-    primary = np.empty((n, source.shape[1], s), dtype=np.uint8)
-    primary[:rows] = source
     primary[rows:] = from_codec_layout(primary_padded[rows:], s)
     hashes = hash_expanded_matrix(primary, primary_padded, rows)
     del primary_padded
-    secondary = np.concatenate([source, hashes.secondary_recovery], axis=1)
     metadata = metadata_from_hashes(hashes.primary_hashes, hashes.secondary_hashes, len(blob))
-    return EncodedBlob(config, metadata, metadata.blob_id(), primary, secondary)
+    return EncodedBlob(config, metadata, metadata.blob_id(), primary, hashes.secondary_recovery)
 
 
 def compute_metadata(blob: bytes, config: EncodingConfig) -> BlobMetadata:

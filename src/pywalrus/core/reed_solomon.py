@@ -27,8 +27,10 @@ Symbols = npt.NDArray[np.uint8]
 
 BLOCK: Final = 64
 HALF_BLOCK: Final = 32
-CHUNK_BYTES: Final = 4096
-"""Shard bytes per codec call: small enough for the working set to stay in cache."""
+WORKING_SET_BYTES: Final = 1 << 20
+"""Bytes of all shards of one codec call: small enough to stay in cache."""
+MIN_CHUNK: Final = 4096
+MAX_CHUNK: Final = 1 << 16
 
 
 def padded_symbol_size(symbol_size: int) -> int:
@@ -72,8 +74,10 @@ def from_codec_layout(padded: Symbols, symbol_size: int) -> Symbols:
     return out
 
 
-def _chunks(row_bytes: int, unit: int) -> list[tuple[int, int]]:
-    step = max(1, CHUNK_BYTES // unit) * unit
+def _chunks(row_bytes: int, n_shards: int) -> list[tuple[int, int]]:
+    """Cuts of the shards at 64-byte block boundaries; about 1 MiB of shard data per call."""
+    per_shard = min(MAX_CHUNK, max(MIN_CHUNK, WORKING_SET_BYTES // max(1, n_shards)))
+    step = per_shard // BLOCK * BLOCK
     return [(a, min(a + step, row_bytes)) for a in range(0, row_bytes, step)]
 
 
@@ -88,7 +92,7 @@ def encode_recovery_padded(padded: Symbols, n_total: int, out: Symbols | None = 
     if out is None:
         out = np.empty((n_recovery, m, sp), dtype=np.uint8)
     out_flat = out.reshape(n_recovery, m * sp)
-    for a, b in _chunks(m * sp, BLOCK):
+    for a, b in _chunks(m * sp, n_total):
         shards = [flat[i, a:b].tobytes() for i in range(k)]
         recovery = reed_solomon_leopard.encode(shards, n_recovery)
         out_flat[:, a:b] = np.frombuffer(b"".join(recovery), dtype=np.uint8).reshape(
@@ -139,7 +143,7 @@ def decode_source(known: Mapping[int, Symbols], k: int, n_total: int) -> Symbols
     padded = {i: to_codec_layout(known[i]).reshape(-1) for i in indices}
     sp = padded_symbol_size(s)
     restored = np.empty((len(missing), m * sp), dtype=np.uint8)
-    for a, b in _chunks(m * sp, BLOCK):
+    for a, b in _chunks(m * sp, n_total):
         original = {i: padded[i][a:b].tobytes() for i in indices if i < k}
         recovery = {i - k: padded[i][a:b].tobytes() for i in indices if i >= k}
         decoded = reed_solomon_leopard.decode(k, n_total - k, original, recovery)
