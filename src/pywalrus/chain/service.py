@@ -8,10 +8,7 @@ its database.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import signal
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +22,7 @@ from pywalrus.chain.server import ChainServer
 from pywalrus.chain.tx import Call
 from pywalrus.core.accounts import Account
 from pywalrus.core.errors import WalrusError
+from pywalrus.services import run_service, until_terminated
 
 log = logging.getLogger("pywalrus.chain")
 
@@ -107,16 +105,10 @@ async def serve(config: ChainConfig) -> None:
     site = web.TCPSite(runner, config.host, config.port)
     await site.start()
     log.info("chain %s listening on http://%s:%d", config.chain_id, config.host, config.port)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    await until_terminated()
     await runner.cleanup()
     ledger.close()
 
 
 def run(config_path: Path) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    asyncio.run(serve(ChainConfig.load(config_path)))
+    run_service(serve(ChainConfig.load(config_path)))

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from pywalrus.cli.common import global_options, json_mode, load_config, run
+from pywalrus.cli.common import global_options, json_mode, load_config, read_file, run
 from pywalrus.cli.output import emit_json, fail, success
 from pywalrus.cli.progress import progress_bars
 from pywalrus.client.client import StoreOptions, WalrusClient
@@ -39,17 +39,6 @@ def _blob_id(text: str) -> BlobId:
 
 def _wal(frost: int) -> str:
     return f"{frost / FROST_PER_WAL:.9f}".rstrip("0").rstrip(".") + " WAL"
-
-
-def _read_file(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise fail(f"file '{path}' does not exist") from None
-    except IsADirectoryError:
-        raise fail(f"'{path}' is a directory, not a file") from None
-    except OSError as exc:
-        raise fail(f"file '{path}' cannot be read: {exc.strerror}") from None
 
 
 def _parse_time(text: str) -> int:
@@ -138,7 +127,7 @@ def store(
         dry_run=dry_run,
         share=share,
     )
-    contents = [(path, _read_file(path)) for path in files]
+    contents = [(path, read_file(path)) for path in files]
     config = load_config(ctx)
 
     async def go() -> list[dict[str, Any]]:
@@ -230,7 +219,7 @@ def blob_status(ctx: click.Context, blob_id: str | None, file_: Path | None) -> 
                 from pywalrus.core.encoding import compute_metadata
 
                 committee = await client.committee()
-                parsed = compute_metadata(_read_file(file_), committee.encoding).blob_id()
+                parsed = compute_metadata(read_file(file_), committee.encoding).blob_id()
             else:
                 assert blob_id is not None
                 parsed = _blob_id(blob_id)
@@ -307,7 +296,7 @@ def delete(
     if not (blob_ids or object_ids or files):
         raise fail("give --blob-id, --object-id or --file")
     parsed = [_blob_id(b) for b in blob_ids]
-    datas = [_read_file(f) for f in files]
+    datas = [read_file(f) for f in files]
     config = load_config(ctx)
     if not yes and not json_mode(ctx) and sys.stdin.isatty():
         click.confirm("Delete these blobs?", abort=True)

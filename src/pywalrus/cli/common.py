@@ -95,3 +95,23 @@ def run(coroutine: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run an async operation, reporting errors as one line."""
     with cli_errors():
         return asyncio.run(coroutine())
+
+
+def read_file(path: Path, max_size: int | None = None) -> bytes:
+    """A file's bytes, or a one-line error naming why it cannot be read."""
+    try:
+        size = path.stat().st_size
+        if max_size is not None and size > max_size:
+            raise fail(
+                f"file '{path}' has {size} bytes, more than the maximum blob size of "
+                f"{max_size} bytes"
+            )
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise fail(f"file '{path}' does not exist") from None
+    except IsADirectoryError:
+        raise fail(f"'{path}' is a directory, not a file") from None
+    except PermissionError:
+        raise fail(f"file '{path}' cannot be read: permission denied") from None
+    except OSError as exc:
+        raise fail(f"file '{path}' cannot be read: {exc.strerror}") from None

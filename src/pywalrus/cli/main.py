@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import click
 
 from pywalrus.cli import blob_commands, chain_commands
-from pywalrus.cli.common import global_options, json_mode
+from pywalrus.cli.common import global_options, json_mode, read_file
 from pywalrus.cli.output import emit_json, fail, from_walrus_error, success
 from pywalrus.core.config import MAX_N_SHARDS, MIN_N_SHARDS, EncodingConfig
 from pywalrus.core.encoding import compute_metadata
@@ -26,25 +26,6 @@ from pywalrus.core.errors import WalrusError
 def cli(ctx: click.Context) -> None:
     """pywalrus: store and read blobs on a Walrus network."""
     ctx.ensure_object(dict)
-
-
-def _read_blob(path: Path, max_size: int | None = None) -> bytes:
-    try:
-        size = path.stat().st_size
-        if max_size is not None and size > max_size:
-            raise fail(
-                f"file '{path}' has {size} bytes, more than the maximum blob size of "
-                f"{max_size} bytes"
-            )
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise fail(f"file '{path}' does not exist") from None
-    except IsADirectoryError:
-        raise fail(f"'{path}' is a directory, not a file") from None
-    except PermissionError:
-        raise fail(f"file '{path}' cannot be read: permission denied") from None
-    except OSError as exc:
-        raise fail(f"file '{path}' cannot be read: {exc.strerror}") from None
 
 
 @cli.command("blob-id")
@@ -61,7 +42,7 @@ def blob_id(ctx: click.Context, file: Path, n_shards: int) -> None:
     """Compute the blob ID of FILE offline."""
     try:
         config = EncodingConfig(n_shards)
-        data = _read_blob(file, config.max_blob_size)
+        data = read_file(file, config.max_blob_size)
         metadata = compute_metadata(data, config)
     except WalrusError as exc:
         raise from_walrus_error(exc) from None

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import signal
 from pathlib import Path
 
 from aiohttp import web
@@ -17,6 +15,7 @@ from pywalrus.node.config import NodeConfig
 from pywalrus.node.node import StorageNode
 from pywalrus.node.server import NodeServer
 from pywalrus.node.storage import NodeStore
+from pywalrus.services import run_service, until_terminated
 
 log = logging.getLogger("pywalrus.node")
 
@@ -54,12 +53,7 @@ async def serve(config: NodeConfig) -> None:
         config.host,
         config.port,
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    await until_terminated()
     follower.cancel()
     await runner.cleanup()
     await node.stop()
@@ -68,5 +62,4 @@ async def serve(config: NodeConfig) -> None:
 
 
 def run(config_path: Path) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    asyncio.run(serve(NodeConfig.load(config_path)))
+    run_service(serve(NodeConfig.load(config_path)))
