@@ -404,3 +404,75 @@ def test_sync_client(network: Network) -> None:
         assert client.read(blob_id) == data
         listed = [b["blobId"] for b in client.list_blobs()]
         assert str(blob_id) in listed
+
+
+async def test_recovery_and_decoding_symbols(network: Network) -> None:
+    """Nodes serve verifiable recovery symbols (both request forms) and decoding symbols."""
+    from pywalrus.core.bcs import BcsReader
+    from pywalrus.core.inconsistency import recover_sliver
+    from pywalrus.core.symbols import DecodingSymbol, decode_recovery_symbols, decode_sliver
+
+    data = random.randbytes(300_000)
+    blob_id = await store_and_read(network, data, epochs=2)
+    committee = await network.committee()
+    config = committee.encoding
+    encoded = encode_blob(data, config)
+    target = 5
+    async with aiohttp.ClientSession() as session:
+
+        async def get(member_url: str, query: str) -> tuple[int, bytes]:
+            url = f"{member_url}/v1/blobs/{blob_id}/{query}"
+            async with session.get(url) as response:
+                return response.status, await response.read()
+
+        # targetSliver form: symbols for primary sliver 5 from every node's secondary slivers.
+        gathered = []
+        for member in committee.members:
+            status, body = await get(
+                member.url, f"recoverySymbols?targetSliver={target}&targetType=primary"
+            )
+            assert status == 200
+            for symbol in decode_recovery_symbols(body):
+                symbol.verify(encoded.metadata, config)
+                gathered.append(symbol.recovery_symbol())
+        recovered = recover_sliver(SliverType.PRIMARY, target, gathered, encoded.metadata)
+        assert recovered == encoded.primary_sliver(target)
+
+        # id=P-S form: the intersection of a primary sliver this node holds with secondary 7.
+        member = committee.members[0]
+        pair = config.pair_for_shard(ShardIndex(member.shards[0]), blob_id)
+        status, body = await get(member.url, f"recoverySymbols?id={pair}-7&proofAxis=primary")
+        assert status == 200
+        (symbol,) = decode_recovery_symbols(body)
+        symbol.verify(encoded.metadata, config)
+        assert (symbol.target_axis, symbol.target_index, symbol.symbol.index) == (
+            SliverType.SECONDARY,
+            7,
+            pair,
+        )
+
+        # decodingSymbols: a BCS map target → symbols without proofs; they decode the target.
+        by_target: dict[int, list[DecodingSymbol]] = {3: [], 9: []}
+        for member in committee.members:
+            status, body = await get(
+                member.url, "decodingSymbols?targetSlivers=9&targetSlivers=3&targetType=secondary"
+            )
+            assert status == 200
+            reader = BcsReader(body)
+            for _ in range(reader.uleb128()):
+                key = reader.u16()
+                for _ in range(reader.uleb128()):
+                    assert reader.u8() == SliverType.SECONDARY
+                    by_target[key].append(DecodingSymbol.read(reader))
+            reader.finish()
+        for key, symbols in by_target.items():
+            sliver = decode_sliver(SliverType.SECONDARY, key, symbols, config, encoded.symbol_size)
+            assert sliver == encoded.secondary_sliver(key)
+
+        status, body = await get(committee.members[0].url, "decodingSymbols?targetType=primary")
+        assert status == 400 and b"NO_TARGET_SLIVERS_SPECIFIED" in body
+        status, body = await get(
+            committee.members[0].url,
+            f"recoverySymbols?targetSliver={config.n_shards}&targetType=primary",
+        )
+        assert status == 400 and b"RECOVERY_SYMBOL_OUT_OF_RANGE" in body

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
+from pywalrus.core.bcs import BcsWriter
 from pywalrus.core.config import MAX_SYMBOL_SIZE
 from pywalrus.core.errors import BcsError, InvalidMetadataError, VerificationError, WalrusError
 from pywalrus.core.inconsistency import InconsistencyProof
@@ -100,6 +101,7 @@ class NodeServer:
         r.add_get(f"{base}/confirmation/permanent", self.confirm_permanent)
         r.add_get(f"{base}/confirmation/deletable/{{object_id}}", self.confirm_deletable)
         r.add_get(f"{base}/recoverySymbols", self.recovery_symbols)
+        r.add_get(f"{base}/decodingSymbols", self.decoding_symbols)
         r.add_post(f"{base}/inconsistencyProof/{{sliver_type}}", self.inconsistency_proof)
         r.add_get(f"{base}/status", self.blob_status)
         r.add_get("/v1/health", self.health)
@@ -323,28 +325,75 @@ class NodeServer:
 
     # Recovery ------------------------------------------------------------------------------
 
+    def _held_slivers(self, blob_id: BlobId, axis: SliverType) -> dict[int, Sliver]:
+        """Sliver index → the slivers of `axis` this node stores for the blob."""
+        out = {}
+        for shard, _pair in self.node.pairs_held(blob_id):
+            data = self.node.store.sliver(blob_id, shard, axis)
+            if data is not None:
+                sliver = Sliver.from_bcs(data, axis)
+                out[int(sliver.index)] = sliver
+        return out
+
+    def _index(self, text: str, what: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise bad_request("INVALID_FILTER", f"{what} {text!r} is not an integer") from None
+        if not 0 <= value < self.node.n_shards:
+            raise bad_request("RECOVERY_SYMBOL_OUT_OF_RANGE", f"{what} {value} out of range")
+        return value
+
     async def recovery_symbols(self, request: web.Request) -> web.StreamResponse:
-        _only_query(request, {"targetSliver", "targetType", "proofAxis"})
+        """Symbols with proofs: for a target sliver (`targetSliver`, `targetType`), or at
+        intersections (`id=P-S`, repeated) with the proof from `proofAxis` where both are held."""
+        _only_query(request, {"targetSliver", "targetType", "proofAxis", "id"})
         blob_id = _blob_id(request)
         self._served(blob_id)
-        node = self.node
+        config = self.node.config
+        if "id" in request.query:
+            wanted: list[tuple[SliverType, int, int]] = []  # (source axis, source, target)
+            preferred = request.query.get("proofAxis", "primary")
+            try:
+                preferred_axis = SliverType.parse(preferred)
+            except ValueError:
+                raise bad_request("INVALID_FILTER", f"invalid proofAxis {preferred!r}") from None
+            held = {axis: self._held_slivers(blob_id, axis) for axis in SliverType}
+            for item in request.query.getall("id"):
+                primary_text, _, secondary_text = item.partition("-")
+                primary = self._index(primary_text, "primary sliver")
+                secondary = self._index(secondary_text, "secondary sliver")
+                options = {
+                    SliverType.PRIMARY: (primary, secondary),
+                    SliverType.SECONDARY: (secondary, primary),
+                }
+                for axis in (preferred_axis, preferred_axis.orthogonal):
+                    source, target = options[axis]
+                    if source in held[axis]:
+                        wanted.append((axis, source, target))
+                        break
+                else:
+                    raise bad_request(
+                        "SYMBOL_NOT_PRESENT_AT_SHARDS", f"symbol {item} is on no sliver held here"
+                    )
+
+            def build_ids() -> bytes:
+                symbols = [
+                    recovery_symbols_from_sliver(held[axis][source], [target], config)[0]
+                    for axis, source, target in wanted
+                ]
+                return encode_recovery_symbols(symbols)
+
+            return bcs(await self.node.cpu(build_ids))
         try:
-            target = int(request.query["targetSliver"])
+            target = self._index(request.query["targetSliver"], "target sliver")
             target_axis = SliverType.parse(request.query["targetType"])
         except (KeyError, ValueError):
             raise bad_request(
-                "NO_SYMBOLS_SPECIFIED", "give targetSliver=<index> and targetType=primary|secondary"
+                "NO_SYMBOLS_SPECIFIED",
+                "give targetSliver=<index> and targetType=primary|secondary, or id=P-S",
             ) from None
-        if not 0 <= target < node.n_shards:
-            raise bad_request(
-                "RECOVERY_SYMBOL_OUT_OF_RANGE", f"target sliver {target} out of range"
-            )
-        source_axis = target_axis.orthogonal
-        slivers = []
-        for shard, _pair in node.pairs_held(blob_id):
-            data = node.store.sliver(blob_id, shard, source_axis)
-            if data is not None:
-                slivers.append(Sliver.from_bcs(data, source_axis))
+        slivers = list(self._held_slivers(blob_id, target_axis.orthogonal).values())
         if not slivers:
             raise not_found(
                 "SYMBOL_NOT_PRESENT_AT_SHARDS", "no source slivers stored for this blob"
@@ -354,11 +403,47 @@ class NodeServer:
             symbols = [
                 s
                 for sliver in slivers
-                for s in recovery_symbols_from_sliver(sliver, [target], node.config)
+                for s in recovery_symbols_from_sliver(sliver, [target], config)
             ]
             return encode_recovery_symbols(symbols)
 
-        return bcs(await node.cpu(build))
+        return bcs(await self.node.cpu(build))
+
+    async def decoding_symbols(self, request: web.Request) -> web.StreamResponse:
+        """Symbols without proofs for several target slivers, as a BCS map by target index."""
+        _only_query(request, {"targetSlivers", "targetType"})
+        blob_id = _blob_id(request)
+        self._served(blob_id)
+        targets = sorted(
+            {self._index(t, "target sliver") for t in request.query.getall("targetSlivers", [])}
+        )
+        if not targets:
+            raise bad_request(
+                "NO_TARGET_SLIVERS_SPECIFIED", "give targetSlivers=<index> (repeatable)"
+            )
+        try:
+            target_axis = SliverType.parse(request.query.get("targetType", ""))
+        except ValueError as exc:
+            raise bad_request("INVALID_FILTER", str(exc)) from None
+        slivers = list(self._held_slivers(blob_id, target_axis.orthogonal).values())
+        config = self.node.config
+
+        def build() -> bytes:
+            by_target: dict[int, list[bytes]] = {t: [] for t in targets}
+            for sliver in slivers:
+                for symbol in recovery_symbols_from_sliver(sliver, targets, config):
+                    item = BcsWriter().u8(target_axis)
+                    symbol.symbol.write(item)
+                    by_target[symbol.target_index].append(item.finish())
+            writer = BcsWriter().uleb128(len(targets))
+            # BCS orders map entries by the bytes of their keys (u16 little-endian).
+            for target in sorted(targets, key=lambda t: t.to_bytes(2, "little")):
+                writer.u16(target).uleb128(len(by_target[target]))
+                for item_bytes in by_target[target]:
+                    writer.fixed_bytes(item_bytes)
+            return writer.finish()
+
+        return bcs(await self.node.cpu(build))
 
     async def inconsistency_proof(self, request: web.Request) -> web.StreamResponse:
         blob_id = _blob_id(request)
