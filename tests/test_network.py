@@ -476,3 +476,34 @@ async def test_recovery_and_decoding_symbols(network: Network) -> None:
             f"recoverySymbols?targetSliver={config.n_shards}&targetType=primary",
         )
         assert status == 400 and b"RECOVERY_SYMBOL_OUT_OF_RANGE" in body
+
+
+async def test_node_that_missed_a_blob_recovers_its_slivers(network: Network) -> None:
+    """Blob sync: a node down during a store rebuilds its slivers from its peers' symbols."""
+    committee = await network.committee()
+    member = min(committee.members, key=lambda m: len(m.shards))
+    network.stop(member.name)
+    try:
+        data = random.randbytes(400_000)
+        blob_id = await store_and_read(network, data, epochs=2, deletable=False)
+    finally:
+        network.up()
+    config = committee.encoding
+    encoded = encode_blob(data, config)
+    async with network.client() as client:
+        node = client.node(member)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                await node.get_confirmation(blob_id, None, wait_ms=100)
+                break
+            except Exception:
+                await asyncio.sleep(0.2)
+        # It now serves the right slivers for all its shards, and confirms the blob.
+        for shard in member.shards:
+            pair = config.pair_for_shard(ShardIndex(shard), blob_id)
+            for axis in SliverType:
+                served = await node.get_sliver(blob_id, pair, axis)
+                assert served == encoded.sliver(axis, config.sliver_index(axis, pair)).to_bcs()
+        signed = await node.get_confirmation(blob_id, None)
+        assert signed.verify(member.public_key)

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -84,6 +84,8 @@ class StorageNode:
         self._cpu = ThreadPoolExecutor(2, thread_name_prefix="verify")
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="lmdb-writer")
         self._stopping = asyncio.Event()
+        self.on_certified: Callable[[BlobId], None] | None = None
+        """Called for each certified blob event (blob sync hooks in here)."""
 
     # Helpers -------------------------------------------------------------------------------
 
@@ -210,6 +212,7 @@ class StorageNode:
     async def apply_events(self, events: Iterable[Event]) -> None:
         updated: dict[BlobId, blob_info.BlobInfo | None] = {}
         registered: list[BlobId] = []
+        certified: list[BlobId] = []
         deleted: list[BlobId] = []
         epoch_changed = False
         last = self.highest_event
@@ -224,6 +227,8 @@ class StorageNode:
                 )
                 if event.type == "BlobRegistered":
                     registered.append(blob_id)
+                elif event.type == "BlobCertified":
+                    certified.append(blob_id)
                 elif event.type in ("BlobDeleted", "InvalidBlobID"):
                     deleted.append(blob_id)
             elif event.type in ("EpochChangeStart", "EpochChangeDone"):
@@ -241,6 +246,9 @@ class StorageNode:
             if not blob_info.is_registered(info, self.epoch):
                 self._metadata_cache.pop(blob_id, None)
                 await self.write(self.store.delete_blob_data, blob_id)
+        if self.on_certified is not None:
+            for blob_id in certified:
+                self.on_certified(blob_id)
         for blob_id in registered:
             await self._flush_pending(blob_id)
             waiter = self._registered.pop(blob_id, None)
@@ -290,6 +298,11 @@ class StorageNode:
     async def start(self) -> asyncio.Task[None]:
         await self.refresh_committee()
         await self.report_sync_done()
+        if self.on_certified is not None:
+            # Catch up on certified blobs missed while the node was down.
+            for blob_id, info in self.store.blob_infos():
+                if blob_info.is_certified(info, self.epoch):
+                    self.on_certified(blob_id)
         return asyncio.create_task(self.follow_events())
 
     async def stop(self) -> None:

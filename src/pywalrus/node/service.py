@@ -11,6 +11,7 @@ from aiohttp import web
 from pywalrus.chain.client import ChainClient, ChainUnavailable
 from pywalrus.client.config import Wallet
 from pywalrus.core.crypto.bls import BlsPrivateKey
+from pywalrus.node.blob_sync import BlobSync
 from pywalrus.node.config import NodeConfig
 from pywalrus.node.node import StorageNode
 from pywalrus.node.server import NodeServer
@@ -36,6 +37,7 @@ async def serve(config: NodeConfig) -> None:
         config.confirmation_wait_ms,
         config.faults,
     )
+    node.on_certified = BlobSync(node).schedule
     while True:
         try:
             follower = await node.start()
