@@ -26,7 +26,7 @@ def progress_bars(enabled: bool) -> Iterator[Progress | None]:
         yield None
         return
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TaskID, TextColumn
     from rich.progress import Progress as Bars
 
     bars = Bars(
@@ -36,12 +36,12 @@ def progress_bars(enabled: bool) -> Iterator[Progress | None]:
         console=Console(stderr=True),
         transient=True,
     )
-    tasks: dict[str, int] = {}
+    tasks: dict[str, TaskID] = {}
 
     def update(stage: str, done: int, total: int) -> None:
         if stage not in tasks:
-            tasks[stage] = int(bars.add_task(LABELS.get(stage, stage), total=max(total, 1)))
-        bars.update(tasks[stage], completed=done, total=max(total, 1))  # type: ignore[arg-type]
+            tasks[stage] = bars.add_task(LABELS.get(stage, stage), total=max(total, 1))
+        bars.update(tasks[stage], completed=done, total=max(total, 1))
 
     with bars:
         yield update
