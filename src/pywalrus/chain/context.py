@@ -53,6 +53,7 @@ class TxContext:
         self.chain_address = chain_address
         self.originals: dict[str, Object] = {}
         self.working: dict[str, Object] = {}
+        self.viewed: dict[str, Object] = {}
         self.created: set[str] = set()
         self.deleted: set[str] = set()
         self.events: list[EmittedEvent] = []
@@ -94,6 +95,25 @@ class TxContext:
         if obj.owner not in (SHARED, IMMUTABLE) and obj.owner != self.sender and not self.is_chain:
             raise Abort("ENotOwner", f"object {obj.id} is not owned by the sender")
         return obj
+
+    def view(self, object_id: str, type_: str) -> Object:
+        """Read-only access (no working copy is made, so changes to it are not kept)."""
+        if object_id in self.working:
+            return self.working[object_id]
+        obj = self.viewed.get(object_id) or self._load(object_id)
+        if obj is None or obj.type != type_ or object_id in self.deleted:
+            raise Abort("EObjectNotFound", f"no {type_} object {object_id}")
+        if obj.owner not in (SHARED, IMMUTABLE) and obj.owner != self.sender and not self.is_chain:
+            raise Abort("ENotOwner", f"object {obj.id} is not owned by the sender")
+        self.viewed[object_id] = obj
+        return obj
+
+    def singleton_view(self, type_: str) -> Object:
+        """Read-only access to a singleton (the system object for a certificate check, …)."""
+        object_id = self.new_singletons.get(type_) or self._singleton_id(type_)
+        if object_id is None:
+            raise Abort("EObjectNotFound", f"no {type_} object on this chain")
+        return self.view(object_id, type_)
 
     def get_mut(self, object_id: str, type_: str) -> Object:
         obj = self.get(object_id, type_)

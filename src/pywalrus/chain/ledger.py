@@ -324,7 +324,7 @@ class Ledger:
         type_id = ctx.new_singletons.get(SYSTEM_TYPE) or self._singleton(SYSTEM_TYPE)
         if type_id is None:
             return 0
-        obj = ctx.working.get(type_id) or self.store.object(type_id)
+        obj = ctx.working.get(type_id) or ctx.viewed.get(type_id) or self.store.object(type_id)
         return int(obj.fields["epoch"]) if obj else 0
 
 

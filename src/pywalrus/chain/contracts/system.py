@@ -37,6 +37,11 @@ def system_state(ctx: TxContext) -> Object:
     return ctx.singleton(SYSTEM)
 
 
+def system_view(ctx: TxContext) -> Object:
+    """The system object for reading only (cheaper: no copy to compare and write back)."""
+    return ctx.singleton_view(SYSTEM)
+
+
 def current_epoch(system: Object) -> int:
     return int(system.fields["epoch"])
 
@@ -264,7 +269,7 @@ def certify_blob(
     """Certify a registered blob with a quorum certificate over its storage confirmation."""
     from pywalrus.chain.contracts.certify import verify_confirmation
 
-    system = system_state(ctx)
+    system = system_view(ctx)
     epoch = current_epoch(system)
     obj = ctx.get_mut(blob, BLOB)
     f = obj.fields
@@ -292,7 +297,7 @@ def certify_blob(
 @entry("system::delete_blob")
 def delete_blob(ctx: TxContext, blob: str) -> dict[str, Any]:
     """Delete a deletable, unexpired blob; its storage resource returns to the owner."""
-    system = system_state(ctx)
+    system = system_view(ctx)
     epoch = current_epoch(system)
     obj = ctx.get_mut(blob, BLOB)
     f = obj.fields
@@ -448,7 +453,7 @@ def invalidate_blob_id(
     """Mark a blob ID invalid with a validity-weight certificate over an InvalidBlobId message."""
     from pywalrus.chain.contracts.certify import verify_invalid_blob_id
 
-    system = system_state(ctx)
+    system = system_view(ctx)
     blob_id = verify_invalid_blob_id(
         system,
         _decode_b64("signature", signature),
