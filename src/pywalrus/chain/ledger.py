@@ -30,6 +30,7 @@ BASE_FEE = 1_000
 FEE_PER_CALL = 1_000
 """Fees in MIST: a small, fixed price per transaction and per call."""
 SYSTEM_TYPE = "walrus::System"
+OBJECT_CACHE_SIZE = 10_000
 
 
 class TransactionRejected(WalrusError):
@@ -105,6 +106,8 @@ class Ledger:
         self.chain_key = chain_key
         self.clock = clock
         self._lock = threading.RLock()
+        self._objects: dict[str, Object] = {}
+        """Committed objects recently read or written, parsed (never modified in place)."""
         self._deferred_notify = False
         self._listeners: list[Callable[[], None]] = []
         stored = self.store.meta("chain_id")
@@ -130,14 +133,26 @@ class Ledger:
     # Reads ---------------------------------------------------------------------------------
 
     def object(self, object_id: str) -> Object | None:
-        return self.store.object(object_id)
+        """An object as last committed (callers must not modify it)."""
+        cached = self._objects.get(object_id)
+        if cached is not None:
+            return cached
+        obj = self.store.object(object_id)
+        if obj is not None:
+            self._remember(obj)
+        return obj
+
+    def _remember(self, obj: Object) -> None:
+        if len(self._objects) >= OBJECT_CACHE_SIZE:
+            self._objects.pop(next(iter(self._objects)))
+        self._objects[obj.id] = obj
 
     def singleton_id(self, type_: str) -> str | None:
         return self.store.meta(f"singleton:{type_}")
 
     def singleton(self, type_: str) -> Object:
         object_id = self.singleton_id(type_)
-        obj = self.store.object(object_id) if object_id else None
+        obj = self.object(object_id) if object_id else None
         if obj is None:
             raise WalrusError(f"no {type_} object on this chain")
         return obj
@@ -189,6 +204,7 @@ class Ledger:
         return results
 
     def _reload_counters(self) -> None:
+        self._objects.clear()
         self._tx_count = self.store.tx_count()
         self._event_count = self.store.event_count()
         latest = self.store.latest_checkpoint()
@@ -225,7 +241,7 @@ class Ledger:
                     "EDuplicate", f"transaction {digest} was already executed"
                 )
             ctx = TxContext(
-                self.store.object,
+                self.object,
                 self._singleton,
                 self.store.account,
                 data.sender,
@@ -312,6 +328,10 @@ class Ledger:
                 meta=meta,
             )
         )
+        for obj in written:
+            self._remember(obj)
+        for object_id in ctx.deleted:
+            self._objects.pop(object_id, None)
         self._tx_count += 1
         self._event_count += len(events)
         self._last_digest = checkpoint.digest
@@ -324,7 +344,7 @@ class Ledger:
         type_id = ctx.new_singletons.get(SYSTEM_TYPE) or self._singleton(SYSTEM_TYPE)
         if type_id is None:
             return 0
-        obj = ctx.working.get(type_id) or ctx.viewed.get(type_id) or self.store.object(type_id)
+        obj = ctx.working.get(type_id) or ctx.viewed.get(type_id) or self.object(type_id)
         return int(obj.fields["epoch"]) if obj else 0
 
 
