@@ -43,7 +43,7 @@ from pywalrus.core.encoding import EncodedBlob, encode_blob
 from pywalrus.core.errors import VerificationError, WalrusError
 from pywalrus.core.messages import PERMANENT, Deletable, StorageConfirmation
 from pywalrus.core.metadata import BlobMetadata, verified_metadata
-from pywalrus.core.slivers import Sliver
+from pywalrus.core.slivers import Sliver, verify_slivers
 from pywalrus.core.types import BlobId, Epoch, ShardIndex, SliverPairIndex, SliverType
 
 Progress = Callable[[str, int, int], None]
@@ -472,43 +472,50 @@ class WalrusClient:
         random.shuffle(rest)
         queue = systematic + rest
         good: dict[int, Sliver] = {}
-        limit = asyncio.Semaphore(self.read_concurrency)
+        limit = asyncio.Semaphore(max(self.read_concurrency, needed))
+        # Large slivers are verified one by one as they arrive (overlapping the downloads);
+        # small ones in two batches afterwards, which saves per-sliver overhead.
+        large = config.sliver_size(SliverType.PRIMARY, metadata.unencoded_length) >= 1 << 18
         not_found = 0
-        done = asyncio.Event()
         self.progress("slivers", 0, needed)
 
-        async def fetch(pair: int) -> None:
+        async def fetch(pair: int) -> Sliver | None:
             nonlocal not_found
-            if done.is_set():
-                return
-            shard = config.shard_for_pair(SliverPairIndex(pair), blob_id)
-            member = committee.owner(shard)
+            member = committee.owner(config.shard_for_pair(SliverPairIndex(pair), blob_id))
             async with limit:
-                if done.is_set():
-                    return
                 try:
                     data = await self.node(member).get_sliver(blob_id, pair, SliverType.PRIMARY)
                     sliver = Sliver.from_bcs(data, SliverType.PRIMARY)
-                    await asyncio.to_thread(sliver.verify, metadata)
+                    if large:
+                        await asyncio.to_thread(sliver.verify, metadata)
                 except NodeError as exc:
                     if exc.status in (404, 451):
                         not_found += 1
-                    return
+                    return None
                 except WalrusError:
-                    return  # malformed or unverifiable: ignore this node's answer
-            if sliver.index != pair or done.is_set():
-                return
-            good[pair] = sliver
-            self.progress("slivers", len(good), needed)
-            if len(good) >= needed:
-                done.set()
+                    return None  # malformed or unverifiable: ignore this node's answer
+            return sliver if sliver.index == pair else None
 
-        # Ask for exactly the slivers still needed, then widen as answers fail.
+        def verify(slivers: list[Sliver]) -> list[bool]:
+            return verify_slivers(slivers, metadata)
+
+        # Ask for exactly the slivers still needed, verify them in two batched halves (the
+        # hashing runs without the GIL), then widen to other slivers for those that failed.
         position = 0
         while len(good) < needed and position < len(queue):
             batch = queue[position : position + (needed - len(good))]
             position += len(batch)
-            await asyncio.gather(*(fetch(p) for p in batch))
+            fetched = [s for s in await asyncio.gather(*(fetch(p) for p in batch)) if s]
+            if large:
+                good.update((int(s.index), s) for s in fetched)
+                fetched = []
+            halves = [fetched[: len(fetched) // 2], fetched[len(fetched) // 2 :]]
+            checks = await asyncio.gather(*(asyncio.to_thread(verify, h) for h in halves if h))
+            for half, ok in zip([h for h in halves if h], checks, strict=True):
+                for sliver, valid in zip(half, ok, strict=True):
+                    if valid:
+                        good[int(sliver.index)] = sliver
+            self.progress("slivers", min(len(good), needed), needed)
         if len(good) < needed:
             if is_quorum(not_found, config.n_shards):
                 raise BlobNotFound(f"blob {blob_id} does not exist or has expired")
