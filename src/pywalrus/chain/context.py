@@ -87,33 +87,37 @@ class TxContext:
         self.working[object_id] = working
         return working
 
-    def get(self, object_id: str, type_: str) -> Object:
-        """An object the sender may use: owned by the sender, shared, or immutable."""
-        obj = self._fetch(object_id)
+    def _usable(self, obj: Object, type_: str) -> Object:
+        """`obj` if it has the type and the sender may use it (owned, shared or immutable)."""
         if obj.type != type_:
             raise Abort("EWrongType", f"object {obj.id} is a {obj.type}, not a {type_}")
         if obj.owner not in (SHARED, IMMUTABLE) and obj.owner != self.sender and not self.is_chain:
             raise Abort("ENotOwner", f"object {obj.id} is not owned by the sender")
         return obj
 
+    def get(self, object_id: str, type_: str) -> Object:
+        """A working copy of an object the sender may use; its changes are kept on success."""
+        return self._usable(self._fetch(object_id), type_)
+
     def view(self, object_id: str, type_: str) -> Object:
         """Read-only access (no working copy is made, so changes to it are not kept)."""
-        if object_id in self.working:
-            return self.working[object_id]
+        if object_id in self.working or object_id in self.deleted:
+            return self.get(object_id, type_)
         obj = self.viewed.get(object_id) or self._load(object_id)
-        if obj is None or obj.type != type_ or object_id in self.deleted:
-            raise Abort("EObjectNotFound", f"no {type_} object {object_id}")
-        if obj.owner not in (SHARED, IMMUTABLE) and obj.owner != self.sender and not self.is_chain:
-            raise Abort("ENotOwner", f"object {obj.id} is not owned by the sender")
-        self.viewed[object_id] = obj
+        if obj is None:
+            raise Abort("EObjectNotFound", f"object {object_id} does not exist")
+        self.viewed[object_id] = self._usable(obj, type_)
         return obj
 
-    def singleton_view(self, type_: str) -> Object:
-        """Read-only access to a singleton (the system object for a certificate check, …)."""
+    def _singleton_of(self, type_: str) -> str:
         object_id = self.new_singletons.get(type_) or self._singleton_id(type_)
         if object_id is None:
             raise Abort("EObjectNotFound", f"no {type_} object on this chain")
-        return self.view(object_id, type_)
+        return object_id
+
+    def singleton_view(self, type_: str) -> Object:
+        """Read-only access to a singleton (the system object for a certificate check, …)."""
+        return self.view(self._singleton_of(type_), type_)
 
     def get_mut(self, object_id: str, type_: str) -> Object:
         obj = self.get(object_id, type_)
@@ -123,10 +127,7 @@ class TxContext:
 
     def singleton(self, type_: str) -> Object:
         """The shared object of a type there is one of (`walrus::System`, …)."""
-        object_id = self.new_singletons.get(type_) or self._singleton_id(type_)
-        if object_id is None:
-            raise Abort("EObjectNotFound", f"no {type_} object on this chain")
-        return self.get(object_id, type_)
+        return self.get(self._singleton_of(type_), type_)
 
     def new_id(self) -> str:
         self._counter += 1
