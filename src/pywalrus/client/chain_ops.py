@@ -31,6 +31,7 @@ from pywalrus.chain.contracts.staking import (
 from pywalrus.chain.contracts.system import SYSTEM
 from pywalrus.chain.objects import Object
 from pywalrus.chain.tx import MAX_CALLS, Call
+from pywalrus.client import errors
 from pywalrus.core.accounts import Account, parse_address
 from pywalrus.core.config import BYTES_PER_UNIT_SIZE, EncodingConfig
 from pywalrus.core.crypto.bls import BlsPrivateKey
@@ -44,8 +45,8 @@ DEFAULT_STAKE = FROST_PER_WAL
 """What the CLI stakes per node when no amount is given: 1 WAL, the minimum stake."""
 
 
-class InsufficientFunds(WalrusError):
-    """The account's WAL coins hold less than a payment needs."""
+class InsufficientFunds(errors.InsufficientFunds):
+    """The account's WAL coins hold less than a payment needs (the SDK's `InsufficientFunds`)."""
 
     def __init__(self, address: str, needed: int, available: int, n_coins: int) -> None:
         super().__init__(

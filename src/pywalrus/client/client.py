@@ -25,6 +25,7 @@ import aiohttp
 from pywalrus.chain.client import ChainClient, ChainError
 from pywalrus.chain.objects import Object
 from pywalrus.chain.tx import Call
+from pywalrus.client.chain_ops import select_payment
 from pywalrus.client.committee import Committee, Member, load_committee
 from pywalrus.client.config import ClientConfig, Wallet
 from pywalrus.client.errors import (
@@ -706,15 +707,13 @@ class BlobOps:
 
 
 async def _pay_coin(chain: ChainClient, account: Account, amount: int) -> str:
-    """A coin of the account holding at least `amount` (merging coins if needed)."""
-    coins = await chain.owned_objects(account.address, "wal::Coin")
-    coins.sort(key=lambda c: -int(c.fields["balance"]))
-    total = sum(int(c.fields["balance"]) for c in coins)
-    if total < amount or not coins:
-        raise InsufficientFunds(f"the wallet holds {total} FROST, {amount} FROST needed")
-    if int(coins[0].fields["balance"]) < amount:
-        await chain.execute(
-            account,
-            [Call("wal::merge", {"coin": coins[0].id, "others": [c.id for c in coins[1:]]})],
-        )
-    return coins[0].id
+    """A coin of the account holding at least `amount` (merging coins first if needed)."""
+    if amount == 0:  # a free operation still names a coin
+        coins = await chain.owned_objects(account.address, "wal::Coin")
+        if not coins:
+            raise InsufficientFunds(f"the wallet {account.address} holds no WAL coin")
+        return coins[0].id
+    payment = await select_payment(chain, account.address, amount)
+    if payment.calls:
+        await chain.execute(account, list(payment.calls))
+    return payment.coin
