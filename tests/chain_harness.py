@@ -73,6 +73,12 @@ class Harness:
     def system(self) -> dict[str, Any]:
         return self.ledger.singleton("walrus::System").fields
 
+    def accounting_ring(self) -> list[dict[str, Any]]:
+        ring: list[dict[str, Any]] = self.ledger.singleton("walrus::FutureAccounting").fields[
+            "ring"
+        ]
+        return ring
+
     def staking(self) -> dict[str, Any]:
         return self.ledger.singleton("walrus::Staking").fields
 

@@ -80,9 +80,14 @@ def test_transaction_checks(h: Harness) -> None:
     before = h.ledger.store.tx_count()
     h.ledger.submit(good.sign(h.user))
     # Replay of an executed transaction is refused, nothing changes.
-    with rejected("EWrongNonce"):
+    with rejected("EDuplicate"):
         h.ledger.submit(good.sign(h.user))
     assert h.ledger.store.tx_count() == before + 1
+    # An old nonce on a new transaction is a wrong nonce, not a duplicate.
+    with rejected("EWrongNonce"):
+        h.ledger.submit(
+            TransactionData("test-chain", h.user.address, nonce, 10**6 + 1, calls).sign(h.user)
+        )
     # Bad arguments abort before any effect.
     with rejected("EBadArgument"):
         h.call(h.user, "wal::split", coin=h.coin(h.user), amount="1")
@@ -136,7 +141,7 @@ def test_payment_goes_into_accounting(h: Harness) -> None:
     storage_cost = 100_000 * units * 2
     write_cost = 20_000 * units
     assert before - h.balance(h.user) == storage_cost + write_cost
-    ring = h.system()["future_accounting"]
+    ring = h.accounting_ring()
     assert ring[0]["rewards"] == 100_000 * units + write_cost
     assert ring[1]["rewards"] == 100_000 * units
     assert ring[2]["rewards"] == 0
@@ -342,7 +347,7 @@ def test_epochs_advance_with_rewards_and_sync(h: Harness) -> None:
     metadata = h.metadata(1000)
     blob = h.register(h.user, metadata, epochs=5)
     h.certify(h.user, blob)
-    bucket = h.system()["future_accounting"][0]["rewards"]
+    bucket = h.accounting_ring()[0]["rewards"]
     supply_before = h.ledger.singleton("wal::Treasury").fields["burned"]
     h.advance_time(h.epoch_ms // 2)
     assert "EpochParametersSelected" in h.run_epoch_steps()

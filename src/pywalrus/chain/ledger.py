@@ -108,9 +108,13 @@ class Ledger:
         self._lock = threading.RLock()
         self._objects: dict[str, Object] = {}
         """Committed objects recently read or written, parsed (never modified in place)."""
+        self._accounts: dict[str, tuple[int, int]] = {}
+        """Committed (nonce, gas) of accounts recently read or written."""
+        self._meta: dict[str, str | None] = {}
+        """Committed meta values read so far (singleton IDs, chain ID)."""
         self._deferred_notify = False
         self._listeners: list[Callable[[], None]] = []
-        stored = self.store.meta("chain_id")
+        stored = self.meta("chain_id")
         if stored is not None and stored != chain_id:
             raise WalrusError(f"database belongs to chain {stored!r}, not {chain_id!r}")
         self._reload_counters()
@@ -121,7 +125,7 @@ class Ledger:
 
     @property
     def is_initialized(self) -> bool:
-        return self.store.meta("chain_id") is not None
+        return self.meta("chain_id") is not None
 
     def on_commit(self, listener: Callable[[], None]) -> None:
         """Call `listener` after every commit (the RPC server wakes long-polls with it)."""
@@ -142,13 +146,27 @@ class Ledger:
             self._remember(obj)
         return obj
 
+    def account(self, address: str) -> tuple[int, int]:
+        """An account's committed (nonce, gas balance)."""
+        cached = self._accounts.get(address)
+        if cached is None:
+            if len(self._accounts) >= OBJECT_CACHE_SIZE:
+                self._accounts.pop(next(iter(self._accounts)))
+            cached = self._accounts[address] = self.store.account(address)
+        return cached
+
+    def meta(self, key: str) -> str | None:
+        if key not in self._meta:
+            self._meta[key] = self.store.meta(key)
+        return self._meta[key]
+
     def _remember(self, obj: Object) -> None:
         if len(self._objects) >= OBJECT_CACHE_SIZE:
             self._objects.pop(next(iter(self._objects)))
         self._objects[obj.id] = obj
 
     def singleton_id(self, type_: str) -> str | None:
-        return self.store.meta(f"singleton:{type_}")
+        return self.meta(f"singleton:{type_}")
 
     def singleton(self, type_: str) -> Object:
         object_id = self.singleton_id(type_)
@@ -205,6 +223,8 @@ class Ledger:
 
     def _reload_counters(self) -> None:
         self._objects.clear()
+        self._accounts.clear()
+        self._meta.clear()
         self._tx_count = self.store.tx_count()
         self._event_count = self.store.event_count()
         latest = self.store.latest_checkpoint()
@@ -213,15 +233,21 @@ class Ledger:
     def execute_system(self, calls: list[Call]) -> ExecutionResult:
         """Execute the chain's own transaction (genesis, epoch changes, faucet)."""
         with self._lock:
-            nonce = self.store.account(self.chain_address)[0]
+            nonce = self.account(self.chain_address)[0]
         data = TransactionData(self.chain_id, self.chain_address, nonce, 0, tuple(calls))
         return self._execute(data.sign(self.chain_key))
 
     def _execute(self, signed: SignedTransaction) -> ExecutionResult:
         data = signed.data
         with self._lock:
-            nonce, gas = self.store.account(data.sender)
+            nonce, gas = self.account(data.sender)
+            digest = data.digest()
             if data.nonce != nonce:
+                # Nonces only grow, so an executed transaction can only come back with an old one.
+                if data.nonce < nonce and self.store.transaction(digest) is not None:
+                    raise TransactionRejected(
+                        "EDuplicate", f"transaction {digest} was already executed"
+                    )
                 raise TransactionRejected(
                     "EWrongNonce", f"expected nonce {nonce} for {data.sender}, got {data.nonce}"
                 )
@@ -235,15 +261,10 @@ class Ledger:
                 raise TransactionRejected(
                     "EInsufficientGas", f"fee {fee} exceeds gas balance {gas}"
                 )
-            digest = data.digest()
-            if self.store.transaction(digest) is not None:
-                raise TransactionRejected(
-                    "EDuplicate", f"transaction {digest} was already executed"
-                )
             ctx = TxContext(
                 self.object,
-                self._singleton,
-                self.store.account,
+                self.singleton_id,
+                self.account,
                 data.sender,
                 digest,
                 self.clock.now_ms(),
@@ -262,9 +283,6 @@ class Ledger:
                 raise TransactionRejected(exc.code, f"{where}: {exc.detail}") from None
             return self._commit(signed, ctx, results, fee, nonce, digest)
 
-    def _singleton(self, type_: str) -> str | None:
-        return self.store.meta(f"singleton:{type_}")
-
     def _commit(
         self,
         signed: SignedTransaction,
@@ -278,7 +296,7 @@ class Ledger:
         written = ctx.changed()
         for obj in written:
             obj.version = seq
-        accounts = {a: (self.store.account(a)[0], ctx.gas_balance(a)) for a in ctx.gas}
+        accounts = {a: (self.account(a)[0], ctx.gas_balance(a)) for a in ctx.gas}
         sender = signed.data.sender
         accounts[sender] = (nonce + 1, ctx.gas_balance(sender))
         epoch = self._epoch_of(ctx)
@@ -330,6 +348,8 @@ class Ledger:
         )
         for obj in written:
             self._remember(obj)
+        self._accounts.update(accounts)
+        self._meta.update(meta)
         for object_id in ctx.deleted:
             self._objects.pop(object_id, None)
         self._tx_count += 1
@@ -341,7 +361,7 @@ class Ledger:
         return ExecutionResult(digest, seq, effects, events, checkpoint)
 
     def _epoch_of(self, ctx: TxContext) -> int:
-        type_id = ctx.new_singletons.get(SYSTEM_TYPE) or self._singleton(SYSTEM_TYPE)
+        type_id = ctx.new_singletons.get(SYSTEM_TYPE) or self.singleton_id(SYSTEM_TYPE)
         if type_id is None:
             return 0
         obj = ctx.working.get(type_id) or ctx.viewed.get(type_id) or self.object(type_id)

@@ -190,7 +190,12 @@ class ChainServer:
             "faucet": self.faucet_enabled,
             "objects": {
                 t: ledger.singleton_id(t)
-                for t in ("walrus::System", "walrus::Staking", "wal::Treasury")
+                for t in (
+                    "walrus::System",
+                    "walrus::FutureAccounting",
+                    "walrus::Staking",
+                    "wal::Treasury",
+                )
             },
         }
 
@@ -284,7 +289,7 @@ class ChainServer:
         return [o.to_json() for o in self.ledger.store.objects_of_type(_param(params, "type", str))]
 
     async def get_account(self, params: dict[str, Any]) -> Any:
-        nonce, gas = self.ledger.store.account(_address(params, "address"))
+        nonce, gas = self.ledger.account(_address(params, "address"))
         return {"nonce": nonce, "gas": gas}
 
     async def get_transaction(self, params: dict[str, Any]) -> Any:

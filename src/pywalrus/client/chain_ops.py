@@ -28,7 +28,7 @@ from pywalrus.chain.contracts.staking import (
     STAKING,
     U64_MAX,
 )
-from pywalrus.chain.contracts.system import SYSTEM
+from pywalrus.chain.contracts.system import ACCOUNTING, SYSTEM
 from pywalrus.chain.objects import Object
 from pywalrus.chain.tx import MAX_CALLS, Call
 from pywalrus.client import errors
@@ -141,6 +141,7 @@ async def system_info(client: ChainClient) -> dict[str, Any]:
     info = await client.info()
     system = (await client.singleton(SYSTEM)).fields
     staking = (await client.singleton(STAKING)).fields
+    ring = (await client.singleton(ACCOUNTING)).fields["ring"]
     pools = await _pools(client)
     committee = []
     shards_by_node: dict[str, list[int]] = staking["committee"]
@@ -173,7 +174,7 @@ async def system_info(client: ChainClient) -> dict[str, Any]:
         "storageUnitSize": BYTES_PER_UNIT_SIZE,
         "maxBlobSize": EncodingConfig(n_shards).max_blob_size,
         "totalCapacitySize": system["total_capacity_size"],
-        "usedCapacitySize": system["future_accounting"][0]["used_capacity"],
+        "usedCapacitySize": ring[0]["used_capacity"],
         "storagePricePerUnitSize": storage_price,
         "writePricePerUnitSize": write_price,
         "frostPerWal": FROST_PER_WAL,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
+from functools import cached_property
 from hashlib import blake2b
 
 from cryptography.exceptions import InvalidSignature
@@ -75,13 +76,13 @@ class Account:
             serialization.NoEncryption(),
         )
 
-    @property
+    @cached_property
     def public_key(self) -> bytes:
         return self.private_key.public_key().public_bytes(
             serialization.Encoding.Raw, serialization.PublicFormat.Raw
         )
 
-    @property
+    @cached_property
     def address(self) -> str:
         return address_from_public_key(self.public_key)
 

@@ -530,7 +530,7 @@ def _advance_system(
 ) -> dict[str, int]:
     """Burn 3 %, split the epoch's rewards by shards × used capacity, pop the ring."""
     f = sys_obj.fields
-    ring = f["future_accounting"]
+    ring = system.accounting_ring(ctx)
     current = ring.pop(0)
     burn = current["rewards"] * BURN_PERCENT // 100
     coin.burn(ctx, burn)

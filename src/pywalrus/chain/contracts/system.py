@@ -2,7 +2,7 @@
 
 Follows `system_state_inner.move`, `storage_resource.move`, `blob.move` and
 `shared_blob.move` (protocol page §4, §6): space is bought per epoch into the
-`future_accounting` ring (whose entry 0 is the current epoch), a blob is registered against a
+future accounting ring (whose entry 0 is the current epoch), a blob is registered against a
 storage resource large enough for its encoded size, and certified by a quorum certificate of
 the current committee over a storage confirmation.
 """
@@ -22,6 +22,9 @@ from pywalrus.core.metadata import derive_blob_id
 from pywalrus.core.types import BlobId, EncodingType, InvalidBlobIdError
 
 SYSTEM = "walrus::System"
+ACCOUNTING = "walrus::FutureAccounting"
+"""Upstream keeps the ring inside the system object; a separate singleton means a storage
+purchase rewrites only the ring, not the committee and parameters."""
 STORAGE = "walrus::Storage"
 BLOB = "walrus::Blob"
 SHARED_BLOB = "walrus::SharedBlob"
@@ -53,9 +56,14 @@ def encoded_size(system: Object, size: int) -> int:
         raise Abort("EInvalidBlobSize", str(exc)) from None
 
 
-def _accounting_slots(system: Object, start: int, end: int) -> list[dict[str, Any]]:
+def accounting_ring(ctx: TxContext) -> list[dict[str, Any]]:
+    """The future accounting ring, writable: `[{epoch, used_capacity, rewards}]`."""
+    ring: list[dict[str, Any]] = ctx.singleton(ACCOUNTING).fields["ring"]
+    return ring
+
+
+def _accounting_slots(ctx: TxContext, system: Object, start: int, end: int) -> list[dict[str, Any]]:
     epoch = current_epoch(system)
-    ring: list[dict[str, Any]] = system.fields["future_accounting"]
     if not epoch <= start < end:
         raise Abort("EInvalidEpochRange", f"epochs [{start}, {end}) do not start from now")
     if end - epoch > system.fields["max_epochs_ahead"]:
@@ -63,7 +71,7 @@ def _accounting_slots(system: Object, start: int, end: int) -> list[dict[str, An
             "EInvalidEpochsAhead",
             f"end epoch {end} is more than {system.fields['max_epochs_ahead']} epochs ahead",
         )
-    return ring[start - epoch : end - epoch]
+    return accounting_ring(ctx)[start - epoch : end - epoch]
 
 
 def _pay_for_storage(
@@ -72,7 +80,7 @@ def _pay_for_storage(
     """Charge storage for [start, end) into the accounting ring; check capacity."""
     units = storage_units(size)
     price: int = system.fields["storage_price_per_unit_size"] * units
-    slots = _accounting_slots(system, start, end)
+    slots = _accounting_slots(ctx, system, start, end)
     coin.withdraw(ctx, payment, price * len(slots))
     for slot in slots:
         if slot["used_capacity"] + size > system.fields["total_capacity_size"]:
@@ -96,7 +104,7 @@ def reserve_space(
     ctx: TxContext, storage_amount: int, epochs_ahead: int, payment: str
 ) -> dict[str, Any]:
     """Buy `storage_amount` encoded bytes for the current and the next epochs_ahead−1 epochs."""
-    system = system_state(ctx)
+    system = system_view(ctx)
     if not 0 < epochs_ahead <= system.fields["max_epochs_ahead"]:
         raise Abort(
             "EInvalidEpochsAhead",
@@ -115,7 +123,7 @@ def reserve_space_for_epochs(
     ctx: TxContext, storage_amount: int, start_epoch: int, end_epoch: int, payment: str
 ) -> dict[str, Any]:
     """Buy storage for [start, end); a start in the past is clamped to now."""
-    system = system_state(ctx)
+    system = system_view(ctx)
     start = max(start_epoch, current_epoch(system))
     if storage_amount <= 0:
         raise Abort("EInvalidStorageSize", "storage amount must be positive")
@@ -194,7 +202,7 @@ def register_blob(
     write_payment: str,
 ) -> dict[str, Any]:
     """Register a blob against a storage resource; charges the write fee."""
-    system = system_state(ctx)
+    system = system_view(ctx)
     epoch = current_epoch(system)
     resource = ctx.get_mut(storage, STORAGE)
     if encoding_type != EncodingType.RS2:
@@ -218,7 +226,7 @@ def register_blob(
         )
     write_fee = system.fields["write_price_per_unit_size"] * storage_units(needed)
     coin.withdraw(ctx, write_payment, write_fee)
-    system.fields["future_accounting"][0]["rewards"] += write_fee
+    accounting_ring(ctx)[0]["rewards"] += write_fee
     ctx.delete(resource)
     blob = ctx.create(
         BLOB,
@@ -352,7 +360,7 @@ def _extend(ctx: TxContext, system: Object, obj: Object, epochs: int, payment: s
 @entry("system::extend_blob")
 def extend_blob(ctx: TxContext, blob: str, extended_epochs: int, payment: str) -> dict[str, Any]:
     """Pay to keep a certified blob for `extended_epochs` more epochs."""
-    system = system_state(ctx)
+    system = system_view(ctx)
     cost = _extend(ctx, system, ctx.get_mut(blob, BLOB), extended_epochs, payment)
     return {"blob": blob, "cost": cost}
 
@@ -360,7 +368,7 @@ def extend_blob(ctx: TxContext, blob: str, extended_epochs: int, payment: str) -
 @entry("system::extend_blob_with_resource")
 def extend_blob_with_resource(ctx: TxContext, blob: str, storage: str) -> dict[str, Any]:
     """Extend with a storage resource of the same size that starts when the blob ends."""
-    system = system_state(ctx)
+    system = system_view(ctx)
     obj = ctx.get_mut(blob, BLOB)
     resource = ctx.get_mut(storage, STORAGE)
     f, r = obj.fields, resource.fields
@@ -425,7 +433,7 @@ def fund_shared_blob(ctx: TxContext, shared_blob: str, payment: str, amount: int
 @entry("shared_blob::extend")
 def extend_shared_blob(ctx: TxContext, shared_blob: str, extended_epochs: int) -> dict[str, Any]:
     """Extend a shared blob, paying from its funds."""
-    system = system_state(ctx)
+    system = system_view(ctx)
     shared = ctx.get_mut(shared_blob, SHARED_BLOB)
     inner = shared.fields["blob"]
     cost = (
@@ -480,7 +488,7 @@ def create_system(
         EncodingConfig(n_shards)
     except WalrusError as exc:
         raise Abort("EInvalidShards", str(exc)) from None
-    return ctx.create(
+    system = ctx.create(
         SYSTEM,
         SHARED,
         {
@@ -490,11 +498,11 @@ def create_system(
             "total_capacity_size": 0,
             "storage_price_per_unit_size": storage_price,
             "write_price_per_unit_size": write_price,
-            "future_accounting": [
-                {"epoch": e, "used_capacity": 0, "rewards": 0} for e in range(max_epochs_ahead)
-            ],
             "committee": {"epoch": 0, "n_shards": n_shards, "members": []},
             "previous_committee": None,
         },
         singleton=True,
     )
+    ring = [{"epoch": e, "used_capacity": 0, "rewards": 0} for e in range(max_epochs_ahead)]
+    ctx.create(ACCOUNTING, SHARED, {"ring": ring}, singleton=True)
+    return system
