@@ -14,18 +14,18 @@ import binascii
 import contextlib
 import json
 import logging
-import multiprocessing
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from aiohttp import web
 
+from pywalrus.chain.certificate_pool import CertificatePool
 from pywalrus.chain.contracts import certify
 from pywalrus.chain.ledger import ExecutionResult, Ledger, TransactionRejected
 from pywalrus.chain.tx import Call, SignedTransaction, TransactionFormatError
 from pywalrus.core.accounts import InvalidAddressError, parse_address
 from pywalrus.core.errors import WalrusError
+from pywalrus.core.jsoncodec import dumps_bytes
 
 log = logging.getLogger("pywalrus.chain")
 
@@ -90,7 +90,7 @@ class ChainServer:
         self._queue: asyncio.Queue[tuple[SignedTransaction, asyncio.Future[ExecutionResult]]] = (
             asyncio.Queue()
         )
-        self._pool: ProcessPoolExecutor | None = None
+        self._certificates = CertificatePool()
         ledger.on_commit(self._notify)
         self.methods: dict[str, Handler] = {
             "chain_info": self.info,
@@ -141,7 +141,7 @@ class ChainServer:
         self._notify()
 
     async def health(self, request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok", "txCount": self.ledger.store.tx_count()})
+        return _json_response({"status": "ok", "txCount": self.ledger.store.tx_count()})
 
     async def handle(self, request: web.Request) -> web.Response:
         request_id: Any = None
@@ -160,21 +160,21 @@ class ChainServer:
             if not isinstance(params, dict):
                 raise RpcError(INVALID_PARAMS, "params must be an object")
             result = await self.methods[method](params)
-            return web.json_response({"jsonrpc": "2.0", "id": request_id, "result": result})
+            return _json_response({"jsonrpc": "2.0", "id": request_id, "result": result})
         except RpcError as exc:
             error: dict[str, Any] = {"code": exc.code, "message": exc.message}
             if exc.reason:
                 error["data"] = {"reason": exc.reason}
-            return web.json_response({"jsonrpc": "2.0", "id": request_id, "error": error})
+            return _json_response({"jsonrpc": "2.0", "id": request_id, "error": error})
         except web.HTTPRequestEntityTooLarge:
             raise
         except WalrusError as exc:
             error = {"code": SERVER_ERROR, "message": str(exc)}
-            return web.json_response({"jsonrpc": "2.0", "id": request_id, "error": error})
+            return _json_response({"jsonrpc": "2.0", "id": request_id, "error": error})
         except Exception as exc:  # a bug must not look like an unreachable chain
             log.exception("internal error in %s", request.path)
             error = {"code": INTERNAL_ERROR, "message": f"internal error: {exc}"}
-            return web.json_response({"jsonrpc": "2.0", "id": request_id, "error": error})
+            return _json_response({"jsonrpc": "2.0", "id": request_id, "error": error})
 
     # Methods -------------------------------------------------------------------------------
 
@@ -220,9 +220,6 @@ class ChainServer:
         The ledger still checks any certificate not found verified for exactly its committee,
         epoch and bytes; this only moves the pairing off the sequencer's core.
         """
-        if self._pool is None:
-            return
-        keys = []
         for call in signed.data.calls:
             threshold = CERTIFYING.get(call.function)
             if threshold is None:
@@ -233,21 +230,14 @@ class ChainServer:
                     base64.b64decode(args[k], validate=True) for k in CERTIFICATE_ARGS
                 )
                 system = self.ledger.singleton("walrus::System")
-                keys.append(certify.certificate_key(system, signature, bitmap, message, threshold))
+                key = certify.certificate_key(system, signature, bitmap, message, threshold)
             except (KeyError, TypeError, ValueError, binascii.Error, WalrusError):
                 continue  # malformed: the ledger reports it
-        loop = asyncio.get_running_loop()
-        for key in keys:
-            if await loop.run_in_executor(self._pool, certify.check_certificate, key):
-                certify.remember_verified(key)
+            await self._certificates.precheck(key)
 
     async def _sequencer(self, app: web.Application) -> Any:
         """Execute queued transactions in batches, one durable commit per batch."""
-        context = multiprocessing.get_context("spawn")
-        try:
-            self._pool = ProcessPoolExecutor(1, mp_context=context)
-        except OSError as exc:
-            log.warning("no certificate worker process (%s); checking inline", exc)
+        self._certificates.start()
 
         async def run() -> None:
             while True:
@@ -273,8 +263,7 @@ class ChainServer:
         task = asyncio.create_task(run())
         yield
         task.cancel()
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+        self._certificates.stop()
 
     async def get_object(self, params: dict[str, Any]) -> Any:
         obj = self.ledger.object(_address(params, "objectId"))
@@ -373,3 +362,7 @@ class ChainServer:
         if self._tick is not None:
             self._tick()
         return {"timeMs": now}
+
+
+def _json_response(value: Any) -> web.Response:
+    return web.Response(body=dumps_bytes(value), content_type="application/json")

@@ -17,6 +17,7 @@ from typing import Any
 
 from pywalrus.chain.checkpoints import Checkpoint
 from pywalrus.chain.objects import Event, Object
+from pywalrus.core.jsoncodec import dumps
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -207,7 +208,7 @@ class ChainStore:
         db.executemany(
             "INSERT OR REPLACE INTO objects (id, type, owner, version, fields) "
             "VALUES (?, ?, ?, ?, ?)",
-            [(o.id, o.type, o.owner, o.version, json.dumps(o.fields)) for o in commit.written],
+            [(o.id, o.type, o.owner, o.version, dumps(o.fields)) for o in commit.written],
         )
         db.executemany("DELETE FROM objects WHERE id = ?", [(i,) for i in commit.deleted])
         db.executemany(
@@ -220,8 +221,8 @@ class ChainStore:
                 commit.seq,
                 commit.tx_digest,
                 commit.sender,
-                json.dumps(commit.body),
-                json.dumps(commit.effects),
+                dumps(commit.body),
+                dumps(commit.effects),
             ),
         )
         db.executemany(
@@ -233,7 +234,7 @@ class ChainStore:
                     e.tx_digest,
                     e.event_index,
                     e.type,
-                    json.dumps(e.fields),
+                    dumps(e.fields),
                     e.checkpoint,
                     e.timestamp_ms,
                 )
@@ -246,7 +247,7 @@ class ChainStore:
         )
         db.execute(
             "INSERT INTO checkpoints (seq, body) VALUES (?, ?)",
-            (commit.checkpoint.sequence, json.dumps(commit.checkpoint.to_json())),
+            (commit.checkpoint.sequence, dumps(commit.checkpoint.to_json())),
         )
         db.executemany(
             "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", list(commit.meta.items())
