@@ -7,6 +7,7 @@ key can check that events it read are exactly those the chain executed, in order
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from dataclasses import dataclass
 from functools import cached_property
@@ -75,8 +76,12 @@ class Checkpoint:
         return b58encode(self._digest_bytes)
 
     def signed(self, key: Account) -> Checkpoint:
-        fields = {k: getattr(self, k) for k in self.__dataclass_fields__}
-        return Checkpoint(**{**fields, "signature": key.sign(self.digest_bytes())})
+        signed = dataclasses.replace(self, signature=key.sign(self.digest_bytes()))
+        # The signature is not part of the digest: hand over what was computed already.
+        for name in ("_digest_bytes", "digest"):
+            if name in self.__dict__:
+                signed.__dict__[name] = self.__dict__[name]
+        return signed
 
     def verify(self, chain_address: str) -> None:
         """Raise `VerificationError` unless the chain key signed this checkpoint."""

@@ -180,21 +180,26 @@ class Ledger:
 
     # Execution -----------------------------------------------------------------------------
 
-    def submit(self, signed: SignedTransaction) -> ExecutionResult:
-        """Validate and execute a client's transaction."""
+    def submit(self, signed: SignedTransaction, signature_checked: bool = False) -> ExecutionResult:
+        """Validate and execute a client's transaction.
+
+        `signature_checked` says the caller (the RPC server's precheck worker) has verified the
+        signature over these exact data already.
+        """
         data = signed.data
         if data.chain_id != self.chain_id:
             raise TransactionRejected("EWrongChain", f"transaction is for chain {data.chain_id!r}")
-        try:
-            signed.verify()
-        except VerificationError as exc:
-            raise TransactionRejected("EBadSignature", str(exc)) from None
+        if not signature_checked:
+            try:
+                signed.verify()
+            except VerificationError as exc:
+                raise TransactionRejected("EBadSignature", str(exc)) from None
         return self._execute(signed)
 
     def submit_batch(
-        self, batch: list[SignedTransaction]
+        self, batch: list[tuple[SignedTransaction, bool]]
     ) -> list[ExecutionResult | TransactionRejected]:
-        """Execute several transactions in order and make them durable with one commit.
+        """Execute several (transaction, signature checked) in order, durable with one commit.
 
         Each transaction is still atomic and gets its own checkpoint; a rejected one changes
         nothing and does not affect the others. Results are returned only once the whole batch
@@ -205,9 +210,9 @@ class Ledger:
             self.store.begin()
             self._deferred_notify = True
             try:
-                for signed in batch:
+                for signed, signature_checked in batch:
                     try:
-                        results.append(self.submit(signed))
+                        results.append(self.submit(signed, signature_checked))
                     except TransactionRejected as exc:
                         results.append(exc)
                 self.store.end()

@@ -19,9 +19,9 @@ from typing import Any
 
 from aiohttp import web
 
-from pywalrus.chain.certificate_pool import CertificatePool
 from pywalrus.chain.contracts import certify
 from pywalrus.chain.ledger import ExecutionResult, Ledger, TransactionRejected
+from pywalrus.chain.prechecks import Job, Prechecks
 from pywalrus.chain.tx import Call, SignedTransaction, TransactionFormatError
 from pywalrus.core.accounts import InvalidAddressError, parse_address
 from pywalrus.core.errors import WalrusError
@@ -87,10 +87,11 @@ class ChainServer:
         self._tick = tick
         self._new_events = asyncio.Event()
         self._closing = False
-        self._queue: asyncio.Queue[tuple[SignedTransaction, asyncio.Future[ExecutionResult]]] = (
-            asyncio.Queue()
-        )
-        self._certificates = CertificatePool()
+        self._queue: asyncio.Queue[
+            tuple[SignedTransaction, bool, asyncio.Future[ExecutionResult]]
+        ] = asyncio.Queue()
+        """Transactions to execute, each with whether the precheck verified its signature."""
+        self._prechecks = Prechecks()
         ledger.on_commit(self._notify)
         self.methods: dict[str, Handler] = {
             "chain_info": self.info,
@@ -206,20 +207,17 @@ class ChainServer:
             raise RpcError(INVALID_PARAMS, str(exc)) from None
         except InvalidAddressError as exc:
             raise RpcError(INVALID_PARAMS, str(exc)) from None
-        await self._preverify(signed)
+        checked = await self._prechecks.check(Job(signed, self._certificates(signed)))
         future: asyncio.Future[ExecutionResult] = asyncio.get_running_loop().create_future()
-        await self._queue.put((signed, future))
+        await self._queue.put((signed, checked, future))
         try:
             return (await future).to_json()
         except TransactionRejected as exc:
             raise RpcError(TX_REJECTED, str(exc), exc.code) from None
 
-    async def _preverify(self, signed: SignedTransaction) -> None:
-        """Check certificates in the worker process, so that the sequencer need not.
-
-        The ledger still checks any certificate not found verified for exactly its committee,
-        epoch and bytes; this only moves the pairing off the sequencer's core.
-        """
+    def _certificates(self, signed: SignedTransaction) -> tuple[certify.CertificateKey, ...]:
+        """The certificates a transaction's calls carry, for the precheck."""
+        keys = []
         for call in signed.data.calls:
             threshold = CERTIFYING.get(call.function)
             if threshold is None:
@@ -230,14 +228,14 @@ class ChainServer:
                     base64.b64decode(args[k], validate=True) for k in CERTIFICATE_ARGS
                 )
                 system = self.ledger.singleton("walrus::System")
-                key = certify.certificate_key(system, signature, bitmap, message, threshold)
+                keys.append(certify.certificate_key(system, signature, bitmap, message, threshold))
             except (KeyError, TypeError, ValueError, binascii.Error, WalrusError):
                 continue  # malformed: the ledger reports it
-            await self._certificates.precheck(key)
+        return tuple(keys)
 
     async def _sequencer(self, app: web.Application) -> Any:
         """Execute queued transactions in batches, one durable commit per batch."""
-        self._certificates.start()
+        self._prechecks.start()
 
         async def run() -> None:
             while True:
@@ -245,14 +243,14 @@ class ChainServer:
                 while len(batch) < MAX_BATCH and not self._queue.empty():
                     batch.append(self._queue.get_nowait())
                 try:
-                    results = self.ledger.submit_batch([signed for signed, _ in batch])
+                    results = self.ledger.submit_batch([(tx, checked) for tx, checked, _ in batch])
                 except Exception as exc:
                     log.exception("batch commit failed")
-                    for _, future in batch:
+                    for _, _, future in batch:
                         if not future.done():
                             future.set_exception(WalrusError(f"commit failed: {exc}"))
                     continue
-                for (_, future), result in zip(batch, results, strict=True):
+                for (_, _, future), result in zip(batch, results, strict=True):
                     if future.done():
                         continue
                     if isinstance(result, TransactionRejected):
@@ -263,7 +261,7 @@ class ChainServer:
         task = asyncio.create_task(run())
         yield
         task.cancel()
-        self._certificates.stop()
+        self._prechecks.stop()
 
     async def get_object(self, params: dict[str, Any]) -> Any:
         obj = self.ledger.object(_address(params, "objectId"))

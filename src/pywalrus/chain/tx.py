@@ -74,12 +74,20 @@ class TransactionData:
     def signing_digest(self) -> bytes:
         return self._digest_bytes
 
+    def use_digest(self, digest: bytes) -> None:
+        """Adopt a signing digest computed elsewhere (by our own worker) for these exact data."""
+        self.__dict__["_digest_bytes"] = digest
+
     @cached_property
     def _digest_bytes(self) -> bytes:
         return blake2b(TX_INTENT + self.to_bytes(), digest_size=32).digest()
 
     def digest(self) -> str:
         """The transaction digest, base58 like Sui's."""
+        return self._digest_text
+
+    @cached_property
+    def _digest_text(self) -> str:
         return b58encode(self._digest_bytes)
 
     def sign(self, account: Account) -> SignedTransaction:

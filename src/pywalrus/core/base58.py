@@ -6,22 +6,23 @@ ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _INDEX = {c: i for i, c in enumerate(ALPHABET)}
 
 
+_PAIRS = [a + b for a in ALPHABET for b in ALPHABET]
+"""Two base58 digits for each value below 58², most significant first."""
 _CHUNK = 58**10
 
 
 def b58encode(data: bytes) -> str:
     value = int.from_bytes(data, "big")
     out = []
-    # Peel ten digits per big-integer division; the inner divisions are on small ints.
+    # Peel ten digits per big-integer division, then two per small division.
     while value:
         value, chunk = divmod(value, _CHUNK)
-        for _ in range(10):
-            chunk, digit = divmod(chunk, 58)
-            out.append(ALPHABET[digit])
-    while out and out[-1] == ALPHABET[0]:
-        out.pop()
+        for _ in range(5):
+            chunk, pair = divmod(chunk, 3364)
+            out.append(_PAIRS[pair])
+    text = "".join(reversed(out)).lstrip(ALPHABET[0])
     zeros = len(data) - len(data.lstrip(b"\x00"))
-    return "1" * zeros + "".join(reversed(out))
+    return "1" * zeros + text
 
 
 def b58decode(text: str) -> bytes:

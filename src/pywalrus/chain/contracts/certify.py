@@ -80,11 +80,6 @@ def check_certificate(key: CertificateKey) -> bool:
     return True
 
 
-def check_certificates(keys: list[CertificateKey]) -> list[bool]:
-    """`check_certificate` of each key, in one call (one round trip to a worker process)."""
-    return [check_certificate(key) for key in keys]
-
-
 def remember_verified(key: CertificateKey) -> None:
     """Record a certificate that passed `check_certificate` for exactly this key."""
     if len(_verified) >= 4096:

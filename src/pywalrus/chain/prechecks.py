@@ -1,0 +1,127 @@
+"""Signature and certificate checks in a worker process, batched, off the sequencer's core.
+
+The sequencer executes transactions one at a time on one core; checking a transaction's
+Ed25519 signature (with its canonical JSON and digest) and a certifying transaction's BLS
+certificate (about 2 ms) would cost it as much as the execution. The RPC server therefore hands
+each transaction to one worker process before queueing it. Transactions that arrive while the
+worker is busy go together in its next round trip, so under load one inter-process call carries
+many checks.
+
+What the worker accepted is passed on exactly: the transaction's digest and a flag that its
+signature is the sender's, and each valid certificate is remembered
+(`certify.remember_verified`) for exactly its committee, epoch and bytes. The ledger checks
+everything else itself, so a missing or failed worker costs only speed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+
+from pywalrus.chain.contracts import certify
+from pywalrus.chain.tx import SignedTransaction
+from pywalrus.core.errors import VerificationError
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 64
+
+
+@dataclass(frozen=True)
+class Job:
+    """One transaction to check: its signature and its certificates."""
+
+    signed: SignedTransaction
+    """The transaction as received."""
+    certificates: tuple[certify.CertificateKey, ...]
+    """The certificates its calls carry."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the worker found for one job."""
+
+    digest: bytes
+    """The transaction's signing digest."""
+    signature_valid: bool
+    """True if the signature is the sender's over that digest."""
+    certificates_valid: tuple[bool, ...]
+    """For each certificate of the job, True if it is valid."""
+
+
+def run_jobs(jobs: list[Job]) -> list[Outcome]:
+    """The checks themselves (in the worker process)."""
+    outcomes = []
+    for job in jobs:
+        try:
+            job.signed.verify()
+            signature_valid = True
+        except VerificationError:
+            signature_valid = False
+        certificates = tuple(certify.check_certificate(key) for key in job.certificates)
+        outcomes.append(Outcome(job.signed.data.signing_digest(), signature_valid, certificates))
+    return outcomes
+
+
+class Prechecks:
+    """One worker process that checks transactions in batches."""
+
+    def __init__(self) -> None:
+        self._executor: ProcessPoolExecutor | None = None
+        self._pending: list[tuple[Job, asyncio.Future[Outcome | None]]] = []
+        self._draining = False
+        self._drainer: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        try:
+            self._executor = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        except OSError as exc:
+            log.warning("no precheck worker process (%s); checking inline", exc)
+
+    def stop(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+
+    async def check(self, job: Job) -> bool:
+        """Check a job in the worker; True if its signature was found valid there.
+
+        Valid certificates are remembered for the ledger, and the transaction's digest is
+        handed to it, so that neither is computed again on the sequencer.
+        """
+        if self._executor is None:
+            return False
+        future: asyncio.Future[Outcome | None] = asyncio.get_running_loop().create_future()
+        self._pending.append((job, future))
+        if not self._draining:
+            self._draining = True
+            self._drainer = asyncio.create_task(self._drain(self._executor))
+        outcome = await future
+        if outcome is None:
+            return False
+        for key, valid in zip(job.certificates, outcome.certificates_valid, strict=True):
+            if valid:
+                certify.remember_verified(key)
+        job.signed.data.use_digest(outcome.digest)
+        return outcome.signature_valid
+
+    async def _drain(self, executor: ProcessPoolExecutor) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self._pending:
+                batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+                jobs = [job for job, _ in batch]
+                outcomes: list[Outcome | None]
+                try:
+                    outcomes = list(await loop.run_in_executor(executor, run_jobs, jobs))
+                except Exception as exc:  # a broken worker: the ledger checks them itself
+                    log.warning("precheck worker failed: %s", exc)
+                    outcomes = [None] * len(batch)
+                for (_, future), outcome in zip(batch, outcomes, strict=True):
+                    if not future.done():
+                        future.set_result(outcome)
+        finally:
+            self._draining = False
