@@ -19,9 +19,11 @@ pytestmark = pytest.mark.skipif(native is None, reason="C accelerator not built"
 
 @pytest.mark.parametrize("size", [1, 2, 6, 31, 63, 64, 65, 126, 127, 128, 129, 255, 256, 300, 4096])
 @pytest.mark.parametrize("prefix", [0, 1])
-def test_hash_records_matches_hashlib(size: int, prefix: int) -> None:
+@pytest.mark.parametrize("count", [1, 4, 5, 11])
+def test_hash_records_matches_hashlib(size: int, prefix: int, count: int) -> None:
+    """Counts cover whole groups of four (the SIMD path, if the CPU has it) and remainders."""
     assert native is not None
-    data = os.urandom(size * 5)
+    data = os.urandom(size * count)
     expected = b"".join(
         hashlib.blake2b(bytes([prefix]) + data[i : i + size], digest_size=32).digest()
         for i in range(0, len(data), size)
@@ -29,7 +31,23 @@ def test_hash_records_matches_hashlib(size: int, prefix: int) -> None:
     assert native.hash_records(data, size, prefix) == expected
 
 
-@pytest.mark.parametrize("width", [1, 2, 3, 5, 8, 13, 100, 1000])
+def test_scalar_path_gives_the_same_hashes() -> None:
+    """With SIMD switched off, the scalar BLAKE2b gives the same records and roots."""
+    code = (
+        "import hashlib, os\n"
+        "from pywalrus.core.native import native\n"
+        "assert native is not None and native.simd == 0\n"
+        "data = os.urandom(300 * 9)\n"
+        "expected = b''.join(hashlib.blake2b(b'\\x00' + data[i:i + 300], digest_size=32).digest()"
+        " for i in range(0, len(data), 300))\n"
+        "assert native.hash_records(data, 300, 0) == expected\n"
+    )
+    env = {**os.environ, "PYWALRUS_NO_SIMD": "1"}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, timeout=60)
+    assert result.returncode == 0, result.stderr.decode()
+
+
+@pytest.mark.parametrize("width", [1, 2, 3, 5, 8, 9, 13, 17, 100, 1000])
 def test_merkle_roots_match_python_levels(width: int) -> None:
     leaves = np.frombuffer(os.urandom(3 * width * 32), dtype=np.uint8).reshape(3, width, 32)
     fast = merkle.merkle_roots(leaves)
