@@ -13,6 +13,7 @@ from pywalrus.core.config import EncodingConfig
 from pywalrus.core.decoding import ConsistencyCheck, decode_blob
 from pywalrus.core.encoding import EncodedBlob, encode_blob, metadata_from_hashes
 from pywalrus.core.errors import (
+    BcsError,
     InconsistentBlobError,
     InvalidSliverError,
     InvalidSymbolError,
@@ -21,13 +22,19 @@ from pywalrus.core.errors import (
 )
 from pywalrus.core.inconsistency import InconsistentSliverError, recover_sliver
 from pywalrus.core.merkle import MerkleProof
-from pywalrus.core.slivers import Sliver, sliver_roots, verify_slivers
+from pywalrus.core.slivers import (
+    Sliver,
+    decode_sliver_batch,
+    encode_sliver_batch,
+    sliver_roots,
+    verify_slivers,
+)
 from pywalrus.core.symbols import (
     DecodingSymbol,
     RecoverySymbol,
     recovery_symbols_from_sliver,
 )
-from pywalrus.core.types import SliverIndex, SliverType
+from pywalrus.core.types import SliverIndex, SliverPairIndex, SliverType
 
 SHARD_COUNTS = [4, 7, 10, 13, 31, 100]
 MiB = 1024 * 1024
@@ -264,3 +271,21 @@ def test_honest_blob_never_yields_a_proof(n: int, size: int, seed: int, axis: Sl
         proof.verify(encoded.metadata)
     with pytest.raises(VerificationError):
         InconsistencyProof(axis, index, tuple(symbols[:-1])).verify(encoded.metadata)
+
+
+@given(st.data())
+@settings(max_examples=20, deadline=None)
+def test_sliver_batch_round_trip(data: st.DataObject) -> None:
+    """An upload batch decodes to the slivers it was built from; truncation is refused."""
+    config = EncodingConfig(data.draw(st.sampled_from([4, 7, 10])))
+    encoded = encode_blob(data.draw(st.binary(max_size=300)), config)
+    pairs = data.draw(st.lists(st.integers(0, config.n_shards - 1), min_size=1, max_size=6))
+    batch = [
+        (pair, encoded.sliver(axis, config.sliver_index(axis, SliverPairIndex(pair))))
+        for pair in pairs
+        for axis in SliverType
+    ]
+    body = encode_sliver_batch(batch)
+    assert decode_sliver_batch(body) == batch
+    with pytest.raises(BcsError):
+        decode_sliver_batch(body[:-1])

@@ -26,7 +26,9 @@ from pywalrus.client.client import StoreOptions, WalrusClient
 from pywalrus.client.committee import Committee
 from pywalrus.client.config import ClientConfig
 from pywalrus.client.errors import BlobNotFound, NotEnoughConfirmations
+from pywalrus.core.config import EncodingConfig
 from pywalrus.core.encoding import encode_blob
+from pywalrus.core.slivers import Sliver, encode_sliver_batch
 from pywalrus.core.types import BlobId, ShardIndex, SliverPairIndex, SliverType
 from pywalrus.testbed import local
 
@@ -214,8 +216,11 @@ async def test_lying_nodes_change_nothing(network: Network) -> None:
     order = by_shards(committee)
     liars = {order[0][0]: ["corrupt_slivers", "corrupt_metadata"], order[1][0]: ["bad_signatures"]}
     assert sum(s for n, s in order[:2]) <= (committee.n_shards - 1) // 3
+    # An honest node without the sliver batch route, as upstream's, gets one PUT per sliver.
+    plain = order[2][0]
+    faults_of = {**liars, plain: ["no_batch_route"]}
     try:
-        for name, faults in liars.items():
+        for name, faults in faults_of.items():
             network.set_faults(name, faults)
             network.stop(name)
         network.up()
@@ -233,8 +238,14 @@ async def test_lying_nodes_change_nothing(network: Network) -> None:
             with pytest.raises(Exception, match="metadata"):
                 verified_metadata(raw, blob_id, committee.encoding)
             assert await client.read(blob_id) == data
+            member = next(m for m in committee.members if m.name == plain)
+            assert member.url in client._no_batch_route
+            pair = committee.encoding.pair_for_shard(ShardIndex(member.shards[0]), blob_id)
+            for axis in SliverType:
+                assert await client.node(member).get_sliver(blob_id, pair, axis)
+            assert await client.node(member).blob_status(blob_id) != "nonexistent"
     finally:
-        for name in liars:
+        for name in faults_of:
             network.set_faults(name, [])
             network.stop(name)
         network.up()
@@ -340,16 +351,45 @@ async def test_node_refuses_bad_uploads(network: Network) -> None:
             f"{base}/slivers/{pair_mine}/primary", data=huge, headers=octet
         ) as response:
             assert response.status == 413
+        # The batch route refuses a whole batch for one bad sliver, and malformed batches.
+        good = (pair_mine, encoded.primary_sliver(pair_mine))
+        secondary_index = committee.encoding.sliver_index(SliverType.SECONDARY, pair_mine)
+        secondary = (pair_mine, encoded.secondary_sliver(secondary_index))
+        bad = Sliver.from_bcs(bytes(tampered), SliverType.PRIMARY)
+        for batch, expected in [
+            ([good, (pair_foreign, encoded.primary_sliver(pair_foreign))], "SHARD_NOT_ASSIGNED"),
+            ([secondary, (pair_mine, bad)], "INVALID_SLIVER"),
+            (
+                [(pair_mine, encoded.primary_sliver((pair_mine + 1) % committee.n_shards))],
+                "SLIVER_INDEX_MISMATCH",
+            ),
+        ]:
+            body = encode_sliver_batch(batch)
+            assert await reason(session, "PUT", f"{base}/slivers", body) == (400, expected)
+        for garbage in (b"", b"\x00", encode_sliver_batch([good])[:-3]):
+            assert await reason(session, "PUT", f"{base}/slivers", garbage) == (
+                400,
+                "INVALID_SLIVER",
+            )
+        async with session.put(f"{base}/slivers", data=huge, headers=octet) as response:
+            assert response.status == 413
         # Nothing was stored by the refusals.
-        async with session.get(f"{base}/slivers/{pair_mine}/primary/status") as response:
-            assert (await response.json())["success"]["data"] == "nonexistent"
+        for axis in ("primary", "secondary"):
+            async with session.get(f"{base}/slivers/{pair_mine}/{axis}/status") as response:
+                assert (await response.json())["success"]["data"] == "nonexistent"
         async with session.get(f"{base}/confirmation/permanent") as response:
             assert response.status == 400
-        # The genuine sliver is accepted.
+        # The genuine sliver is accepted; in a batch, both of the pair are.
         async with session.put(
             f"{base}/slivers/{pair_mine}/primary", data=primary, headers=octet
         ) as response:
             assert response.status == 201
+        async with session.put(
+            f"{base}/slivers", data=encode_sliver_batch([good, secondary]), headers=octet
+        ) as response:
+            assert response.status == 201
+        async with session.get(f"{base}/slivers/{pair_mine}/secondary") as response:
+            assert await response.read() == secondary[1].to_bcs()
 
 
 async def test_delete_and_expiry_make_reads_report_gone(network: Network) -> None:
@@ -507,3 +547,21 @@ async def test_node_that_missed_a_blob_recovers_its_slivers(network: Network) ->
                 assert served == encoded.sliver(axis, config.sliver_index(axis, pair)).to_bcs()
         signed = await node.get_confirmation(blob_id, None)
         assert signed.verify(member.public_key)
+
+
+def test_upload_batches_respect_the_byte_budget() -> None:
+    from pywalrus.client.client import UPLOAD_BATCH_BYTES, upload_batches
+
+    config = EncodingConfig(10)
+    encoded = encode_blob(random.randbytes(3 * MiB // 2), config)
+    slivers = [
+        (pair, encoded.sliver(axis, config.sliver_index(axis, SliverPairIndex(pair))))
+        for pair in range(10)
+        for axis in SliverType
+    ]
+    batches = upload_batches(slivers)
+    assert [entry for batch in batches for entry in batch] == slivers
+    for batch in batches:
+        size = sum(len(s.data) for _, s in batch)
+        assert size <= UPLOAD_BATCH_BYTES or len(batch) == 1
+    assert len(batches) > 1

@@ -44,7 +44,7 @@ from pywalrus.core.encoding import EncodedBlob, encode_blob
 from pywalrus.core.errors import VerificationError, WalrusError
 from pywalrus.core.messages import PERMANENT, Deletable, StorageConfirmation
 from pywalrus.core.metadata import BlobMetadata, verified_metadata
-from pywalrus.core.slivers import Sliver, verify_slivers
+from pywalrus.core.slivers import Sliver, encode_sliver_batch, verify_slivers
 from pywalrus.core.types import BlobId, Epoch, ShardIndex, SliverPairIndex, SliverType
 
 Progress = Callable[[str, int, int], None]
@@ -76,6 +76,25 @@ class StoreOptions:
     """Wrap the blob into a shared object anyone can fund and extend (permanent only)."""
 
 
+UPLOAD_BATCH_BYTES = 4 * 1024 * 1024
+"""Slivers for one node go in batches of about this size: one request per sliver costs more
+than the node's check of a small sliver, and a few large batches keep the node's cores busy."""
+
+
+def upload_batches(slivers: list[tuple[int, Sliver]]) -> list[list[tuple[int, Sliver]]]:
+    """Group (pair, sliver) uploads into batches of at most `UPLOAD_BATCH_BYTES` of symbols."""
+    batches: list[list[tuple[int, Sliver]]] = []
+    size = UPLOAD_BATCH_BYTES
+    for entry in slivers:
+        length = len(entry[1].data)
+        if size + length > UPLOAD_BATCH_BYTES:
+            batches.append([])
+            size = 0
+        batches[-1].append(entry)
+        size += length
+    return batches
+
+
 class WalrusClient:
     """An async Walrus client bound to a configuration and a wallet."""
 
@@ -92,6 +111,8 @@ class WalrusClient:
         self.progress = progress or _no_progress
         self.upload_concurrency = upload_concurrency
         self.read_concurrency = read_concurrency
+        self._no_batch_route: set[str] = set()
+        """Nodes (by URL) that lack the sliver batch route: upstream nodes."""
         self.chain = ChainClient(config.chain_url)
         self._session: aiohttp.ClientSession | None = None
 
@@ -372,15 +393,37 @@ class WalrusClient:
             client = self.node(member)
             await retry(lambda: client.put_metadata(blob_id, metadata))
 
-            async def send(shard: int, axis: SliverType) -> None:
+            async def send(batch: list[tuple[int, Sliver]]) -> None:
                 nonlocal uploaded
-                pair = config.pair_for_shard(ShardIndex(shard), blob_id)
-                sliver = encoded.sliver(axis, config.sliver_index(axis, pair)).to_bcs()
-                await retry(lambda: client.put_sliver(blob_id, pair, axis, sliver))
-                uploaded += 1
+                if len(batch) > 1 and member.url not in self._no_batch_route:
+                    try:
+                        body = encode_sliver_batch(batch)
+                        await retry(lambda: client.put_slivers(blob_id, body))
+                    except NodeError as exc:
+                        if exc.status not in (404, 405):
+                            raise
+                        # A node without the batch route (upstream): one PUT per sliver.
+                        self._no_batch_route.add(member.url)
+                        await asyncio.gather(*(send([entry]) for entry in batch))
+                        return
+                else:
+                    for pair, sliver in batch:
+                        await retry(
+                            lambda p=pair, s=sliver: client.put_sliver(
+                                blob_id, p, s.axis, s.to_bcs()
+                            )
+                        )
+                uploaded += len(batch)
                 self.progress("uploading", uploaded, total)
 
-            await asyncio.gather(*(send(s, a) for s in member.shards for a in SliverType))
+            slivers = []
+            for shard in member.shards:
+                pair = config.pair_for_shard(ShardIndex(shard), blob_id)
+                for axis in SliverType:
+                    slivers.append(
+                        (int(pair), encoded.sliver(axis, config.sliver_index(axis, pair)))
+                    )
+            await asyncio.gather(*(send(batch) for batch in upload_batches(slivers)))
             signed = await retry(lambda: client.get_confirmation(blob_id, object_id))
             try:
                 signed.verify_contents(member.public_key, StorageConfirmation.from_bytes(expected))

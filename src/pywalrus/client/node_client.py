@@ -77,6 +77,13 @@ class NodeClient:
         )
         return status
 
+    async def put_slivers(self, blob_id: BlobId, batch: bytes, pending: bool = True) -> int:
+        """Upload a sliver batch (`encode_sliver_batch`; pywalrus nodes only)."""
+        status, _ = await self._request(
+            "PUT", f"/v1/blobs/{blob_id}/slivers", batch, {"pending": str(pending).lower()}
+        )
+        return status
+
     async def get_metadata(self, blob_id: BlobId) -> bytes:
         return (await self._request("GET", f"/v1/blobs/{blob_id}/metadata"))[1]
 

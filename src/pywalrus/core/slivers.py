@@ -7,6 +7,7 @@ the recovery symbols a sliver holder hands out for slivers of the other axis.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -120,10 +121,16 @@ class Sliver:
     def from_bcs(cls, data: bytes, axis: SliverType) -> Sliver:
         """Decode BCS `SliverData`; the axis comes from context (the URL), not the bytes."""
         reader = BcsReader(data, f"{axis.label} sliver")
+        sliver = cls.read(reader, axis)
+        reader.finish()
+        return sliver
+
+    @classmethod
+    def read(cls, reader: BcsReader, axis: SliverType) -> Sliver:
+        """Read one `SliverData` from `reader`."""
         payload = reader.vector()
         symbol_size = reader.u16()
         index = reader.u16()
-        reader.finish()
         try:
             return cls(axis, SliverIndex(index), symbol_size, payload)
         except InvalidSliverError as exc:
@@ -155,3 +162,37 @@ def verify_slivers(slivers: list[Sliver], metadata: BlobMetadata) -> list[bool]:
         for i, s in enumerate(candidates)
     )
     return [next(results) if flag else False for flag in ok]
+
+
+MAX_BATCH_SLIVERS = 2 * 65535
+"""At most both slivers of every pair in one upload batch."""
+
+
+def encode_sliver_batch(entries: Sequence[tuple[int, Sliver]]) -> bytes:
+    """BCS of an upload batch: `vector<(u16 pair index, u8 axis, SliverData)>`.
+
+    A pywalrus extension to the node API (`PUT /v1/blobs/{id}/slivers`): many slivers of one
+    blob in one request, where upstream puts each sliver on its own.
+    """
+    writer = BcsWriter().uleb128(len(entries))
+    for pair, sliver in entries:
+        writer.u16(pair).u8(sliver.axis)
+        sliver.write(writer)
+    return writer.finish()
+
+
+def decode_sliver_batch(data: bytes) -> list[tuple[int, Sliver]]:
+    """Parse an upload batch; raise `BcsError` naming the problem."""
+    reader = BcsReader(data, "sliver batch")
+    count = reader.uleb128()
+    if not 0 < count <= MAX_BATCH_SLIVERS:
+        raise BcsError(f"a sliver batch holds 1 to {MAX_BATCH_SLIVERS} slivers, not {count}")
+    entries = []
+    for _ in range(count):
+        pair = reader.u16()
+        axis_byte = reader.u8()
+        if axis_byte > 1:
+            raise BcsError(f"invalid sliver type {axis_byte} in sliver batch")
+        entries.append((pair, Sliver.read(reader, SliverType(axis_byte))))
+    reader.finish()
+    return entries

@@ -70,3 +70,16 @@ def success(data: Any, code: int = 200) -> web.Response:
 
 def bcs(data: bytes) -> web.Response:
     return web.Response(body=data, content_type="application/octet-stream")
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The whole request body, at most `limit` bytes (else 413), for routes whose limit
+    differs from the app's `client_max_size`."""
+    chunks = []
+    size = 0
+    while chunk := await request.content.readany():
+        size += len(chunk)
+        if size > limit:
+            raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=size)
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -38,7 +38,8 @@ class NodeConfig:
     lmdb_map_size: int = 1 << 36
     """LMDB map size (a sparse upper bound on the database)."""
     faults: tuple[str, ...] = ()
-    """Test-only misbehaviour: `corrupt_slivers`, `corrupt_metadata`, `bad_signatures`."""
+    """Test-only misbehaviour: `corrupt_slivers`, `corrupt_metadata`, `bad_signatures`,
+    `no_batch_route` (serve only upstream's one-sliver upload route)."""
 
     @classmethod
     def load(cls, path: Path) -> NodeConfig:

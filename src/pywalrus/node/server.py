@@ -27,12 +27,19 @@ from pywalrus.core.messages import (
     StorageConfirmation,
 )
 from pywalrus.core.metadata import BlobMetadata
-from pywalrus.core.slivers import Sliver
+from pywalrus.core.slivers import Sliver, decode_sliver_batch, verify_slivers
 from pywalrus.core.symbols import encode_recovery_symbols, recovery_symbols_from_sliver
 from pywalrus.core.types import BlobId, Epoch, InvalidBlobIdError, SliverPairIndex, SliverType
 from pywalrus.node import blob_info
-from pywalrus.node.api import NodeApiError, bad_request, bcs, not_found, success
+from pywalrus.node.api import NodeApiError, bad_request, bcs, not_found, read_body, success
 from pywalrus.node.node import StorageNode
+
+INLINE_VERIFY_BYTES = 64 * 1024
+"""Slivers up to this size are verified on the event loop: handing them to a thread costs
+more than the check (well under a millisecond), mostly in contention for the GIL."""
+
+MAX_BATCH_BODY = 16 * 1024 * 1024
+"""Largest sliver batch accepted (clients send batches of a few MiB)."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -71,6 +78,8 @@ class NodeServer:
 
     def __init__(self, node: StorageNode) -> None:
         self.node = node
+        self.body_limit = 16 * 1024 * 1024
+        """Largest request body accepted (set for the committee's encoding by `app`)."""
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "walrus_node_requests", "HTTP requests", ["route", "status"], registry=self.registry
@@ -88,13 +97,16 @@ class NodeServer:
 
     def app(self) -> web.Application:
         node = self.node
-        limit = 16 * 1024 * 1024 if node.encoding is None else self.max_body()
-        app = web.Application(client_max_size=limit, middlewares=[self._errors])
+        if node.encoding is not None:
+            self.body_limit = self.max_body()
+        app = web.Application(client_max_size=self.body_limit, middlewares=[self._errors])
         r = app.router
         base = "/v1/blobs/{blob_id}"
         r.add_get(f"{base}/metadata", self.get_metadata)
         r.add_put(f"{base}/metadata", self.put_metadata)
         r.add_get(f"{base}/metadata/status", self.metadata_status)
+        if "no_batch_route" not in node.faults:  # test hook: a node like upstream's
+            r.add_put(f"{base}/slivers", self.put_slivers)
         r.add_put(f"{base}/slivers/{{pair}}/{{sliver_type}}", self.put_sliver)
         r.add_get(f"{base}/slivers/{{pair}}/{{sliver_type}}", self.get_sliver)
         r.add_get(f"{base}/slivers/{{pair}}/{{sliver_type}}/status", self.sliver_status)
@@ -202,30 +214,27 @@ class NodeServer:
             raise bad_request(
                 "INVALID_SLIVER_PAIR_INDEX", "sliver pair index must be an integer"
             ) from None
+        return pair, self._shard_of(pair, blob_id)
+
+    def _shard_of(self, pair: int, blob_id: BlobId) -> int:
+        """The shard this node holds pair `pair` of the blob in, or a 400."""
         if not 0 <= pair < self.node.n_shards:
             raise bad_request("INDEX_OUT_OF_RANGE", f"sliver pair index {pair} out of range")
         shard = self.node.shard_for_pair(pair, blob_id)
         if shard not in self.node.shards:
             raise bad_request("SHARD_NOT_ASSIGNED", f"shard {shard} is not assigned to this node")
-        return pair, shard
+        return shard
 
-    async def put_sliver(self, request: web.Request) -> web.StreamResponse:
-        _only_query(request, {"pending"})
-        blob_id = _blob_id(request)
-        axis = _axis(request)
-        pair, shard = self._shard(request, blob_id)
-        pending = _bool_query(request, "pending")
-        node = self.node
-        body = await request.read()
-        try:
-            sliver = Sliver.from_bcs(body, axis)
-        except BcsError as exc:
-            raise bad_request("INVALID_SLIVER", f"malformed sliver: {exc}") from None
-        if sliver.index != node.config.sliver_index(axis, SliverPairIndex(pair)):
+    def _check_index(self, pair: int, sliver: Sliver) -> None:
+        if sliver.index != self.node.config.sliver_index(sliver.axis, SliverPairIndex(pair)):
             raise bad_request(
                 "SLIVER_INDEX_MISMATCH",
-                f"{axis.label} sliver {sliver.index} does not belong to pair {pair}",
+                f"{sliver.axis.label} sliver {sliver.index} does not belong to pair {pair}",
             )
+
+    def _upload_metadata(self, blob_id: BlobId, pending: bool) -> tuple[BlobMetadata, bool]:
+        """The metadata to check uploaded slivers against, and whether the blob is registered."""
+        node = self.node
         registered = node.is_registered(blob_id)
         if not registered and not pending:
             raise bad_request("NOT_REGISTERED", f"blob {blob_id} is not registered")
@@ -235,21 +244,99 @@ class NodeServer:
             metadata = BlobMetadata.from_bcs(entry.metadata) if entry and entry.metadata else None
         if metadata is None:
             raise bad_request("METADATA_NOT_FOUND", f"upload the metadata of blob {blob_id} first")
-        try:
-            await node.cpu(sliver.verify, metadata)
-        except VerificationError as exc:
-            raise bad_request("INVALID_SLIVER", str(exc)) from None
+        return metadata, registered
+
+    async def _keep(
+        self, blob_id: BlobId, registered: bool, uploads: list[tuple[int, Sliver, bytes]]
+    ) -> web.StreamResponse:
+        """Buffer (blob not yet registered) or store verified slivers: (shard, sliver, BCS)."""
+        node = self.node
         if not registered:
             try:
-                node.pending_entry(blob_id).slivers[(shard, axis)] = body
+                entry = node.pending_entry(blob_id)
             except WalrusError as exc:
                 raise bad_request("CACHE_SATURATED", str(exc)) from None
-            return success("sliver buffered pending registration", 202)
-        if node.store.has_sliver(blob_id, shard, axis):
-            return success("sliver already stored", 200)
-        await node.write(node.store.put_sliver, blob_id, shard, axis, body)
-        self.stored.labels(axis.label).inc()
-        return success("sliver stored successfully", 201)
+            for shard, sliver, data in uploads:
+                entry.slivers[(shard, sliver.axis)] = data
+            noun = "sliver" if len(uploads) == 1 else f"{len(uploads)} slivers"
+            return success(f"{noun} buffered pending registration", 202)
+        new = [
+            (shard, sliver.axis, data)
+            for shard, sliver, data in uploads
+            if not node.store.has_sliver(blob_id, shard, sliver.axis)
+        ]
+        if not new:
+            noun = "sliver" if len(uploads) == 1 else "slivers"
+            return success(f"{noun} already stored", 200)
+        await node.write(node.store.put_slivers, blob_id, new)
+        for _, axis, _ in new:
+            self.stored.labels(axis.label).inc()
+        if len(uploads) == 1:
+            return success("sliver stored successfully", 201)
+        return success(f"{len(new)} slivers stored successfully", 201)
+
+    async def put_sliver(self, request: web.Request) -> web.StreamResponse:
+        _only_query(request, {"pending"})
+        blob_id = _blob_id(request)
+        axis = _axis(request)
+        pair, shard = self._shard(request, blob_id)
+        pending = _bool_query(request, "pending")
+        body = await request.read()
+        try:
+            sliver = Sliver.from_bcs(body, axis)
+        except BcsError as exc:
+            raise bad_request("INVALID_SLIVER", f"malformed sliver: {exc}") from None
+        self._check_index(pair, sliver)
+        metadata, registered = self._upload_metadata(blob_id, pending)
+        try:
+            if len(sliver.data) <= INLINE_VERIFY_BYTES:
+                sliver.verify(metadata)
+            else:
+                await self.node.cpu(sliver.verify, metadata)
+        except VerificationError as exc:
+            raise bad_request("INVALID_SLIVER", str(exc)) from None
+        return await self._keep(blob_id, registered, [(shard, sliver, body)])
+
+    async def put_slivers(self, request: web.Request) -> web.StreamResponse:
+        """Many slivers of one blob at once (pywalrus extension; BCS `encode_sliver_batch`).
+
+        All or nothing: every sliver must belong to a shard of this node and verify against the
+        metadata, else nothing is kept and the answer names the first bad one.
+        """
+        _only_query(request, {"pending"})
+        blob_id = _blob_id(request)
+        pending = _bool_query(request, "pending")
+        body = await read_body(request, max(self.body_limit, MAX_BATCH_BODY))
+        try:
+            batch = decode_sliver_batch(body)
+        except BcsError as exc:
+            raise bad_request("INVALID_SLIVER", f"malformed sliver batch: {exc}") from None
+        shards = []
+        for pair, sliver in batch:
+            shards.append(self._shard_of(pair, blob_id))
+            self._check_index(pair, sliver)
+        metadata, registered = self._upload_metadata(blob_id, pending)
+        slivers = [sliver for _, sliver in batch]
+        size = sum(len(sliver.data) for sliver in slivers)
+        valid = (
+            _verify_batch(slivers, metadata)
+            if size <= INLINE_VERIFY_BYTES
+            else await self.node.cpu(_verify_batch, slivers, metadata)
+        )
+        for (pair, sliver), ok in zip(batch, valid, strict=True):
+            if not ok:
+                raise bad_request(
+                    "INVALID_SLIVER",
+                    f"{sliver.axis.label} sliver of pair {pair} does not match the metadata",
+                )
+        return await self._keep(
+            blob_id,
+            registered,
+            [
+                (shard, sliver, sliver.to_bcs())
+                for shard, sliver in zip(shards, slivers, strict=True)
+            ],
+        )
 
     async def get_sliver(self, request: web.Request) -> web.StreamResponse:
         blob_id = _blob_id(request)
@@ -504,3 +591,13 @@ class NodeServer:
 def _flip_last(data: bytes) -> bytes:
     """Test-only fault: the same bytes with the last one changed."""
     return data[:-1] + bytes([data[-1] ^ 0xFF]) if data else data
+
+
+def _verify_batch(slivers: list[Sliver], metadata: BlobMetadata) -> list[bool]:
+    """`verify_slivers` per axis (one batched expansion each), in the batch's order."""
+    valid: dict[int, bool] = {}
+    for axis in SliverType:
+        positions = [i for i, sliver in enumerate(slivers) if sliver.axis is axis]
+        results = verify_slivers([slivers[i] for i in positions], metadata)
+        valid.update(zip(positions, results, strict=True))
+    return [valid[i] for i in range(len(slivers))]

@@ -67,8 +67,13 @@ class NodeStore:
             return txn.get(sliver_key(blob_id, shard, axis)) is not None
 
     def put_sliver(self, blob_id: BlobId, shard: int, axis: SliverType, data: bytes) -> None:
+        self.put_slivers(blob_id, [(shard, axis, data)])
+
+    def put_slivers(self, blob_id: BlobId, slivers: list[tuple[int, SliverType, bytes]]) -> None:
+        """Store (shard, axis, BCS sliver) entries of one blob in one transaction."""
         with self.env.begin(write=True, db=self._slivers) as txn:
-            txn.put(sliver_key(blob_id, shard, axis), data)
+            for shard, axis, data in slivers:
+                txn.put(sliver_key(blob_id, shard, axis), data)
 
     def delete_blob_data(self, blob_id: BlobId) -> int:
         """Delete the metadata and every sliver of a blob; returns how many slivers."""
