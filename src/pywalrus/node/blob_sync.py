@@ -143,7 +143,8 @@ class BlobSync:
             except NotEnoughSymbolsError:
                 return None  # some symbols failed their proofs: ask more peers
 
-        sliver = await decode(await self.node.cpu(self._own_symbols, blob_id, axis, index))
+        held = [shard for shard, _pair in self.node.pairs_held(blob_id)]
+        sliver = await decode(await self.node.cpu(self._own_symbols, blob_id, held, axis, index))
         members = list(peers)
         random.shuffle(members)
         for member in members:
@@ -170,11 +171,14 @@ class BlobSync:
             return sliver
         raise WalrusError(f"not enough recovery symbols for {axis.label} sliver {index}")
 
-    def _own_symbols(self, blob_id: BlobId, axis: SliverType, index: int) -> list[RecoverySymbol]:
-        """Recovery symbols for a target sliver from the slivers of the other axis held here."""
+    def _own_symbols(
+        self, blob_id: BlobId, shards: list[int], axis: SliverType, index: int
+    ) -> list[RecoverySymbol]:
+        """Recovery symbols for a target sliver from this node's slivers of the other axis in
+        `shards` (runs off the event loop)."""
         node, source = self.node, axis.orthogonal
         out: list[RecoverySymbol] = []
-        for shard, _pair in node.pairs_held(blob_id):
+        for shard in shards:
             data = node.store.sliver(blob_id, shard, source)
             if data is not None:
                 sliver = Sliver.from_bcs(data, source)

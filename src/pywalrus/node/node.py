@@ -225,16 +225,13 @@ class StorageNode:
         records = {s: st.to_json() for s, st in changes.items() if st is not None}
         if records:
             await self.write(self.store.put_shard_states, records)
+        by_status: dict[str, list[int]] = {}
         for shard, state in changes.items():
             if state is not None:
                 self.shard_states[shard] = state
-                log.info(
-                    "node %s: shard %d is %s (epoch %d)",
-                    self.name,
-                    shard,
-                    state.status,
-                    state.epoch,
-                )
+                by_status.setdefault(state.status, []).append(shard)
+        for status, shards in by_status.items():
+            log.info("node %s: epoch %d: shards %s are %s", self.name, self.epoch, shards, status)
         if self.on_shards_gained is not None and any(
             self.shard_status(s) in shard_state.SYNCING for s in self.shards
         ):

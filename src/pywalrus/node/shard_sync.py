@@ -57,6 +57,10 @@ class SourceUnavailable(WalrusError):
     """A shard's previous owner cannot be reached (or keeps refusing): recover instead."""
 
 
+class ShardSyncSuperseded(WalrusError):
+    """The shard was lost again, or its record replaced, while it was being synced."""
+
+
 class ShardSync:
     """Fills the shards a node gained; one pass at a time, rerun when asked during a pass."""
 
@@ -129,7 +133,10 @@ class ShardSync:
 
                 async def one(shard: int) -> None:
                     async with limit:
-                        await self.sync_shard(session, committee, peers, shard)
+                        try:
+                            await self.sync_shard(session, committee, peers, shard)
+                        except ShardSyncSuperseded as exc:
+                            log.info("node %s: %s", node.name, exc)
 
                 results = await asyncio.gather(
                     *(one(s) for s in sorted(pending)), return_exceptions=True
@@ -164,9 +171,11 @@ class ShardSync:
                     state = await self._transfer(session, source, shard, axis, state)
             except SourceUnavailable as exc:
                 log.warning("node %s: shard %d: %s; recovering it", node.name, shard, exc)
+                self._check_still_syncing(shard)
                 state = replace(state, status=IN_RECOVERY)
                 await node.set_shard_state(shard, state)
         await self._recover_missing(session, peers, shard)
+        self._check_still_syncing(shard)
         await node.set_shard_state(shard, replace(state, status=READY))
         log.info("node %s: shard %d is ready", node.name, shard)
 
@@ -208,15 +217,18 @@ class ShardSync:
                 break
             wanted = set(remaining)
             candidates = [
-                (blob_id, sliver)
+                (blob_id, sliver, metadata)
                 for blob_id, sliver in response
-                if blob_id in wanted and self._fits(shard, axis, blob_id, sliver)
+                if blob_id in wanted
+                and self._fits(shard, axis, blob_id, sliver)
+                and (metadata := node.stored_metadata(blob_id)) is not None
             ]
-            good = await node.cpu(self._verified, candidates)
+            good = await node.cpu(_verified, candidates)
             self.transferred += len(good)
             self.rejected += len(response) - len(good)
             highest = max(blob_id.value.hex() for blob_id, _ in response)
             state = state.with_progress(axis, highest)
+            self._check_still_syncing(shard)
             await node.write(node.store.put_slivers, shard, axis, good, state.to_json())
             node.shard_states[shard] = state
             left = [b for b in remaining if b.value.hex() > highest]
@@ -250,19 +262,11 @@ class ShardSync:
         pair = config.pair_for_shard(ShardIndex(shard), blob_id)
         return sliver.axis is axis and sliver.index == config.sliver_index(axis, pair)
 
-    def _verified(self, candidates: list[tuple[BlobId, Sliver]]) -> list[tuple[BlobId, bytes]]:
-        """The slivers that match their blob's metadata, as BCS (runs off the event loop)."""
-        good = []
-        for blob_id, sliver in candidates:
-            metadata = self.node.stored_metadata(blob_id)
-            if metadata is None:
-                continue
-            try:
-                sliver.verify(metadata)
-            except WalrusError:
-                continue
-            good.append((blob_id, sliver.to_bcs()))
-        return good
+    def _check_still_syncing(self, shard: int) -> None:
+        """Stop working on a shard that another epoch change took away meanwhile."""
+        state = self.node.shard_states.get(shard)
+        if shard not in self.node.shards or state is None or state.status not in SYNCING:
+            raise ShardSyncSuperseded(f"shard {shard} is no longer being synced here")
 
     async def _recover_missing(
         self, session: aiohttp.ClientSession, peers: list[Member], shard: int
@@ -299,3 +303,15 @@ async def _bounded(jobs: Sequence[Any]) -> None:
     for result in results:
         if isinstance(result, BaseException):
             raise result
+
+
+def _verified(candidates: list[tuple[BlobId, Sliver, BlobMetadata]]) -> list[tuple[BlobId, bytes]]:
+    """The slivers that match their blob's metadata, as BCS (runs off the event loop)."""
+    good = []
+    for blob_id, sliver, metadata in candidates:
+        try:
+            sliver.verify(metadata)
+        except WalrusError:
+            continue
+        good.append((blob_id, sliver.to_bcs()))
+    return good
