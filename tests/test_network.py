@@ -21,31 +21,14 @@ from pywalrus.client.committee import Committee
 from pywalrus.client.errors import BlobNotFound, NotEnoughConfirmations
 from pywalrus.core.encoding import encode_blob
 from pywalrus.core.types import BlobId, ShardIndex, SliverPairIndex, SliverType
-from testbed_harness import Network, walrus
+from testbed_harness import Network, running_testbed, walrus
 
 MiB = 1 << 20
 
 
 @pytest.fixture(scope="module")
 def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
-    directory = tmp_path_factory.mktemp("testbed")
-    result = walrus(
-        "testbed",
-        "up",
-        "--dir",
-        str(directory),
-        "--nodes",
-        "7",
-        "--shards",
-        "100",
-        "--epoch-duration",
-        "3600",
-        "--manual-clock",
-        timeout=180,
-    )
-    assert result.returncode == 0, result.stderr.decode()
-    yield Network(directory)
-    walrus("testbed", "down", "--dir", str(directory))
+    yield from running_testbed(tmp_path_factory.mktemp("testbed"), nodes=7)
 
 
 def by_shards(committee: Committee) -> list[tuple[str, int]]:

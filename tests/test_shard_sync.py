@@ -31,7 +31,7 @@ from pywalrus.core.messages import (
     SyncShardResponse,
 )
 from pywalrus.core.types import BlobId, Epoch, ShardIndex, SliverPairIndex, SliverType
-from testbed_harness import Network, wait_for, walrus
+from testbed_harness import Network, running_testbed, wait_for
 
 STAKE = 900_000 * FROST_PER_WAL
 """Extra stake that roughly doubles a node's weight (genesis stakes are 1M WAL each)."""
@@ -39,24 +39,7 @@ STAKE = 900_000 * FROST_PER_WAL
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
-    directory = tmp_path_factory.mktemp("shards")
-    result = walrus(
-        "testbed",
-        "up",
-        "--dir",
-        str(directory),
-        "--nodes",
-        "4",
-        "--shards",
-        "100",
-        "--epoch-duration",
-        "3600",
-        "--manual-clock",
-        timeout=180,
-    )
-    assert result.returncode == 0, result.stderr.decode()
-    yield Network(directory)
-    walrus("testbed", "down", "--dir", str(directory))
+    yield from running_testbed(tmp_path_factory.mktemp("shards"), nodes=4)
 
 
 # Helpers ------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +99,28 @@ class Network:
         async with ChainClient(self.config.chain_url) as chain:
             staking = (await chain.singleton("walrus::Staking")).fields
             await chain.advance_clock(staking["epoch_duration_ms"] // 2 + 1)
+
+
+def running_testbed(directory: Path, nodes: int, shards: int = 100) -> Iterator[Network]:
+    """A testbed on a manual clock (epochs of an hour unless advanced) for the duration of a
+    test module; for `yield from` in a fixture."""
+    result = walrus(
+        "testbed",
+        "up",
+        "--dir",
+        str(directory),
+        "--nodes",
+        str(nodes),
+        "--shards",
+        str(shards),
+        "--epoch-duration",
+        "3600",
+        "--manual-clock",
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    yield Network(directory)
+    walrus("testbed", "down", "--dir", str(directory))
 
 
 async def wait_for(
