@@ -33,7 +33,7 @@ import aiohttp
 from pywalrus.client.committee import Committee, Member, load_committee, url_of
 from pywalrus.client.errors import NodeError
 from pywalrus.client.node_client import NodeClient
-from pywalrus.core.errors import WalrusError
+from pywalrus.core.errors import InconsistentBlobError, WalrusError
 from pywalrus.core.messages import SyncShardRequest
 from pywalrus.core.metadata import BlobMetadata
 from pywalrus.core.slivers import Sliver
@@ -144,6 +144,12 @@ class ShardSync:
             for result in results:
                 if isinstance(result, BaseException):
                     raise result
+            # Blobs certified during the sync were left to it; any sliver still missing now
+            # belongs to a ready shard, which blob sync keeps complete.
+            settled = set(node.certified_blobs(before_epoch=node.epoch))
+            for blob_id in node.certified_blobs():
+                if blob_id not in settled:
+                    self.blob_sync.schedule(blob_id)
         await node.report_sync_done()
 
     async def _sync_metadata(self, session: aiohttp.ClientSession, peers: list[Member]) -> None:
@@ -285,7 +291,12 @@ class ShardSync:
 
         async def recover(blob_id: BlobId, axis: SliverType) -> None:
             metadata: BlobMetadata = await self.blob_sync.metadata(session, peers, blob_id)
-            await self.blob_sync.recover_into(session, peers, blob_id, metadata, shard, axis)
+            try:
+                await self.blob_sync.recover_into(session, peers, blob_id, metadata, shard, axis)
+            except InconsistentBlobError as exc:
+                # An inconsistently encoded blob has no sliver to hold: do not wait for it.
+                log.warning("node %s: shard %d: blob %s: %s", node.name, shard, blob_id, exc)
+                return
             self.recovered += 1
 
         await _bounded([recover(blob_id, axis) for blob_id, axis in work])
