@@ -46,8 +46,8 @@ class Committee:
     members: tuple[Member, ...]
     """In on-chain order (by node ID)."""
     previous: Committee | None = None
-    """During an epoch change, the committee being replaced; None otherwise (or when asked
-    for outside a change, the committee of the epoch before)."""
+    """The committee of the epoch before: during an epoch change (or whenever loaded
+    `with_previous`); None otherwise."""
 
     @property
     def encoding(self) -> EncodingConfig:

@@ -3,7 +3,9 @@
 Blob IDs in paths are URL-safe base64; metadata and slivers travel as BCS; JSON answers and
 errors use the Walrus envelope. Every upload is checked before anything is stored: the blob
 must be registered and unexpired (or the upload is buffered with `?pending=true`), the shard
-must be this node's, and the bytes must parse and verify against the metadata.
+must be this node's, and the bytes must parse and verify against the metadata. Shards lost
+at an epoch change stay readable until the change is done, and are handed to their new owner
+through `POST /v1/migrate/sync_shard` (`sync_shard_server`).
 """
 
 from __future__ import annotations
