@@ -31,6 +31,9 @@ from pywalrus.core.messages import (
     SyncShardResponse,
 )
 from pywalrus.core.types import BlobId, Epoch, ShardIndex, SliverPairIndex, SliverType
+from pywalrus.node import blob_info
+from pywalrus.node.storage import NodeStore
+from pywalrus.testbed import local
 from testbed_harness import Network, running_testbed, wait_for
 
 STAKE = 900_000 * FROST_PER_WAL
@@ -350,3 +353,64 @@ async def test_sync_shard_route_refuses_bad_requests(net: Network) -> None:
         pair = config.pair_for_shard(ShardIndex(shard), got_blob)
         assert sliver.index == config.sliver_index(SliverType.PRIMARY, pair)
     assert [b.value for b, _ in response.slivers] == sorted(b.value for b, _ in response.slivers)
+
+
+async def test_a_crash_during_transfer_resumes_after_the_last_stored_page(net: Network) -> None:
+    """The gaining node dies right after storing its first page; restarted, it transfers only
+    what it had not stored (progress is stored with each page) and still reports sync."""
+    before = await net.committee()
+    gainer = min(before.members, key=lambda m: len(m.shards))
+    data = random.randbytes(80_000)
+    blobs = {await store(net, data): data}
+    net.set_faults(gainer.name, ["crash_after_sync_page"])
+    net.stop(gainer.name)
+    net.up()
+    try:
+        await stake(net, gainer.name, gainer.node_id, STAKE)
+        next_committee = await select_next_committee(net)
+        gained = set(next_committee[gainer.node_id]) - set(gainer.shards)
+        assert gained
+        await net.advance_half_epoch()
+
+        async def crashed() -> bool:
+            return local.running_pid(net.dir, gainer.name) is None
+
+        await wait_for(crashed, timeout=60, what="the gaining node's crash")
+    finally:
+        net.set_faults(gainer.name, [])
+    store_dir = net.dir / "nodes" / gainer.name / "data" / "db"
+    node_store = NodeStore(store_dir)
+    try:
+        certified = [
+            b for b, info in node_store.blob_infos() if blob_info.is_certified(info, before.epoch)
+        ]
+        stored = sum(
+            node_store.has_sliver(b, s, axis)
+            for b in certified
+            for s in gained
+            for axis in SliverType
+        )
+        progress = [st for s, st in node_store.shard_states().items() if st.get("progress")]
+    finally:
+        node_store.close()
+    total = 2 * len(gained) * len(certified)
+    assert 0 < stored < total and progress
+    net.up()
+    new_gainer = member(await net.committee(), gainer.node_id)
+
+    async def ready() -> bool:
+        summary = (await health(new_gainer))["shardSummary"]
+        return bool(summary["ownedShardStatus"]["ready"] == summary["owned"])
+
+    await wait_for(ready, timeout=60, what="the gaining node's shards")
+    transferred = await metric(new_gainer, "walrus_node_shard_sync_slivers", '{kind="transferred"}')
+    assert transferred == total - stored
+    assert await metric(new_gainer, "walrus_node_shard_sync_slivers", '{kind="recovered"}') == 0
+    await assert_holds(net, new_gainer, gained, blobs)
+
+    async def synced() -> bool:
+        state = (await net.staking())["epoch_state"]
+        return state["kind"] == "EpochChangeDone" or gainer.node_id in state["synced"]
+
+    await wait_for(synced, what="the gaining node's epoch sync")
+    await read_all(net, blobs)

@@ -38,7 +38,9 @@ class NodeConfig:
     lmdb_map_size: int = 1 << 36
     """LMDB map size (a sparse upper bound on the database)."""
     faults: tuple[str, ...] = ()
-    """Test-only misbehaviour: `corrupt_slivers`, `corrupt_metadata`, `bad_signatures`."""
+    """Test-only misbehaviour: `corrupt_slivers` (also in `sync_shard` answers),
+    `corrupt_metadata`, `bad_signatures`, `crash_after_sync_page` (exit right after storing
+    the first page of a shard transfer)."""
 
     @classmethod
     def load(cls, path: Path) -> NodeConfig:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, Final
@@ -237,6 +238,8 @@ class ShardSync:
             self._check_still_syncing(shard)
             await node.write(node.store.put_slivers, shard, axis, good, state.to_json())
             node.shard_states[shard] = state
+            if "crash_after_sync_page" in node.faults:
+                os._exit(1)  # test-only: a crash right after a page is stored
             left = [b for b in remaining if b.value.hex() > highest]
             if len(left) == len(remaining):
                 break  # the answer did not move forward: leave the rest to recovery
