@@ -60,6 +60,8 @@ def _caller_key(request: web.Request) -> BlsPublicKey:
 
 async def handle_sync_shard(node: StorageNode, request: web.Request) -> web.StreamResponse:
     key = _caller_key(request)
+    if (request.content_length or 0) > MAX_REQUEST_BYTES:
+        raise bad_request("INVALID_SYNC_SHARD_REQUEST", "sync shard request is too large")
     body = await request.read()
     if len(body) > MAX_REQUEST_BYTES:
         raise bad_request("INVALID_SYNC_SHARD_REQUEST", "sync shard request is too large")
