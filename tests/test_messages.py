@@ -24,11 +24,14 @@ from pywalrus.core.messages import (
     StorageConfirmation,
     SyncShardMsg,
     SyncShardRequest,
+    SyncShardResponse,
     parse_message,
     sign_proof_of_possession,
     verify_proof_of_possession,
 )
-from pywalrus.core.types import BlobId, Epoch, ShardIndex, SliverType
+from pywalrus.core.metadata import BlobMetadata
+from pywalrus.core.slivers import Sliver
+from pywalrus.core.types import BlobId, Epoch, ShardIndex, SliverIndex, SliverType
 
 fastcrypto = pytest.importorskip("pysui_fastcrypto")
 
@@ -107,6 +110,67 @@ def test_sync_shard_layout() -> None:
     )
     assert data == expected and len(data) == 55
     assert SyncShardMsg.from_bytes(data) == SyncShardMsg(EPOCH, request)
+
+
+def test_sync_shard_response_layout() -> None:
+    primary = Sliver(SliverType.PRIMARY, SliverIndex(0x0203), 2, b"\xaa\xbb\xcc\xdd")
+    secondary = Sliver(SliverType.SECONDARY, SliverIndex(5), 4, b"\x01\x02\x03\x04")
+    other = BlobId(bytes(range(32)))
+    data = SyncShardResponse(((BLOB_ID, primary), (other, secondary))).to_bcs()
+    expected = (
+        b"\x00"  # SyncShardResponse::V1
+        + b"\x02"  # two (blob ID, sliver) entries
+        + BLOB_ID.value
+        + b"\x00"  # Sliver::Primary
+        + b"\x04\xaa\xbb\xcc\xdd"  # SliverData.symbols.data
+        + b"\x02\x00"  # symbol size u16
+        + b"\x03\x02"  # sliver index u16
+        + other.value
+        + b"\x01"  # Sliver::Secondary
+        + b"\x04\x01\x02\x03\x04"
+        + b"\x04\x00"
+        + b"\x05\x00"
+    )
+    assert data == expected
+    assert SyncShardResponse.from_bcs(data) == SyncShardResponse(
+        ((BLOB_ID, primary), (other, secondary))
+    )
+    assert SyncShardResponse.from_bcs(b"\x00\x00") == SyncShardResponse()
+
+
+def test_sync_shard_response_carries_walrus_core_slivers() -> None:
+    """A response framing walrus-core's own `SliverData` bytes parses into slivers that verify."""
+    n = 10
+    encoded = fastcrypto.redstuff_encode(b"shard sync" * 1000, n)
+    metadata = BlobMetadata.from_bcs(bytes(encoded.metadata_bcs))
+    blob_id = BlobId(bytes(encoded.blob_id))
+    raw = b"\x00" + bytes([2 * n])
+    for pair in encoded.slivers:
+        raw += blob_id.value + b"\x00" + bytes(pair.primary)
+        raw += blob_id.value + b"\x01" + bytes(pair.secondary)
+    response = SyncShardResponse.from_bcs(raw)
+    assert len(response.slivers) == 2 * n
+    for got_blob_id, sliver in response.slivers:
+        assert got_blob_id == blob_id
+        sliver.verify(metadata)
+    assert response.to_bcs() == raw
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        (b"\x01\x00", "sync shard response version 1"),
+        (b"\x00\x01" + bytes(32) + b"\x02", "invalid sliver type 2"),
+        (b"\x00\x01" + bytes(32) + b"\x00\x01\xaa\x02\x00\x00\x00", "multiple of"),
+        (b"\x00\x01" + bytes(32) + b"\x00\x02\xaa\xbb\x00\x00\x00\x00", "symbol size 0"),
+        (b"\x00\x01" + bytes(20), "truncated"),
+        (b"\x00\x00\x00", "trailing"),
+        (b"", "truncated"),
+    ],
+)
+def test_sync_shard_response_refusals(data: bytes, problem: str) -> None:
+    with pytest.raises(MessageError, match=problem):
+        SyncShardResponse.from_bcs(data)
 
 
 def test_generic_envelope_for_other_intents() -> None:

@@ -7,11 +7,7 @@ made to lie through their configuration.
 from __future__ import annotations
 
 import asyncio
-import os
 import random
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,110 +15,22 @@ from typing import Any
 
 import aiohttp
 import pytest
-import yaml
 
-from pywalrus.chain.client import ChainClient
-from pywalrus.client.client import StoreOptions, WalrusClient
+from pywalrus.client.client import StoreOptions
 from pywalrus.client.committee import Committee
-from pywalrus.client.config import ClientConfig
 from pywalrus.client.errors import BlobNotFound, NotEnoughConfirmations
 from pywalrus.core.config import EncodingConfig
 from pywalrus.core.encoding import encode_blob
 from pywalrus.core.slivers import Sliver, encode_sliver_batch
 from pywalrus.core.types import BlobId, ShardIndex, SliverPairIndex, SliverType
-from pywalrus.testbed import local
+from testbed_harness import Network, running_testbed, walrus
 
 MiB = 1 << 20
 
 
-def walrus(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(
-        [sys.executable, "-m", "pywalrus.cli", *args],
-        capture_output=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-class Network:
-    """Handles on a running testbed."""
-
-    def __init__(self, directory: Path) -> None:
-        self.dir = directory
-        self.config_path = directory / "client_config.yaml"
-        self.config = ClientConfig.load(self.config_path)
-
-    def client(self) -> WalrusClient:
-        return WalrusClient(self.config)
-
-    def members(self) -> list[local.Member]:
-        return local.load_members(self.dir)
-
-    def up(self) -> None:
-        result = walrus("testbed", "up", "--dir", str(self.dir), timeout=180)
-        assert result.returncode == 0, result.stderr.decode()
-
-    def stop(self, name: str) -> None:
-        local.stop_member(self.dir, name)
-
-    def kill(self, name: str) -> None:
-        pid = local.running_pid(self.dir, name)
-        assert pid is not None
-        os.kill(pid, signal.SIGKILL)
-        deadline = time.monotonic() + 10
-        while local.running_pid(self.dir, name) is not None and time.monotonic() < deadline:
-            time.sleep(0.05)
-
-    def set_faults(self, name: str, faults: list[str]) -> None:
-        path = self.dir / "nodes" / name / "node.yaml"
-        config = yaml.safe_load(path.read_text())
-        config["faults"] = faults
-        path.write_text(yaml.safe_dump(config))
-
-    async def committee(self) -> Committee:
-        async with self.client() as client:
-            return await client.committee()
-
-    async def advance_epoch(self) -> None:
-        """Drive the manual clock through one epoch change and wait until it is done."""
-        async with ChainClient(self.config.chain_url) as chain:
-            staking = (await chain.singleton("walrus::Staking")).fields
-            epoch = staking["epoch"]
-            await chain.advance_clock(staking["epoch_duration_ms"] // 2 + 1)
-            await chain.advance_clock(staking["epoch_duration_ms"] // 2 + 1)
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                staking = (await chain.singleton("walrus::Staking")).fields
-                if (
-                    staking["epoch"] == epoch + 1
-                    and staking["epoch_state"]["kind"] == "EpochChangeDone"
-                ):
-                    break
-                await asyncio.sleep(0.05)
-            assert staking["epoch"] == epoch + 1
-            assert staking["epoch_state"]["kind"] == "EpochChangeDone"
-
-
 @pytest.fixture(scope="module")
 def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
-    directory = tmp_path_factory.mktemp("testbed")
-    result = walrus(
-        "testbed",
-        "up",
-        "--dir",
-        str(directory),
-        "--nodes",
-        "7",
-        "--shards",
-        "100",
-        "--epoch-duration",
-        "3600",
-        "--manual-clock",
-        timeout=180,
-    )
-    assert result.returncode == 0, result.stderr.decode()
-    yield Network(directory)
-    walrus("testbed", "down", "--dir", str(directory))
+    yield from running_testbed(tmp_path_factory.mktemp("testbed"), nodes=7)
 
 
 def by_shards(committee: Committee) -> list[tuple[str, int]]:

@@ -493,7 +493,8 @@ class WalrusClient:
                 metadata = verified_metadata(data, blob_id, config)
             except NodeError as exc:
                 if exc.status in (404, 451):
-                    missing += len(member.shards)
+                    # A node still syncing shards it just gained speaks only for the others.
+                    missing += committee.settled_shards(member)
                     if is_validity(missing, committee.n_shards):
                         raise BlobNotFound(
                             f"blob {blob_id} does not exist or has expired"
@@ -524,21 +525,28 @@ class WalrusClient:
         self.progress("slivers", 0, needed)
 
         async def fetch(pair: int) -> Sliver | None:
+            """The pair's primary sliver from its shard's owner or, during an epoch change,
+            from the shard's previous owner (the new one may still be syncing it)."""
             nonlocal not_found
-            member = committee.owner(config.shard_for_pair(SliverPairIndex(pair), blob_id))
+            owners = committee.read_owners(config.shard_for_pair(SliverPairIndex(pair), blob_id))
+            missing = 0
             async with limit:
-                try:
-                    data = await self.node(member).get_sliver(blob_id, pair, SliverType.PRIMARY)
-                    sliver = Sliver.from_bcs(data, SliverType.PRIMARY)
-                    if large:
-                        await asyncio.to_thread(sliver.verify, metadata)
-                except NodeError as exc:
-                    if exc.status in (404, 451):
-                        not_found += 1
-                    return None
-                except WalrusError:
-                    return None  # malformed or unverifiable: ignore this node's answer
-            return sliver if sliver.index == pair else None
+                for member in owners:
+                    try:
+                        data = await self.node(member).get_sliver(blob_id, pair, SliverType.PRIMARY)
+                        sliver = Sliver.from_bcs(data, SliverType.PRIMARY)
+                        if large:
+                            await asyncio.to_thread(sliver.verify, metadata)
+                    except NodeError as exc:
+                        missing += exc.status in (404, 451)
+                        continue
+                    except WalrusError:
+                        continue  # malformed or unverifiable: ignore this node's answer
+                    if sliver.index == pair:
+                        return sliver
+            if missing == len(owners):
+                not_found += 1
+            return None
 
         def verify(slivers: list[Sliver]) -> list[bool]:
             return verify_slivers(slivers, metadata)

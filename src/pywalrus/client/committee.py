@@ -1,9 +1,16 @@
 """The client's view of the current committee: who holds which shard, at which URL, with
-which BLS key, in the on-chain member order that certificates' signer bitmaps use."""
+which BLS key, in the on-chain member order that certificates' signer bitmaps use.
+
+During an epoch change (between `EpochChangeStart` and `EpochChangeDone`) the committee also
+carries the previous one: a node that gained a shard may still be pulling its slivers, and the
+shard's previous owner keeps serving them until the change is done, so readers ask it next.
+"""
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
+from typing import Any
 
 from pywalrus.chain.client import ChainClient
 from pywalrus.core.config import EncodingConfig
@@ -38,6 +45,9 @@ class Committee:
     """Total shards."""
     members: tuple[Member, ...]
     """In on-chain order (by node ID)."""
+    previous: Committee | None = None
+    """The committee of the epoch before: during an epoch change (or whenever loaded
+    `with_previous`); None otherwise."""
 
     @property
     def encoding(self) -> EncodingConfig:
@@ -49,6 +59,35 @@ class Committee:
                 return member
         raise KeyError(f"shard {shard} has no owner")
 
+    def read_owners(self, shard: int) -> list[Member]:
+        """Whom to ask for a sliver of `shard`: its owner, then, during an epoch change, its
+        previous owner if that is another node."""
+        owners = [self.owner(shard)]
+        if self.previous is not None:
+            with contextlib.suppress(KeyError):
+                previous = self.previous.owner(shard)
+                if previous.node_id != owners[0].node_id:
+                    owners.append(previous)
+        return owners
+
+    def settled_shards(self, member: Member) -> int:
+        """How many of a member's shards it held before the epoch change in progress too: an
+        answer of "not stored" from it speaks for those only (all of them outside a change)."""
+        if self.previous is None:
+            return len(member.shards)
+        before = next((m.shards for m in self.previous.members if m.node_id == member.node_id), ())
+        return len(set(member.shards) & set(before))
+
+    def peers(self, node_id: str) -> list[Member]:
+        """Every member of this and the previous committee except `node_id`, once each."""
+        seen = {node_id}
+        out = []
+        for member in (*self.members, *(self.previous.members if self.previous else ())):
+            if member.node_id not in seen:
+                seen.add(member.node_id)
+                out.append(member)
+        return out
+
 
 def url_of(network_address: str) -> str:
     if network_address.startswith(("http://", "https://")):
@@ -56,13 +95,31 @@ def url_of(network_address: str) -> str:
     return f"http://{network_address}"
 
 
-async def load_committee(chain: ChainClient) -> Committee:
-    """Read the current committee from the system and staking objects and the pools."""
+async def load_committee(chain: ChainClient, with_previous: bool = False) -> Committee:
+    """Read the current committee from the system and staking objects and the pools; with the
+    previous one during an epoch change, or always when `with_previous` (shard sync needs the
+    previous owners after the change is done too)."""
     system = await chain.singleton("walrus::System")
     staking = await chain.singleton("walrus::Staking")
-    shards = staking.fields["committee"]
+    epoch, n_shards = int(system.fields["epoch"]), int(system.fields["n_shards"])
+    previous = None
+    changing = staking.fields["epoch_state"]["kind"] == "EpochChangeSync"
+    old = system.fields.get("previous_committee")
+    if (changing or with_previous) and old:
+        members = await _members(chain, old["members"], staking.fields["previous_committee"])
+        previous = Committee(epoch - 1, n_shards, members)
+    members = await _members(
+        chain, system.fields["committee"]["members"], staking.fields["committee"]
+    )
+    return Committee(epoch, n_shards, members, previous)
+
+
+async def _members(
+    chain: ChainClient, entries: list[dict[str, Any]], shards: dict[str, list[int]] | None
+) -> tuple[Member, ...]:
+    """Committee members (on-chain order) with their pools' names and URLs."""
     members = []
-    for index, entry in enumerate(system.fields["committee"]["members"]):
+    for index, entry in enumerate(entries):
         pool = await chain.get_object(entry["node_id"])
         if pool is None:
             continue
@@ -73,7 +130,7 @@ async def load_committee(chain: ChainClient) -> Committee:
                 name=pool.fields["name"],
                 url=url_of(pool.fields["network_address"]),
                 public_key=BlsPublicKey.from_bytes(bytes.fromhex(entry["public_key"])),
-                shards=tuple(int(s) for s in shards.get(entry["node_id"], [])),
+                shards=tuple(int(s) for s in (shards or {}).get(entry["node_id"], [])),
             )
         )
-    return Committee(int(system.fields["epoch"]), int(system.fields["n_shards"]), tuple(members))
+    return tuple(members)

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
 import aiohttp
 
 from pywalrus.client.errors import NodeError
-from pywalrus.core.messages import SignedMessage
-from pywalrus.core.types import BlobId, SliverType
+from pywalrus.core.crypto.bls import BlsPrivateKey
+from pywalrus.core.messages import (
+    MessageError,
+    SignedMessage,
+    SyncShardMsg,
+    SyncShardRequest,
+    SyncShardResponse,
+)
+from pywalrus.core.types import BlobId, Epoch, SliverType
 
 OCTET = {"Content-Type": "application/octet-stream"}
 
@@ -27,10 +35,13 @@ class NodeClient:
         path: str,
         data: bytes | None = None,
         params: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> tuple[int, bytes]:
+        if data:
+            headers = {**OCTET, **(headers or {})}
         try:
             async with self.session.request(
-                method, self.url + path, data=data, params=params, headers=OCTET if data else None
+                method, self.url + path, data=data, params=params, headers=headers
             ) as response:
                 body = await response.read()
                 if response.status >= 400:
@@ -107,6 +118,21 @@ class NodeClient:
             raise NodeError(
                 self.url, 200, "BAD_RESPONSE", f"malformed confirmation: {exc}"
             ) from None
+
+    async def sync_shard(
+        self, key: BlsPrivateKey, request: SyncShardRequest, epoch: Epoch
+    ) -> SyncShardResponse:
+        """Ask a shard's holder for a page of its slivers (node to node, signed by `key`).
+
+        The answer is parsed but not verified: the caller checks every sliver.
+        """
+        signed = SignedMessage.sign(key, SyncShardMsg(epoch, request))
+        auth = {"Authorization": base64.b64encode(key.public_key().to_bytes()).decode()}
+        _, body = await self._request("POST", "/v1/migrate/sync_shard", signed.to_bcs(), None, auth)
+        try:
+            return SyncShardResponse.from_bcs(body)
+        except MessageError as exc:
+            raise NodeError(self.url, 200, "BAD_RESPONSE", str(exc)) from None
 
     async def blob_status(self, blob_id: BlobId) -> Any:
         return await self._json(f"/v1/blobs/{blob_id}/status")

@@ -21,7 +21,7 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Final, TypeAlias, TypeVar, cast
 
@@ -35,8 +35,9 @@ from pywalrus.core.crypto.bls import (
     BlsSignature,
     verify_or_raise,
 )
-from pywalrus.core.errors import BcsError, VerificationError
-from pywalrus.core.types import BLOB_ID_LENGTH, BlobId, Epoch, ShardIndex, SliverType
+from pywalrus.core.errors import BcsError, InvalidSliverError, VerificationError
+from pywalrus.core.slivers import Sliver
+from pywalrus.core.types import BLOB_ID_LENGTH, BlobId, Epoch, ShardIndex, SliverIndex, SliverType
 
 INTENT_VERSION: Final = 0
 """The only intent version in use."""
@@ -52,6 +53,7 @@ MAX_U64: Final = (1 << 64) - 1
 _PERMANENT_TAG: Final = 0
 _DELETABLE_TAG: Final = 1
 _SYNC_SHARD_REQUEST_V1_TAG: Final = 0
+_SYNC_SHARD_RESPONSE_V1_TAG: Final = 0
 
 
 class MessageError(BcsError):
@@ -411,6 +413,60 @@ class SyncShardMsg:
             return cls(epoch, SyncShardRequest.read(reader))
 
         return _decode(data, cls.INTENT, "sync shard message", read, allow_trailing)
+
+
+@dataclass(frozen=True, slots=True)
+class SyncShardResponse:
+    """`SyncShardResponse::V1`: a page of a shard's slivers, in blob-ID order.
+
+    BCS: version tag (uleb128, 0), then a vector of (blob ID as 32 bytes, `Sliver`), where a
+    `Sliver` is the `ByAxis` enum: axis tag (uleb128, 0 primary / 1 secondary) and `SliverData`.
+    Nothing here is trusted: the receiver checks every sliver against the blob's metadata.
+    """
+
+    slivers: tuple[tuple[BlobId, Sliver], ...] = ()
+    """(blob ID, sliver) pairs as the sender listed them."""
+
+    def to_bcs(self) -> bytes:
+        return encode_sync_shard_response(
+            [(blob_id, sliver.axis, sliver.to_bcs()) for blob_id, sliver in self.slivers]
+        )
+
+    @classmethod
+    def from_bcs(cls, data: bytes) -> SyncShardResponse:
+        """Parse strictly (known version and axis tags, no trailing bytes); `MessageError`."""
+        reader = BcsReader(data, "sync shard response")
+        try:
+            version = reader.uleb128()
+            if version != _SYNC_SHARD_RESPONSE_V1_TAG:
+                raise MessageError(f"unsupported sync shard response version {version}")
+            slivers = []
+            for _ in range(reader.uleb128()):
+                blob_id = BlobId(reader.fixed_bytes(BLOB_ID_LENGTH))
+                axis = reader.uleb128()
+                if axis > SliverType.SECONDARY:
+                    raise MessageError(f"invalid sliver type {axis} in sync shard response")
+                payload = reader.vector()
+                symbol_size = reader.u16()
+                index = SliverIndex(reader.u16())
+                sliver = Sliver(SliverType(axis), index, symbol_size, payload)
+                slivers.append((blob_id, sliver))
+            reader.finish()
+        except InvalidSliverError as exc:
+            raise MessageError(f"sync shard response: {exc}") from None
+        except MessageError:
+            raise
+        except BcsError as exc:
+            raise MessageError(str(exc)) from None
+        return cls(tuple(slivers))
+
+
+def encode_sync_shard_response(items: Sequence[tuple[BlobId, SliverType, bytes]]) -> bytes:
+    """A `SyncShardResponse` from slivers already in BCS (`SliverData`), as a node stores them."""
+    writer = BcsWriter().uleb128(_SYNC_SHARD_RESPONSE_V1_TAG).uleb128(len(items))
+    for blob_id, axis, sliver_data in items:
+        writer.fixed_bytes(blob_id.value).uleb128(axis).fixed_bytes(sliver_data)
+    return writer.finish()
 
 
 # --------------------------------------------------------------------------------------------

@@ -70,6 +70,15 @@ def is_certified(info: BlobInfo | None, epoch: int) -> bool:
     )
 
 
+def certified_before(info: BlobInfo | None, epoch: int, before: int) -> bool:
+    """Certified (and live at `epoch`) by a registration certified in an epoch before `before`:
+    the blobs a shard's previous owner hands over at the change into epoch `before`."""
+    return is_registered(info, epoch) and any(
+        o["certified_epoch"] is not None and o["certified_epoch"] < before
+        for o in live_objects(info, epoch).values()
+    )
+
+
 def has_permanent(info: BlobInfo | None, epoch: int) -> bool:
     return any(not o["deletable"] for o in live_objects(info, epoch).values())
 

@@ -12,17 +12,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections.abc import Sequence
 
 import aiohttp
 
-from pywalrus.client.committee import Committee, load_committee
+from pywalrus.client.committee import Member, load_committee
 from pywalrus.client.errors import NodeError
 from pywalrus.client.node_client import NodeClient
 from pywalrus.core.errors import NotEnoughSymbolsError, VerificationError, WalrusError
 from pywalrus.core.inconsistency import recover_sliver
 from pywalrus.core.metadata import BlobMetadata, verified_metadata
 from pywalrus.core.slivers import Sliver
-from pywalrus.core.symbols import RecoverySymbol, decode_recovery_symbols
+from pywalrus.core.symbols import (
+    RecoverySymbol,
+    decode_recovery_symbols,
+    recovery_symbols_from_sliver,
+)
 from pywalrus.core.types import BlobId, ShardIndex, SliverType
 from pywalrus.node.node import StorageNode
 
@@ -40,14 +45,14 @@ class BlobSync:
         self._limit = asyncio.Semaphore(4)
 
     def schedule(self, blob_id: BlobId) -> None:
-        if blob_id not in self._running and not self.node.holds_all_slivers(blob_id):
+        if blob_id not in self._running and not self.node.holds_ready_slivers(blob_id):
             self._running[blob_id] = asyncio.create_task(self._run(blob_id))
 
     async def _run(self, blob_id: BlobId) -> None:
         try:
             await asyncio.sleep(LIVE_UPLOAD_GRACE_S)
             async with self._limit:
-                if self.node.holds_all_slivers(blob_id) or not self.node.is_registered(blob_id):
+                if self.node.holds_ready_slivers(blob_id) or not self.node.is_registered(blob_id):
                     return
                 await self.sync(blob_id)
         except (WalrusError, aiohttp.ClientError, OSError) as exc:
@@ -56,56 +61,95 @@ class BlobSync:
             self._running.pop(blob_id, None)
 
     async def sync(self, blob_id: BlobId) -> int:
-        """Recover every missing sliver of the node's shards; returns how many were stored."""
+        """Recover every missing sliver of the node's ready shards (shards still syncing after
+        an epoch change are shard sync's); returns how many were stored."""
         node = self.node
         committee = await load_committee(node.chain)
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
-            peers = [
-                NodeClient(m.url, session) for m in committee.members if m.node_id != node.node_id
-            ]
-            metadata = node.stored_metadata(blob_id) or await self._fetch_metadata(peers, blob_id)
-            if not node.store.has_metadata(blob_id):
-                await node.write(node.store.put_metadata, blob_id, metadata.to_bcs())
-                node.remember_metadata(blob_id, metadata)
+            peers = committee.peers(node.node_id)
+            metadata = await self.metadata(session, peers, blob_id)
             stored = 0
-            for shard in sorted(node.shards):
-                pair = node.config.pair_for_shard(ShardIndex(shard), blob_id)
+            for shard in node.ready_shards():
                 # Secondary first: it needs fewer symbols (n − 2f).
                 for axis in (SliverType.SECONDARY, SliverType.PRIMARY):
-                    if node.store.has_sliver(blob_id, shard, axis):
-                        continue
-                    index = node.config.sliver_index(axis, pair)
-                    sliver = await self._recover(committee, session, blob_id, metadata, axis, index)
-                    await node.write(node.store.put_sliver, blob_id, shard, axis, sliver.to_bcs())
-                    stored += 1
+                    if not node.store.has_sliver(blob_id, shard, axis):
+                        await self.recover_into(session, peers, blob_id, metadata, shard, axis)
+                        stored += 1
         log.info("blob sync of %s stored %d slivers", blob_id, stored)
         return stored
 
-    async def _fetch_metadata(self, peers: list[NodeClient], blob_id: BlobId) -> BlobMetadata:
-        random.shuffle(peers)
-        for peer in peers:
+    async def metadata(
+        self, session: aiohttp.ClientSession, peers: Sequence[Member], blob_id: BlobId
+    ) -> BlobMetadata:
+        """The blob's metadata: stored, or fetched from peers, verified and stored."""
+        node = self.node
+        stored = node.stored_metadata(blob_id)
+        if stored is not None:
+            return stored
+        clients = [NodeClient(m.url, session) for m in peers]
+        random.shuffle(clients)
+        for client in clients:
             try:
-                data = await peer.get_metadata(blob_id)
-                return verified_metadata(data, blob_id, self.node.config)
+                metadata = verified_metadata(
+                    await client.get_metadata(blob_id), blob_id, node.config
+                )
             except (NodeError, VerificationError):
                 continue
+            if not node.store.has_metadata(blob_id):
+                await node.write(node.store.put_metadata, blob_id, metadata.to_bcs())
+            return node.remember_metadata(blob_id, metadata)
         raise WalrusError(f"no peer served valid metadata for blob {blob_id}")
 
-    async def _recover(
+    async def recover_into(
         self,
-        committee: Committee,
         session: aiohttp.ClientSession,
+        peers: Sequence[Member],
+        blob_id: BlobId,
+        metadata: BlobMetadata,
+        shard: int,
+        axis: SliverType,
+    ) -> None:
+        """Rebuild one sliver of one of this node's shards and store it."""
+        node = self.node
+        pair = node.config.pair_for_shard(ShardIndex(shard), blob_id)
+        index = node.config.sliver_index(axis, pair)
+        sliver = await self.recover(session, peers, blob_id, metadata, axis, index)
+        await node.write(node.store.put_sliver, blob_id, shard, axis, sliver.to_bcs())
+
+    async def recover(
+        self,
+        session: aiohttp.ClientSession,
+        peers: Sequence[Member],
         blob_id: BlobId,
         metadata: BlobMetadata,
         axis: SliverType,
         index: int,
     ) -> Sliver:
-        """Gather verified recovery symbols from peers until the target sliver decodes."""
+        """Gather verified recovery symbols until the target sliver decodes: first from this
+        node's own slivers of the other axis, then from peers."""
         needed = self.node.config.sliver_length_in_symbols(axis)
         symbols: dict[int, RecoverySymbol] = {}
-        members = [m for m in committee.members if m.node_id != self.node.node_id]
+
+        async def decode(received: list[RecoverySymbol]) -> Sliver | None:
+            for symbol in received:
+                symbols.setdefault(symbol.symbol.index, symbol)
+            if len(symbols) < needed:
+                return None
+            try:
+                sliver: Sliver = await self.node.cpu(
+                    recover_sliver, axis, index, list(symbols.values()), metadata
+                )
+                return sliver
+            except NotEnoughSymbolsError:
+                return None  # some symbols failed their proofs: ask more peers
+
+        held = [shard for shard, _pair in self.node.pairs_held(blob_id)]
+        sliver = await decode(await self.node.cpu(self._own_symbols, blob_id, held, axis, index))
+        members = list(peers)
         random.shuffle(members)
         for member in members:
+            if sliver is not None:
+                return sliver
             url = f"{member.url}/v1/blobs/{blob_id}/recoverySymbols"
             params = {"targetSliver": str(index), "targetType": axis.label}
             try:
@@ -116,16 +160,28 @@ class BlobSync:
                 received = decode_recovery_symbols(body)
             except (aiohttp.ClientError, TimeoutError, WalrusError):
                 continue
-            for symbol in received:
-                if symbol.target_axis is not axis or symbol.target_index != index:
-                    continue
-                symbols.setdefault(symbol.symbol.index, symbol.recovery_symbol())
-            if len(symbols) >= needed:
-                try:
-                    sliver: Sliver = await self.node.cpu(
-                        recover_sliver, axis, index, list(symbols.values()), metadata
-                    )
-                    return sliver
-                except NotEnoughSymbolsError:
-                    continue  # some symbols failed their proofs: ask more peers
+            sliver = await decode(
+                [
+                    s.recovery_symbol()
+                    for s in received
+                    if s.target_axis is axis and s.target_index == index
+                ]
+            )
+        if sliver is not None:
+            return sliver
         raise WalrusError(f"not enough recovery symbols for {axis.label} sliver {index}")
+
+    def _own_symbols(
+        self, blob_id: BlobId, shards: list[int], axis: SliverType, index: int
+    ) -> list[RecoverySymbol]:
+        """Recovery symbols for a target sliver from this node's slivers of the other axis in
+        `shards` (runs off the event loop)."""
+        node, source = self.node, axis.orthogonal
+        out: list[RecoverySymbol] = []
+        for shard in shards:
+            data = node.store.sliver(blob_id, shard, source)
+            if data is not None:
+                sliver = Sliver.from_bcs(data, source)
+                symbols = recovery_symbols_from_sliver(sliver, [index], node.config)
+                out.extend(s.recovery_symbol() for s in symbols)
+        return out

@@ -38,8 +38,10 @@ class NodeConfig:
     lmdb_map_size: int = 1 << 36
     """LMDB map size (a sparse upper bound on the database)."""
     faults: tuple[str, ...] = ()
-    """Test-only misbehaviour: `corrupt_slivers`, `corrupt_metadata`, `bad_signatures`,
-    `no_batch_route` (serve only upstream's one-sliver upload route)."""
+    """Test-only misbehaviour: `corrupt_slivers` (also in `sync_shard` answers),
+    `corrupt_metadata`, `bad_signatures`, `crash_after_sync_page` (exit right after storing
+    the first page of a shard transfer), `no_batch_route` (serve only upstream's one-sliver
+    upload route)."""
 
     @classmethod
     def load(cls, path: Path) -> NodeConfig:

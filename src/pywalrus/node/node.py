@@ -4,7 +4,9 @@ It follows the chain's events in order from a persisted cursor and folds them in
 info; it accepts metadata and slivers only for registered, unexpired blobs (or buffers them
 briefly when the uploader asks, until the registration arrives), only for its shards, and only
 after verifying them; it signs storage confirmations when it holds both slivers of every shard
-it owns for a blob; and it reports epoch sync to the chain.
+it owns for a blob; it keeps a status record per shard (`shard_state`) that epoch changes
+update, keeps serving shards it lost until their new owner has them, and reports epoch sync to
+the chain once every shard it owns is complete.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from pywalrus.core.crypto.bls import BlsPrivateKey
 from pywalrus.core.errors import WalrusError
 from pywalrus.core.metadata import BlobMetadata
 from pywalrus.core.types import BlobId, ShardIndex, SliverPairIndex, SliverType
-from pywalrus.node import blob_info
+from pywalrus.node import blob_info, shard_state
+from pywalrus.node.shard_state import READ_ONLY, READY, ShardState
 from pywalrus.node.storage import NodeStore
 
 log = logging.getLogger("pywalrus.node")
@@ -73,6 +76,23 @@ class StorageNode:
         self.epoch = 0
         self.n_shards = 0
         self.shards: frozenset[int] = frozenset()
+        """Shards this node owns in the current committee."""
+        self.shard_states = {
+            shard: ShardState.from_json(state) for shard, state in store.shard_states().items()
+        }
+        """Status record of every shard held or being synced (`shard_state`)."""
+        self.epoch_changing = False
+        """The chain is between `EpochChangeStart` and `EpochChangeDone`."""
+        self.committee_shards: dict[str, list[int]] = {}
+        """Current committee: node ID → shards."""
+        self.previous_committee_shards: dict[str, list[int]] = {}
+        """Previous committee: node ID → shards."""
+        self.member_keys: dict[bytes, str] = {}
+        """BLS public key (48 bytes) → node ID, for the current committee."""
+        self.event_epoch = int(store.get_scalar("event_epoch") or 0)
+        """Epoch of the last `EpochChangeStart` event applied: the blob infos are complete up to
+        that change (shard sync waits for it)."""
+        self._event_epoch_changed = asyncio.Event()
         self.encoding: EncodingConfig | None = None
         self.pending: dict[BlobId, Pending] = {}
         self.started = time.monotonic()
@@ -86,6 +106,8 @@ class StorageNode:
         self._stopping = asyncio.Event()
         self.on_certified: Callable[[BlobId], None] | None = None
         """Called for each certified blob event (blob sync hooks in here)."""
+        self.on_shards_gained: Callable[[], None] | None = None
+        """Called when some owned shard needs syncing (shard sync hooks in here)."""
 
     # Helpers -------------------------------------------------------------------------------
 
@@ -123,10 +145,11 @@ class StorageNode:
         return int(self.config.shard_for_pair(SliverPairIndex(pair), blob_id))
 
     def pairs_held(self, blob_id: BlobId) -> list[tuple[int, int]]:
-        """(shard, pair index) for every shard this node owns."""
+        """(shard, pair index) for every shard whose slivers this node holds: the shards it
+        owns and those it lost but still keeps for their new owner."""
         return [
             (s, int(self.config.pair_for_shard(ShardIndex(s), blob_id)))
-            for s in sorted(self.shards)
+            for s in sorted(self.shards | self.read_only_shards())
         ]
 
     def holds_all_slivers(self, blob_id: BlobId) -> bool:
@@ -135,6 +158,96 @@ class StorageNode:
             for shard in self.shards
             for axis in SliverType
         )
+
+    def holds_ready_slivers(self, blob_id: BlobId) -> bool:
+        """Both slivers of every ready shard (shards still syncing are shard sync's job)."""
+        return all(
+            self.store.has_sliver(blob_id, shard, axis)
+            for shard in self.ready_shards()
+            for axis in SliverType
+        )
+
+    # Shards ----------------------------------------------------------------------------------
+
+    def shard_status(self, shard: int) -> str:
+        return shard_state.status_of(shard, self.shard_states)
+
+    def ready_shards(self) -> list[int]:
+        return [s for s in sorted(self.shards) if self.shard_status(s) == READY]
+
+    def read_only_shards(self) -> frozenset[int]:
+        """Shards lost at an epoch change whose slivers are still kept."""
+        return frozenset(
+            s
+            for s, st in self.shard_states.items()
+            if st.status == READ_ONLY and s not in self.shards
+        )
+
+    def serves_reads(self, shard: int) -> bool:
+        """Owned shards, and shards lost at the epoch change still in progress (the previous
+        committee's readers may still ask for them)."""
+        if shard in self.shards:
+            return True
+        state = self.shard_states.get(shard)
+        return (
+            state is not None
+            and state.status == READ_ONLY
+            and self.epoch_changing
+            and state.epoch == self.epoch
+        )
+
+    def certified_blobs(self, before_epoch: int | None = None) -> list[BlobId]:
+        """Certified, unexpired blobs in blob-ID order; with `before_epoch`, only those first
+        certified before that epoch (what a shard's previous owner must hand over)."""
+        return [
+            blob_id
+            for blob_id, info in self.store.blob_infos()
+            if blob_info.is_certified(info, self.epoch)
+            and (before_epoch is None or blob_info.certified_before(info, self.epoch, before_epoch))
+        ]
+
+    async def set_shard_state(self, shard: int, state: ShardState) -> None:
+        await self.write(self.store.put_shard_states, {shard: state.to_json()})
+        self.shard_states[shard] = state
+
+    async def update_shard_states(self) -> None:
+        """Apply the current committee to the shard records (`shard_state.reconcile`)."""
+        changes = shard_state.reconcile(
+            self.node_id,
+            self.epoch,
+            self.shards,
+            self.previous_committee_shards,
+            self.shard_states,
+        )
+        for shard, state in changes.items():
+            if state is None:
+                await self.drop_shard(shard)
+        records = {s: st.to_json() for s, st in changes.items() if st is not None}
+        if records:
+            await self.write(self.store.put_shard_states, records)
+        by_status: dict[str, list[int]] = {}
+        for shard, state in changes.items():
+            if state is not None:
+                self.shard_states[shard] = state
+                by_status.setdefault(state.status, []).append(shard)
+        for status, shards in by_status.items():
+            log.info("node %s: epoch %d: shards %s are %s", self.name, self.epoch, shards, status)
+        if self.on_shards_gained is not None and any(
+            self.shard_status(s) in shard_state.SYNCING for s in self.shards
+        ):
+            self.on_shards_gained()
+
+    async def drop_shard(self, shard: int) -> None:
+        """Delete a shard this node no longer owns, slivers and record."""
+        removed = await self.write(self.store.delete_shard, shard)
+        self.shard_states.pop(shard, None)
+        log.info("node %s: removed shard %d (%d slivers)", self.name, shard, removed)
+
+    async def wait_event_epoch(self, epoch: int) -> None:
+        """Until the event follower has applied the `EpochChangeStart` of `epoch`."""
+        while self.event_epoch < epoch and not self._stopping.is_set():
+            self._event_epoch_changed.clear()
+            await self._event_epoch_changed.wait()
 
     def stored_metadata(self, blob_id: BlobId) -> BlobMetadata | None:
         """Parsed metadata, cached: every sliver upload of a blob is checked against it."""
@@ -160,8 +273,14 @@ class StorageNode:
         self.epoch = int(system.fields["epoch"])
         self.n_shards = int(system.fields["n_shards"])
         self.encoding = EncodingConfig(self.n_shards)
-        shards = staking.fields["committee"].get(self.node_id, [])
-        self.shards = frozenset(int(s) for s in shards)
+        self.epoch_changing = staking.fields["epoch_state"]["kind"] == "EpochChangeSync"
+        self.committee_shards = _shard_map(staking.fields["committee"])
+        self.previous_committee_shards = _shard_map(staking.fields.get("previous_committee"))
+        self.member_keys = {
+            bytes.fromhex(m["public_key"]): m["node_id"]
+            for m in system.fields["committee"]["members"]
+        }
+        self.shards = frozenset(self.committee_shards.get(self.node_id, []))
         if self.cap_id is None:
             caps = await self.chain.owned_objects(self.operator.address, "walrus::StorageNodeCap")
             for cap in caps:
@@ -174,21 +293,18 @@ class StorageNode:
         state = staking.fields["epoch_state"]
         if state["kind"] != "EpochChangeSync" or not self.shards or self.cap_id is None:
             return
-        if self.node_id in state.get("synced", []):
+        if self.node_id in state.get("synced", []) or int(staking.fields["epoch"]) != self.epoch:
             return
-        previous = (staking.fields.get("previous_committee") or {}).get(self.node_id, [])
-        gained = self.shards - {int(s) for s in previous}
-        if gained:
-            # Shard transfer is not implemented yet: a node gaining shards cannot claim them.
-            log.warning(
-                "node %s gained shards %s and cannot sync them yet", self.name, sorted(gained)
-            )
+        syncing = [s for s in sorted(self.shards) if self.shard_status(s) != READY]
+        if syncing:
+            log.info("node %s: epoch sync waits for shards %s", self.name, syncing)
             return
         try:
             await self.chain.execute(
                 self.operator,
                 [Call("staking::epoch_sync_done", {"cap": self.cap_id, "epoch": self.epoch})],
             )
+            log.info("node %s: reported epoch sync done for epoch %d", self.name, self.epoch)
         except ChainError as exc:
             log.warning("epoch_sync_done failed: %s", exc)
 
@@ -214,7 +330,9 @@ class StorageNode:
         registered: list[BlobId] = []
         certified: list[BlobId] = []
         deleted: list[BlobId] = []
+        received: list[tuple[int, list[int]]] = []
         epoch_changed = False
+        event_epoch = self.event_epoch
         last = self.highest_event
         for event in events:
             last = event.seq
@@ -233,14 +351,25 @@ class StorageNode:
                     deleted.append(blob_id)
             elif event.type in ("EpochChangeStart", "EpochChangeDone"):
                 epoch_changed = True
+                if event.type == "EpochChangeStart":
+                    event_epoch = max(event_epoch, int(event.fields["epoch"]))
+            elif event.type == "ShardsReceived":
+                received.append((int(event.fields["epoch"]), list(event.fields["shards"])))
         await self.write(self.store.apply_events, updated, last)
         for blob_id, info in updated.items():
             self._cache_info(blob_id, info)
         self.highest_event = last
         if epoch_changed:
             await self.refresh_committee()
+            await self.update_shard_states()
             await self.collect_garbage()
             await self.report_sync_done()
+        if event_epoch != self.event_epoch:
+            await self.write(self.store.put_scalar, "event_epoch", str(event_epoch))
+            self.event_epoch = event_epoch
+            self._event_epoch_changed.set()
+        for epoch, shards in received:
+            await self._release_received(epoch, shards)
         for blob_id in deleted:
             info = updated.get(blob_id)
             if not blob_info.is_registered(info, self.epoch):
@@ -254,6 +383,18 @@ class StorageNode:
             waiter = self._registered.pop(blob_id, None)
             if waiter is not None:
                 waiter.set()
+
+    async def _release_received(self, epoch: int, shards: list[int]) -> None:
+        """A new owner reported it holds `shards`: delete those this node kept read-only."""
+        for shard in shards:
+            state = self.shard_states.get(shard)
+            if (
+                state is not None
+                and state.status == READ_ONLY
+                and shard not in self.shards
+                and state.epoch <= epoch
+            ):
+                await self.drop_shard(shard)
 
     async def collect_garbage(self) -> None:
         """Delete the data of blobs with no unexpired registration left."""
@@ -297,6 +438,7 @@ class StorageNode:
 
     async def start(self) -> asyncio.Task[None]:
         await self.refresh_committee()
+        await self.update_shard_states()
         await self.report_sync_done()
         if self.on_certified is not None:
             # Catch up on certified blobs missed while the node was down.
@@ -307,5 +449,11 @@ class StorageNode:
 
     async def stop(self) -> None:
         self._stopping.set()
+        self._event_epoch_changed.set()
         self._cpu.shutdown(wait=False)
         self._writer.shutdown(wait=True)
+
+
+def _shard_map(committee: dict[str, list[int]] | None) -> dict[str, list[int]]:
+    """A committee's node ID → shards, as plain ints."""
+    return {node: [int(s) for s in shards] for node, shards in (committee or {}).items()}

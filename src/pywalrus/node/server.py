@@ -3,7 +3,9 @@
 Blob IDs in paths are URL-safe base64; metadata and slivers travel as BCS; JSON answers and
 errors use the Walrus envelope. Every upload is checked before anything is stored: the blob
 must be registered and unexpired (or the upload is buffered with `?pending=true`), the shard
-must be this node's, and the bytes must parse and verify against the metadata.
+must be this node's, and the bytes must parse and verify against the metadata. Shards lost
+at an epoch change stay readable until the change is done, and are handed to their new owner
+through `POST /v1/migrate/sync_shard` (`sync_shard_server`).
 """
 
 from __future__ import annotations
@@ -30,9 +32,10 @@ from pywalrus.core.metadata import BlobMetadata
 from pywalrus.core.slivers import Sliver, decode_sliver_batch, verify_slivers
 from pywalrus.core.symbols import encode_recovery_symbols, recovery_symbols_from_sliver
 from pywalrus.core.types import BlobId, Epoch, InvalidBlobIdError, SliverPairIndex, SliverType
-from pywalrus.node import blob_info
+from pywalrus.node import blob_info, shard_state
 from pywalrus.node.api import NodeApiError, bad_request, bcs, not_found, read_body, success
 from pywalrus.node.node import StorageNode
+from pywalrus.node.sync_shard_server import handle_sync_shard
 
 INLINE_VERIFY_BYTES = 64 * 1024
 """Slivers up to this size are verified on the event loop: handing them to a thread costs
@@ -76,10 +79,13 @@ def _only_query(request: web.Request, allowed: set[str]) -> None:
 class NodeServer:
     """HTTP routes over a `StorageNode`."""
 
-    def __init__(self, node: StorageNode) -> None:
+    def __init__(
+        self, node: StorageNode, shard_sync_stats: Callable[[], dict[str, int]] | None = None
+    ) -> None:
         self.node = node
         self.body_limit = 16 * 1024 * 1024
         """Largest request body accepted (set for the committee's encoding by `app`)."""
+        self.shard_sync_stats = shard_sync_stats
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "walrus_node_requests", "HTTP requests", ["route", "status"], registry=self.registry
@@ -89,6 +95,17 @@ class NodeServer:
         )
         self.signed = Counter(
             "walrus_node_confirmations", "Storage confirmations signed", registry=self.registry
+        )
+        self.read_only_served = Counter(
+            "walrus_node_read_only_slivers_served",
+            "Slivers served to readers from shards lost at the epoch change in progress",
+            registry=self.registry,
+        )
+        self.shard_sync_slivers = Gauge(
+            "walrus_node_shard_sync_slivers",
+            "Slivers of gained shards: transferred from previous owners, recovered, rejected",
+            ["kind"],
+            registry=self.registry,
         )
         self.epoch_gauge = Gauge("walrus_node_epoch", "Current epoch", registry=self.registry)
         self.cursor_gauge = Gauge(
@@ -117,6 +134,7 @@ class NodeServer:
         r.add_post(f"{base}/inconsistencyProof/{{sliver_type}}", self.inconsistency_proof)
         r.add_get(f"{base}/status", self.blob_status)
         r.add_get("/v1/health", self.health)
+        r.add_post("/v1/migrate/sync_shard", self.sync_shard)
         r.add_get("/metrics", self.metrics)
         return app
 
@@ -207,21 +225,26 @@ class NodeServer:
 
     # Slivers ---------------------------------------------------------------------------------
 
-    def _shard(self, request: web.Request, blob_id: BlobId) -> tuple[int, int]:
+    def _shard(
+        self, request: web.Request, blob_id: BlobId, reading: bool = False
+    ) -> tuple[int, int]:
+        """(pair, shard) of the path; the shard must be this node's (for reads: or one it
+        lost at the epoch change still in progress)."""
         try:
             pair = int(request.match_info["pair"])
         except ValueError:
             raise bad_request(
                 "INVALID_SLIVER_PAIR_INDEX", "sliver pair index must be an integer"
             ) from None
-        return pair, self._shard_of(pair, blob_id)
+        return pair, self._shard_of(pair, blob_id, reading)
 
-    def _shard_of(self, pair: int, blob_id: BlobId) -> int:
-        """The shard this node holds pair `pair` of the blob in, or a 400."""
+    def _shard_of(self, pair: int, blob_id: BlobId, reading: bool = False) -> int:
+        """The shard this node holds pair `pair` of the blob in (for reads: or one it lost at
+        the epoch change still in progress), or a 400."""
         if not 0 <= pair < self.node.n_shards:
             raise bad_request("INDEX_OUT_OF_RANGE", f"sliver pair index {pair} out of range")
         shard = self.node.shard_for_pair(pair, blob_id)
-        if shard not in self.node.shards:
+        if not (self.node.serves_reads(shard) if reading else shard in self.node.shards):
             raise bad_request("SHARD_NOT_ASSIGNED", f"shard {shard} is not assigned to this node")
         return shard
 
@@ -341,9 +364,11 @@ class NodeServer:
     async def get_sliver(self, request: web.Request) -> web.StreamResponse:
         blob_id = _blob_id(request)
         axis = _axis(request)
-        _, shard = self._shard(request, blob_id)
+        _, shard = self._shard(request, blob_id, reading=True)
         self._served(blob_id)
         data = self.node.store.sliver(blob_id, shard, axis)
+        if data is not None and shard not in self.node.shards:
+            self.read_only_served.inc()
         if data is None:
             raise not_found(
                 "SLIVER_NOT_FOUND", f"{axis.label} sliver of blob {blob_id} is not stored"
@@ -355,7 +380,7 @@ class NodeServer:
     async def sliver_status(self, request: web.Request) -> web.StreamResponse:
         blob_id = _blob_id(request)
         axis = _axis(request)
-        _, shard = self._shard(request, blob_id)
+        _, shard = self._shard(request, blob_id, reading=True)
         stored = self.node.store.has_sliver(blob_id, shard, axis)
         return success("stored" if stored else "nonexistent")
 
@@ -554,37 +579,36 @@ class NodeServer:
         return success(blob_info.status_json(self.node.info(blob_id), self.node.epoch))
 
     async def health(self, request: web.Request) -> web.StreamResponse:
+        detailed = _bool_query(request, "detailed")
         node = self.node
         owned = len(node.shards)
-        return success(
-            {
-                "uptime": {"secs": int(time.monotonic() - node.started), "nanos": 0},
-                "epoch": node.epoch,
-                "publicKey": base64.b64encode(node.protocol_key.public_key().to_bytes()).decode(),
-                "nodeStatus": "Active" if owned else "Standby",
-                "eventProgress": {
-                    "persisted": node.highest_event + 1,
-                    "pending": 0,
-                    "highestFinishedEventIndex": node.highest_event,
-                },
-                "shardSummary": {
-                    "owned": owned,
-                    "ownedShardStatus": {
-                        "unknown": 0,
-                        "ready": owned,
-                        "inTransfer": 0,
-                        "inRecovery": 0,
-                    },
-                    "readOnly": 0,
-                },
-                "nodeId": node.node_id,
-                "name": node.name,
-            }
-        )
+        answer = {
+            "uptime": {"secs": int(time.monotonic() - node.started), "nanos": 0},
+            "epoch": node.epoch,
+            "publicKey": base64.b64encode(node.protocol_key.public_key().to_bytes()).decode(),
+            "nodeStatus": "Active" if owned else "Standby",
+            "eventProgress": {
+                "persisted": node.highest_event + 1,
+                "pending": 0,
+                "highestFinishedEventIndex": node.highest_event,
+            },
+            "shardSummary": shard_state.summary(node.shards, node.shard_states),
+            "nodeId": node.node_id,
+            "name": node.name,
+        }
+        if detailed:
+            answer["shardDetail"] = shard_state.detail(node.shards, node.shard_states)
+        return success(answer)
+
+    async def sync_shard(self, request: web.Request) -> web.StreamResponse:
+        return await handle_sync_shard(self.node, request)
 
     async def metrics(self, request: web.Request) -> web.StreamResponse:
         self.epoch_gauge.set(self.node.epoch)
         self.cursor_gauge.set(self.node.highest_event)
+        if self.shard_sync_stats is not None:
+            for kind, count in self.shard_sync_stats().items():
+                self.shard_sync_slivers.labels(kind).set(count)
         return web.Response(body=generate_latest(self.registry), content_type="text/plain")
 
 

@@ -15,6 +15,7 @@ from pywalrus.node.blob_sync import BlobSync
 from pywalrus.node.config import NodeConfig
 from pywalrus.node.node import StorageNode
 from pywalrus.node.server import NodeServer
+from pywalrus.node.shard_sync import ShardSync
 from pywalrus.node.storage import NodeStore
 from pywalrus.services import run_service, until_terminated
 
@@ -37,7 +38,10 @@ async def serve(config: NodeConfig) -> None:
         config.confirmation_wait_ms,
         config.faults,
     )
-    node.on_certified = BlobSync(node).schedule
+    blob_sync = BlobSync(node)
+    shard_sync = ShardSync(node, blob_sync)
+    node.on_certified = blob_sync.schedule
+    node.on_shards_gained = shard_sync.schedule
     while True:
         try:
             follower = await node.start()
@@ -45,7 +49,7 @@ async def serve(config: NodeConfig) -> None:
         except ChainUnavailable as exc:
             log.warning("waiting for the chain: %s", exc)
             await asyncio.sleep(0.5)
-    runner = web.AppRunner(NodeServer(node).app(), access_log=None)
+    runner = web.AppRunner(NodeServer(node, shard_sync.stats).app(), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, config.host, config.port).start()
     log.info(
@@ -57,6 +61,7 @@ async def serve(config: NodeConfig) -> None:
     )
     await until_terminated()
     follower.cancel()
+    shard_sync.stop()
     await runner.cleanup()
     await node.stop()
     await chain.close()

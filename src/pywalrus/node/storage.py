@@ -1,8 +1,9 @@
 """The node's on-disk store: LMDB with one named database per table.
 
 Tables: `metadata` (blob ID → BCS metadata), `slivers` (blob ID ‖ shard ‖ axis → BCS sliver),
-`blob_info` (blob ID → JSON of what the chain says about the blob) and `meta` (event cursor
-and other scalars). Each acknowledged write is one committed LMDB transaction; a committed
+`blob_info` (blob ID → JSON of what the chain says about the blob), `shards` (shard index →
+JSON of its status and sync progress, see `shard_state`) and `meta` (event cursor and other
+scalars). Each acknowledged write is one committed LMDB transaction; a committed
 transaction survives a SIGKILL of the process (it is in the page cache), and `sync=True`
 in the config makes it survive power loss too. Writes go through one thread (LMDB allows one
 writer at a time).
@@ -27,6 +28,10 @@ def sliver_key(blob_id: BlobId, shard: int, axis: SliverType) -> bytes:
     return _SLIVER_KEY.pack(blob_id.value, shard, axis)
 
 
+def _shard_key(shard: int) -> bytes:
+    return shard.to_bytes(2, "big")
+
+
 class NodeStore:
     """Typed access to the node's LMDB environment."""
 
@@ -39,6 +44,7 @@ class NodeStore:
         self._slivers = self.env.open_db(b"slivers")
         self._blob_info = self.env.open_db(b"blob_info")
         self._meta = self.env.open_db(b"meta")
+        self._shards = self.env.open_db(b"shards")
 
     def close(self) -> None:
         self.env.close()
@@ -75,6 +81,39 @@ class NodeStore:
             for shard, axis, data in slivers:
                 txn.put(sliver_key(blob_id, shard, axis), data)
 
+    def put_shard_page(
+        self,
+        shard: int,
+        axis: SliverType,
+        slivers: list[tuple[BlobId, bytes]],
+        state: dict[str, Any],
+    ) -> None:
+        """Store a page of a shard's slivers and the shard's new sync state in one transaction,
+        so that a restart resumes exactly after the last page stored."""
+        with self.env.begin(write=True) as txn:
+            for blob_id, data in slivers:
+                txn.put(sliver_key(blob_id, shard, axis), data, db=self._slivers)
+            txn.put(_shard_key(shard), json.dumps(state).encode(), db=self._shards)
+
+    def delete_shard(self, shard: int) -> int:
+        """Delete every sliver of one shard and its state; returns how many slivers.
+
+        Slivers are keyed by blob ID first, so this scans the keys of the sliver table.
+        """
+        removed = 0
+        with self.env.begin(write=True) as txn:
+            txn.delete(_shard_key(shard), db=self._shards)
+            cursor = txn.cursor(db=self._slivers)
+            doomed = [
+                bytes(key)
+                for key in cursor.iternext(keys=True, values=False)
+                if _SLIVER_KEY.unpack(key)[1] == shard
+            ]
+            for key in doomed:
+                txn.delete(key, db=self._slivers)
+                removed += 1
+        return removed
+
     def delete_blob_data(self, blob_id: BlobId) -> int:
         """Delete the metadata and every sliver of a blob; returns how many slivers."""
         removed = 0
@@ -94,9 +133,13 @@ class NodeStore:
             value = txn.get(blob_id.value)
             return json.loads(bytes(value)) if value is not None else None
 
-    def blob_infos(self) -> Iterator[tuple[BlobId, dict[str, Any]]]:
+    def blob_infos(self, start: BlobId | None = None) -> Iterator[tuple[BlobId, dict[str, Any]]]:
+        """Every blob's info in blob-ID (byte) order, from `start` on (inclusive)."""
         with self.env.begin(db=self._blob_info) as txn:
-            for key, value in txn.cursor():
+            cursor = txn.cursor()
+            if not cursor.set_range(start.value if start is not None else b""):
+                return
+            for key, value in cursor:
                 yield BlobId(bytes(key)), json.loads(bytes(value))
 
     def apply_events(self, infos: dict[BlobId, dict[str, Any] | None], cursor: int) -> None:
@@ -122,6 +165,25 @@ class NodeStore:
     def put_scalar(self, key: str, value: str) -> None:
         with self.env.begin(write=True, db=self._meta) as txn:
             txn.put(key.encode(), value.encode())
+
+    # Shard states --------------------------------------------------------------------------
+
+    def shard_states(self) -> dict[int, dict[str, Any]]:
+        """Shard index → JSON state of every shard this node has a record of."""
+        with self.env.begin(db=self._shards) as txn:
+            return {
+                int.from_bytes(bytes(key), "big"): json.loads(bytes(value))
+                for key, value in txn.cursor()
+            }
+
+    def put_shard_states(self, states: dict[int, dict[str, Any] | None]) -> None:
+        """Write (or, for None, delete) several shard states in one transaction."""
+        with self.env.begin(write=True, db=self._shards) as txn:
+            for shard, state in states.items():
+                if state is None:
+                    txn.delete(_shard_key(shard))
+                else:
+                    txn.put(_shard_key(shard), json.dumps(state).encode())
 
     def counts(self) -> dict[str, int]:
         return {

@@ -1,0 +1,331 @@
+"""Shard sync: a node that gains shards at an epoch change fills them (protocol page §8.5).
+
+For every owned shard that is `inTransfer` or `inRecovery` (`shard_state`):
+
+1. wait until the event follower has applied the epoch change, so the node's blob infos list
+   every blob certified before it;
+2. make sure the metadata of every certified, unexpired blob is stored (fetched from peers and
+   verified against the blob ID where missing);
+3. `inTransfer`: pull the shard's primary, then secondary slivers from its previous owner with
+   `POST /v1/migrate/sync_shard`, a page at a time in blob-ID order, asking from the next blob
+   the node expects; every sliver is checked (a blob we expect, the right axis and index, the
+   metadata's hash) before it is stored, and each page is stored together with the progress
+   (the last blob ID covered), so a restart resumes after it. If the previous owner cannot be
+   reached, the shard goes `inRecovery`;
+4. rebuild every sliver still missing (the shard is `inRecovery`, or the previous owner lacked
+   or lied about some) from recovery symbols, as blob sync does;
+5. mark the shard `ready`; once all owned shards are ready the node reports `epoch_sync_done`.
+
+Failures (a peer down, metadata not to be had yet) retry the whole pass with backoff; work
+already stored is not redone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any, Final
+
+import aiohttp
+
+from pywalrus.client.committee import Committee, Member, load_committee, url_of
+from pywalrus.client.errors import NodeError
+from pywalrus.client.node_client import NodeClient
+from pywalrus.core.errors import InconsistentBlobError, WalrusError
+from pywalrus.core.messages import SyncShardRequest
+from pywalrus.core.metadata import BlobMetadata
+from pywalrus.core.slivers import Sliver
+from pywalrus.core.types import BlobId, Epoch, ShardIndex, SliverType
+from pywalrus.node.blob_sync import BlobSync
+from pywalrus.node.node import StorageNode
+from pywalrus.node.shard_state import IN_RECOVERY, IN_TRANSFER, READY, SYNCING, ShardState
+
+log = logging.getLogger("pywalrus.node.shards")
+PAGE_SLIVERS: Final = 100
+"""Slivers asked for per `sync_shard` request."""
+REQUEST_ATTEMPTS: Final = 5
+"""Tries of one page (0.1 s backoff, doubling) before the previous owner counts as gone."""
+LAGGING_ATTEMPTS: Final = 8
+"""Tries (about 25 s) while the previous owner is still in the epoch before."""
+CONCURRENCY: Final = 4
+"""Shards synced, and blobs recovered per shard, at once."""
+
+
+class SourceUnavailable(WalrusError):
+    """A shard's previous owner cannot be reached (or keeps refusing): recover instead."""
+
+
+class ShardSyncSuperseded(WalrusError):
+    """The shard was lost again, or its record replaced, while it was being synced."""
+
+
+class ShardSync:
+    """Fills the shards a node gained; one pass at a time, rerun when asked during a pass."""
+
+    def __init__(self, node: StorageNode, blob_sync: BlobSync, page: int = PAGE_SLIVERS) -> None:
+        self.node = node
+        self.blob_sync = blob_sync
+        self.page = page
+        self._task: asyncio.Task[None] | None = None
+        self._again = False
+        self.transferred = 0
+        """Slivers stored from previous owners' `sync_shard` answers."""
+        self.recovered = 0
+        """Slivers rebuilt from recovery symbols."""
+        self.rejected = 0
+        """Slivers from previous owners that failed the checks."""
+
+    def schedule(self) -> None:
+        """Start a pass, or have the running one go again when it ends."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run())
+        else:
+            self._again = True
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    def stats(self) -> dict[str, int]:
+        """Slivers transferred, recovered and rejected so far (for `/metrics`)."""
+        return {
+            "transferred": self.transferred,
+            "recovered": self.recovered,
+            "rejected": self.rejected,
+        }
+
+    async def _run(self) -> None:
+        delay = 0.2
+        while True:
+            self._again = False
+            try:
+                await self.sync_all()
+            except (WalrusError, aiohttp.ClientError, OSError) as exc:
+                log.warning("node %s: shard sync failed, retrying: %s", self.node.name, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+                continue
+            if not self._again:
+                return
+
+    def _pending(self) -> dict[int, ShardState]:
+        node = self.node
+        return {
+            s: st
+            for s, st in node.shard_states.items()
+            if s in node.shards and st.status in SYNCING
+        }
+
+    async def sync_all(self) -> None:
+        """One pass over every owned shard still syncing, then report sync if all are ready."""
+        node = self.node
+        pending = self._pending()
+        if pending:
+            await node.wait_event_epoch(max(st.epoch for st in pending.values()))
+            committee = await load_committee(node.chain, with_previous=True)
+            peers = committee.peers(node.node_id)
+            timeout = aiohttp.ClientTimeout(total=120)
+            async with aiohttp.ClientSession(timeout=timeout) as session:
+                await self._sync_metadata(session, peers)
+                limit = asyncio.Semaphore(CONCURRENCY)
+
+                async def one(shard: int) -> None:
+                    async with limit:
+                        try:
+                            await self.sync_shard(session, committee, peers, shard)
+                        except ShardSyncSuperseded as exc:
+                            log.info("node %s: %s", node.name, exc)
+
+                results = await asyncio.gather(
+                    *(one(s) for s in sorted(pending)), return_exceptions=True
+                )
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result
+            # Blobs certified during the sync were left to it; any sliver still missing now
+            # belongs to a ready shard, which blob sync keeps complete.
+            settled = set(node.certified_blobs(before_epoch=node.epoch))
+            for blob_id in node.certified_blobs():
+                if blob_id not in settled:
+                    self.blob_sync.schedule(blob_id)
+        await node.report_sync_done()
+
+    async def _sync_metadata(self, session: aiohttp.ClientSession, peers: list[Member]) -> None:
+        """Store the metadata of every certified, unexpired blob (fetched where missing)."""
+        node = self.node
+        missing = [b for b in node.certified_blobs() if not node.store.has_metadata(b)]
+        if missing:
+            log.info("node %s: fetching metadata of %d blobs", node.name, len(missing))
+        await _bounded([self.blob_sync.metadata(session, peers, blob_id) for blob_id in missing])
+
+    async def sync_shard(
+        self,
+        session: aiohttp.ClientSession,
+        committee: Committee,
+        peers: list[Member],
+        shard: int,
+    ) -> None:
+        """Transfer (if the previous owner answers), recover the rest, mark the shard ready."""
+        node = self.node
+        state = node.shard_states[shard]
+        if state.status == IN_TRANSFER:
+            try:
+                source = await self._source(committee, state.source)
+                for axis in SliverType:
+                    state = await self._transfer(session, source, shard, axis, state)
+            except SourceUnavailable as exc:
+                log.warning("node %s: shard %d: %s; recovering it", node.name, shard, exc)
+                self._check_still_syncing(shard)
+                state = replace(state, status=IN_RECOVERY)
+                await node.set_shard_state(shard, state)
+        await self._recover_missing(session, peers, shard)
+        self._check_still_syncing(shard)
+        await node.set_shard_state(shard, replace(state, status=READY))
+        log.info("node %s: shard %d is ready", node.name, shard)
+
+    async def _source(self, committee: Committee, node_id: str | None) -> str:
+        """URL of the shard's previous owner (from the committees, or its pool on chain)."""
+        if node_id is None:
+            raise SourceUnavailable("the shard's previous owner is unknown")
+        for member in committee.peers(self.node.node_id):
+            if member.node_id == node_id:
+                return member.url
+        pool = await self.node.chain.get_object(node_id)
+        if pool is None:
+            raise SourceUnavailable(f"the shard's previous owner {node_id} has no pool")
+        return url_of(pool.fields["network_address"])
+
+    async def _transfer(
+        self,
+        session: aiohttp.ClientSession,
+        source_url: str,
+        shard: int,
+        axis: SliverType,
+        state: ShardState,
+    ) -> ShardState:
+        """Pull one axis of a shard page by page; returns the state with its progress."""
+        node = self.node
+        source = NodeClient(source_url, session)
+        last = state.progress.get(axis.label)
+        remaining = [
+            b
+            for b in node.certified_blobs(before_epoch=state.epoch)
+            if last is None or b.value.hex() > last
+        ]
+        while remaining:
+            request = SyncShardRequest(
+                ShardIndex(shard), axis, remaining[0], self.page, Epoch(node.epoch)
+            )
+            response = await self._request(source, request)
+            if not response:
+                break
+            wanted = set(remaining)
+            candidates = [
+                (blob_id, sliver, metadata)
+                for blob_id, sliver in response
+                if blob_id in wanted
+                and self._fits(shard, axis, blob_id, sliver)
+                and (metadata := node.stored_metadata(blob_id)) is not None
+            ]
+            good = await node.cpu(_verified, candidates)
+            self.transferred += len(good)
+            self.rejected += len(response) - len(good)
+            highest = max(blob_id.value.hex() for blob_id, _ in response)
+            state = state.with_progress(axis, highest)
+            self._check_still_syncing(shard)
+            await node.write(node.store.put_shard_page, shard, axis, good, state.to_json())
+            node.shard_states[shard] = state
+            if "crash_after_sync_page" in node.faults:
+                os._exit(1)  # test-only: a crash right after a page is stored
+            left = [b for b in remaining if b.value.hex() > highest]
+            if len(left) == len(remaining):
+                break  # the answer did not move forward: leave the rest to recovery
+            remaining = left
+        return state
+
+    async def _request(
+        self, source: NodeClient, request: SyncShardRequest
+    ) -> list[tuple[BlobId, Sliver]]:
+        """One page from the previous owner, retried with backoff; a previous owner that has
+        not applied the epoch change yet (`INVALID_EPOCH`) is given longer."""
+        delay, attempt = 0.1, 0
+        while True:
+            try:
+                answer = await source.sync_shard(self.node.protocol_key, request, request.epoch)
+                return list(answer.slivers)
+            except NodeError as exc:
+                attempt += 1
+                patience = LAGGING_ATTEMPTS if exc.reason == "INVALID_EPOCH" else REQUEST_ATTEMPTS
+                if attempt >= patience:
+                    raise SourceUnavailable(
+                        f"previous owner {source.url} does not serve the shard: {exc}"
+                    ) from None
+            await asyncio.sleep(delay)
+            delay *= 2
+
+    def _fits(self, shard: int, axis: SliverType, blob_id: BlobId, sliver: Sliver) -> bool:
+        config = self.node.config
+        pair = config.pair_for_shard(ShardIndex(shard), blob_id)
+        return sliver.axis is axis and sliver.index == config.sliver_index(axis, pair)
+
+    def _check_still_syncing(self, shard: int) -> None:
+        """Stop working on a shard that another epoch change took away meanwhile."""
+        state = self.node.shard_states.get(shard)
+        if shard not in self.node.shards or state is None or state.status not in SYNCING:
+            raise ShardSyncSuperseded(f"shard {shard} is no longer being synced here")
+
+    async def _recover_missing(
+        self, session: aiohttp.ClientSession, peers: list[Member], shard: int
+    ) -> None:
+        """Rebuild from recovery symbols every sliver of the shard still missing."""
+        node = self.node
+        work = [
+            (blob_id, axis)
+            for axis in (SliverType.SECONDARY, SliverType.PRIMARY)
+            for blob_id in node.certified_blobs()
+            if not node.store.has_sliver(blob_id, shard, axis)
+        ]
+        if not work:
+            return
+        log.info("node %s: shard %d: recovering %d slivers", node.name, shard, len(work))
+
+        async def recover(blob_id: BlobId, axis: SliverType) -> None:
+            metadata: BlobMetadata = await self.blob_sync.metadata(session, peers, blob_id)
+            try:
+                await self.blob_sync.recover_into(session, peers, blob_id, metadata, shard, axis)
+            except InconsistentBlobError as exc:
+                # An inconsistently encoded blob has no sliver to hold: do not wait for it.
+                log.warning("node %s: shard %d: blob %s: %s", node.name, shard, blob_id, exc)
+                return
+            self.recovered += 1
+
+        await _bounded([recover(blob_id, axis) for blob_id, axis in work])
+
+
+async def _bounded(jobs: Sequence[Any]) -> None:
+    """Run coroutines `CONCURRENCY` at a time; raise the first failure after all have run."""
+    limit = asyncio.Semaphore(CONCURRENCY)
+
+    async def run(job: Any) -> None:
+        async with limit:
+            await job
+
+    results = await asyncio.gather(*(run(job) for job in jobs), return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+
+
+def _verified(candidates: list[tuple[BlobId, Sliver, BlobMetadata]]) -> list[tuple[BlobId, bytes]]:
+    """The slivers that match their blob's metadata, as BCS (runs off the event loop)."""
+    good = []
+    for blob_id, sliver, metadata in candidates:
+        try:
+            sliver.verify(metadata)
+        except WalrusError:
+            continue
+        good.append((blob_id, sliver.to_bcs()))
+    return good

@@ -1,0 +1,135 @@
+"""Handles on a running `walrus testbed` for the network tests (real processes)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pywalrus.chain.client import ChainClient
+from pywalrus.client.client import WalrusClient
+from pywalrus.client.committee import Committee
+from pywalrus.client.config import ClientConfig
+from pywalrus.testbed import local
+
+
+def walrus(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "pywalrus.cli", *args],
+        capture_output=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+class Network:
+    """Handles on a running testbed."""
+
+    def __init__(self, directory: Path) -> None:
+        self.dir = directory
+        self.config_path = directory / "client_config.yaml"
+        self.config = ClientConfig.load(self.config_path)
+
+    def client(self) -> WalrusClient:
+        return WalrusClient(self.config)
+
+    def members(self) -> list[local.Member]:
+        return local.load_members(self.dir)
+
+    def up(self) -> None:
+        result = walrus("testbed", "up", "--dir", str(self.dir), timeout=180)
+        assert result.returncode == 0, result.stderr.decode()
+
+    def stop(self, name: str) -> None:
+        local.stop_member(self.dir, name)
+
+    def kill(self, name: str) -> None:
+        pid = local.running_pid(self.dir, name)
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while local.running_pid(self.dir, name) is not None and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def set_faults(self, name: str, faults: list[str]) -> None:
+        path = self.dir / "nodes" / name / "node.yaml"
+        config = yaml.safe_load(path.read_text())
+        config["faults"] = faults
+        path.write_text(yaml.safe_dump(config))
+
+    async def committee(self) -> Committee:
+        async with self.client() as client:
+            return await client.committee()
+
+    async def advance_epoch(self) -> None:
+        """Drive the manual clock through one epoch change and wait until it is done."""
+        async with ChainClient(self.config.chain_url) as chain:
+            staking = (await chain.singleton("walrus::Staking")).fields
+            epoch = staking["epoch"]
+            await chain.advance_clock(staking["epoch_duration_ms"] // 2 + 1)
+            await chain.advance_clock(staking["epoch_duration_ms"] // 2 + 1)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                staking = (await chain.singleton("walrus::Staking")).fields
+                if (
+                    staking["epoch"] == epoch + 1
+                    and staking["epoch_state"]["kind"] == "EpochChangeDone"
+                ):
+                    break
+                await asyncio.sleep(0.05)
+            assert staking["epoch"] == epoch + 1
+            assert staking["epoch_state"]["kind"] == "EpochChangeDone"
+
+    async def staking(self) -> dict[str, Any]:
+        async with ChainClient(self.config.chain_url) as chain:
+            fields: dict[str, Any] = (await chain.singleton("walrus::Staking")).fields
+            return fields
+
+    async def advance_half_epoch(self) -> None:
+        """Move the manual clock half an epoch on: the chain runs the step then due (the end
+        of voting, or the epoch change)."""
+        async with ChainClient(self.config.chain_url) as chain:
+            staking = (await chain.singleton("walrus::Staking")).fields
+            await chain.advance_clock(staking["epoch_duration_ms"] // 2 + 1)
+
+
+def running_testbed(directory: Path, nodes: int, shards: int = 100) -> Iterator[Network]:
+    """A testbed on a manual clock (epochs of an hour unless advanced) for the duration of a
+    test module; for `yield from` in a fixture."""
+    result = walrus(
+        "testbed",
+        "up",
+        "--dir",
+        str(directory),
+        "--nodes",
+        str(nodes),
+        "--shards",
+        str(shards),
+        "--epoch-duration",
+        "3600",
+        "--manual-clock",
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    yield Network(directory)
+    walrus("testbed", "down", "--dir", str(directory))
+
+
+async def wait_for(
+    condition: Callable[[], Awaitable[bool]], timeout: float = 30, what: str = "condition"
+) -> None:
+    """Poll `condition` until it holds; fail the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await condition():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
