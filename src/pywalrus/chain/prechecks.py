@@ -3,9 +3,10 @@
 The sequencer executes transactions one at a time on one core; checking a transaction's
 Ed25519 signature (with its canonical JSON and digest) and a certifying transaction's BLS
 certificate (about 2 ms) would cost it as much as the execution. The RPC server therefore hands
-each transaction to one worker process before queueing it. Transactions that arrive while the
-worker is busy go together in its next round trip, so under load one inter-process call carries
-many checks.
+each certifying transaction to a worker process before queueing it (a transaction without
+certificates is cheaper to check on the sequencer than to send). Transactions that arrive while
+the workers are busy go together in the next round trip, so under load one inter-process call
+carries many checks.
 
 What the worker accepted is passed on exactly: the transaction's digest and a flag that its
 signature is the sender's, and each valid certificate is remembered
@@ -27,7 +28,7 @@ from pywalrus.core.errors import VerificationError
 
 log = logging.getLogger(__name__)
 
-MAX_BATCH = 64
+MAX_BATCH = 8
 
 
 @dataclass(frozen=True)
@@ -67,17 +68,19 @@ def run_jobs(jobs: list[Job]) -> list[Outcome]:
 
 
 class Prechecks:
-    """One worker process that checks transactions in batches."""
+    """Worker processes that check transactions in batches, one batch in flight per worker."""
 
-    def __init__(self) -> None:
+    def __init__(self, workers: int = 2) -> None:
+        self._workers = workers
         self._executor: ProcessPoolExecutor | None = None
         self._pending: list[tuple[Job, asyncio.Future[Outcome | None]]] = []
-        self._draining = False
-        self._drainer: asyncio.Task[None] | None = None
+        self._in_flight: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
         try:
-            self._executor = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+            self._executor = ProcessPoolExecutor(
+                self._workers, mp_context=multiprocessing.get_context("spawn")
+            )
         except OSError as exc:
             log.warning("no precheck worker process (%s); checking inline", exc)
 
@@ -87,7 +90,7 @@ class Prechecks:
             self._executor = None
 
     async def check(self, job: Job) -> bool:
-        """Check a job in the worker; True if its signature was found valid there.
+        """Check a job in a worker; True if its signature was found valid there.
 
         Valid certificates are remembered for the ledger, and the transaction's digest is
         handed to it, so that neither is computed again on the sequencer.
@@ -96,9 +99,7 @@ class Prechecks:
             return False
         future: asyncio.Future[Outcome | None] = asyncio.get_running_loop().create_future()
         self._pending.append((job, future))
-        if not self._draining:
-            self._draining = True
-            self._drainer = asyncio.create_task(self._drain(self._executor))
+        self._pump(self._executor)
         outcome = await future
         if outcome is None:
             return False
@@ -108,20 +109,29 @@ class Prechecks:
         job.signed.data.use_digest(outcome.digest)
         return outcome.signature_valid
 
-    async def _drain(self, executor: ProcessPoolExecutor) -> None:
-        loop = asyncio.get_running_loop()
+    def _pump(self, executor: ProcessPoolExecutor) -> None:
+        """Send what is pending to idle workers; jobs arriving meanwhile wait for a worker."""
+        while self._pending and len(self._in_flight) < self._workers:
+            batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+            task = asyncio.create_task(self._run(executor, batch))
+            self._in_flight.add(task)
+
+    async def _run(
+        self, executor: ProcessPoolExecutor, batch: list[tuple[Job, asyncio.Future[Outcome | None]]]
+    ) -> None:
+        outcomes: list[Outcome | None]
         try:
-            while self._pending:
-                batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
-                jobs = [job for job, _ in batch]
-                outcomes: list[Outcome | None]
-                try:
-                    outcomes = list(await loop.run_in_executor(executor, run_jobs, jobs))
-                except Exception as exc:  # a broken worker: the ledger checks them itself
-                    log.warning("precheck worker failed: %s", exc)
-                    outcomes = [None] * len(batch)
-                for (_, future), outcome in zip(batch, outcomes, strict=True):
-                    if not future.done():
-                        future.set_result(outcome)
-        finally:
-            self._draining = False
+            jobs = [job for job, _ in batch]
+            loop = asyncio.get_running_loop()
+            outcomes = list(await loop.run_in_executor(executor, run_jobs, jobs))
+        except Exception as exc:  # a broken worker: the ledger checks them itself
+            log.warning("precheck worker failed: %s", exc)
+            outcomes = [None] * len(batch)
+        for (_, future), outcome in zip(batch, outcomes, strict=True):
+            if not future.done():
+                future.set_result(outcome)
+        task = asyncio.current_task()
+        if task is not None:
+            self._in_flight.discard(task)
+        if self._executor is not None:
+            self._pump(self._executor)

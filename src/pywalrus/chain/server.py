@@ -207,7 +207,8 @@ class ChainServer:
             raise RpcError(INVALID_PARAMS, str(exc)) from None
         except InvalidAddressError as exc:
             raise RpcError(INVALID_PARAMS, str(exc)) from None
-        checked = await self._prechecks.check(Job(signed, self._certificates(signed)))
+        certificates = self._certificates(signed)
+        checked = await self._prechecks.check(Job(signed, certificates)) if certificates else False
         future: asyncio.Future[ExecutionResult] = asyncio.get_running_loop().create_future()
         await self._queue.put((signed, checked, future))
         try:
