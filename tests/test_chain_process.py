@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import random
@@ -18,8 +19,14 @@ import pytest
 from pywalrus.chain.client import ChainClient, ChainError
 from pywalrus.chain.tx import Call, TransactionData
 from pywalrus.core.accounts import Account
+from pywalrus.core.certificates import encode_signers
+from pywalrus.core.config import EncodingConfig
+from pywalrus.core.crypto.bls import aggregate_signatures
+from pywalrus.core.encoding import compute_metadata
+from pywalrus.core.messages import StorageConfirmation
+from pywalrus.core.types import Epoch
 from pywalrus.testbed.chain_files import write_chain_files
-from pywalrus.testbed.genesis import generate_nodes, make_genesis
+from pywalrus.testbed.genesis import NodeIdentity, generate_nodes, make_genesis
 from pywalrus.testbed.ports import free_ports
 from pywalrus.testbed.process import start_walrus, wait_until_healthy
 
@@ -31,6 +38,7 @@ class ChainProcess:
     key: Account
     user: Account
     process: subprocess.Popen[bytes]
+    nodes: list[NodeIdentity]
 
     def start(self) -> None:
         self.process = start_walrus(
@@ -47,9 +55,11 @@ class ChainProcess:
 def chain(tmp_path: Path) -> Iterator[ChainProcess]:
     (port,) = free_ports(1)
     key, user = Account.generate(), Account.generate()
-    genesis = make_genesis(generate_nodes(4), 10, 3_600_000, [user])
+    nodes = generate_nodes(4)
+    genesis = make_genesis(nodes, 10, 3_600_000, [user])
     config = write_chain_files(tmp_path, "proc-chain", port, genesis, key)
-    proc = ChainProcess(config, f"http://127.0.0.1:{port}/", key, user, None)  # type: ignore[arg-type]
+    url = f"http://127.0.0.1:{port}/"
+    proc = ChainProcess(config, url, key, user, None, nodes)  # type: ignore[arg-type]
     proc.start()
     yield proc
     if proc.process.poll() is None:
@@ -123,6 +133,72 @@ async def test_bad_requests_change_nothing(chain: ChainProcess) -> None:
             session.post(chain.url, data=big) as response,
         ):
             assert response.status == 413
+
+
+async def test_certification_through_the_precheck_workers(chain: ChainProcess) -> None:
+    """Certificates and signatures the RPC server prechecks in its workers still decide alone:
+    a wrong certificate or a forged signature is refused, a good certificate certifies."""
+    async with ChainClient(chain.url) as client:
+        system = (await client.singleton("walrus::System")).fields
+        n_shards, epoch = system["n_shards"], system["epoch"]
+        metadata = compute_metadata(random.randbytes(100), EncodingConfig(n_shards))
+        blob_id = metadata.blob_id()
+        coin = (await client.owned_objects(chain.user.address, "wal::Coin"))[0].id
+        size = EncodingConfig(n_shards).encoded_length(100)
+        registered = await client.execute(
+            chain.user,
+            [
+                Call(
+                    "system::reserve_space",
+                    {"storage_amount": size, "epochs_ahead": 1, "payment": coin},
+                ),
+                Call(
+                    "system::register_blob",
+                    {
+                        "storage": {"$result": [0, "storage"]},
+                        "blob_id": str(blob_id),
+                        "root_hash": metadata.root_hash().hex(),
+                        "size": 100,
+                        "encoding_type": 1,
+                        "deletable": False,
+                        "write_payment": coin,
+                    },
+                ),
+            ],
+        )
+        blob = registered["effects"]["results"][1]["blob"]
+        by_key = {n.protocol_key.public_key().to_bytes().hex(): n for n in chain.nodes}
+        members = [by_key[m["public_key"]] for m in system["committee"]["members"]]
+        bitmap = base64.b64encode(encode_signers(range(len(members)), len(members))).decode()
+
+        def certificate(message: bytes) -> dict[str, str]:
+            signature = aggregate_signatures([n.protocol_key.sign(message) for n in members])
+            return {
+                "signature": base64.b64encode(signature.to_bytes()).decode(),
+                "signers_bitmap": bitmap,
+                "message": base64.b64encode(message).decode(),
+            }
+
+        good = StorageConfirmation(Epoch(epoch), blob_id).to_bytes()
+        wrong = certificate(good)
+        wrong["message"] = base64.b64encode(
+            StorageConfirmation(Epoch(epoch + 1), blob_id).to_bytes()
+        ).decode()
+        with pytest.raises(ChainError) as caught:
+            await client.execute(
+                chain.user, [Call("system::certify_blob", {"blob": blob, **wrong})]
+            )
+        assert caught.value.reason == "EInvalidCertificate"
+        certify = [Call("system::certify_blob", {"blob": blob, **certificate(good)})]
+        nonce = (await client.account(chain.user.address))["nonce"]
+        forged = TransactionData("proc-chain", chain.user.address, nonce, 10**6, tuple(certify))
+        with pytest.raises(ChainError) as caught:
+            await client.call(
+                "chain_submitTransaction", transaction=forged.sign(Account.generate()).to_json()
+            )
+        assert caught.value.reason == "EBadSignature"
+        result = await client.execute(chain.user, certify)
+        assert [e["type"] for e in result["events"]] == ["BlobCertified"]
 
 
 async def test_long_poll_wakes_on_new_events(chain: ChainProcess) -> None:
