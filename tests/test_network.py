@@ -21,7 +21,7 @@ from pywalrus.client.committee import Committee
 from pywalrus.client.errors import BlobNotFound, NotEnoughConfirmations
 from pywalrus.core.config import EncodingConfig
 from pywalrus.core.encoding import encode_blob
-from pywalrus.core.slivers import Sliver, encode_sliver_batch
+from pywalrus.core.slivers import Sliver, decode_sliver_batch, encode_sliver_batch
 from pywalrus.core.types import BlobId, ShardIndex, SliverPairIndex, SliverType
 from testbed_harness import Network, running_testbed, walrus
 
@@ -298,6 +298,19 @@ async def test_node_refuses_bad_uploads(network: Network) -> None:
             assert response.status == 201
         async with session.get(f"{base}/slivers/{pair_mine}/secondary") as response:
             assert await response.read() == secondary[1].to_bcs()
+        # The batch read route answers the asked slivers the node holds, and refuses bad asks.
+        query = f"{base}/slivers?type=secondary&pair={pair_mine}&pair={pair_foreign}"
+        async with session.get(query) as response:
+            assert response.status == 200
+            assert decode_sliver_batch(await response.read()) == [secondary]
+        for bad_query, answer in [
+            (f"type=secondary&pair={pair_foreign}", (404, "SLIVER_NOT_FOUND")),
+            ("type=secondary", (400, "NO_SLIVERS_SPECIFIED")),
+            (f"type=tertiary&pair={pair_mine}", (400, "INVALID_SLIVER_TYPE")),
+            ("type=primary&pair=x", (400, "INVALID_SLIVER_PAIR_INDEX")),
+            (f"type=primary&pair={committee.n_shards}", (400, "INDEX_OUT_OF_RANGE")),
+        ]:
+            assert await reason(session, "GET", f"{base}/slivers?{bad_query}", b"") == answer
 
 
 async def test_delete_and_expiry_make_reads_report_gone(network: Network) -> None:

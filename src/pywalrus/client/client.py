@@ -44,7 +44,12 @@ from pywalrus.core.encoding import EncodedBlob, encode_blob
 from pywalrus.core.errors import VerificationError, WalrusError
 from pywalrus.core.messages import PERMANENT, Deletable, StorageConfirmation
 from pywalrus.core.metadata import BlobMetadata, verified_metadata
-from pywalrus.core.slivers import Sliver, encode_sliver_batch, verify_slivers
+from pywalrus.core.slivers import (
+    Sliver,
+    decode_sliver_batch,
+    encode_sliver_batch,
+    verify_slivers,
+)
 from pywalrus.core.types import BlobId, Epoch, ShardIndex, SliverPairIndex, SliverType
 
 Progress = Callable[[str, int, int], None]
@@ -548,6 +553,38 @@ class WalrusClient:
                 not_found += 1
             return None
 
+        async def fetch_batch(member: Member, pairs: list[int]) -> list[Sliver]:
+            """Small primary slivers from one node in one request; what it lacks it omits."""
+            if member.url in self._no_batch_route:
+                return []
+            try:
+                async with limit:
+                    data = await self.node(member).get_slivers(blob_id, SliverType.PRIMARY, pairs)
+                batch = decode_sliver_batch(data)
+            except NodeError as exc:
+                if exc.status in (404, 405) and exc.reason in ("NOT_FOUND", "UNKNOWN"):
+                    self._no_batch_route.add(member.url)  # no such route: an upstream node
+                return []
+            except WalrusError:
+                return []  # malformed: ask for these slivers one by one
+            wanted = set(pairs)
+            return [
+                sliver
+                for pair, sliver in batch
+                if pair in wanted and sliver.axis is SliverType.PRIMARY and sliver.index == pair
+            ]
+
+        async def fetch_small(pairs: list[int]) -> list[Sliver]:
+            """One batch request per owner, then one request per sliver still missing."""
+            by_owner: dict[str, tuple[Member, list[int]]] = {}
+            for pair in pairs:
+                owner = committee.owner(config.shard_for_pair(SliverPairIndex(pair), blob_id))
+                by_owner.setdefault(owner.url, (owner, []))[1].append(pair)
+            answers = await asyncio.gather(*(fetch_batch(m, ps) for m, ps in by_owner.values()))
+            got = {int(sliver.index): sliver for answer in answers for sliver in answer}
+            rest = await asyncio.gather(*(fetch(p) for p in pairs if p not in got))
+            return list(got.values()) + [sliver for sliver in rest if sliver]
+
         def verify(slivers: list[Sliver]) -> list[bool]:
             return verify_slivers(slivers, metadata)
 
@@ -557,10 +594,12 @@ class WalrusClient:
         while len(good) < needed and position < len(queue):
             batch = queue[position : position + (needed - len(good))]
             position += len(batch)
-            fetched = [s for s in await asyncio.gather(*(fetch(p) for p in batch)) if s]
             if large:
+                fetched = [s for s in await asyncio.gather(*(fetch(p) for p in batch)) if s]
                 good.update((int(s.index), s) for s in fetched)
                 fetched = []
+            else:
+                fetched = await fetch_small(batch)
             halves = [fetched[: len(fetched) // 2], fetched[len(fetched) // 2 :]]
             checks = await asyncio.gather(*(asyncio.to_thread(verify, h) for h in halves if h))
             for half, ok in zip([h for h in halves if h], checks, strict=True):

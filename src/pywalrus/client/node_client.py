@@ -34,7 +34,7 @@ class NodeClient:
         method: str,
         path: str,
         data: bytes | None = None,
-        params: dict[str, str] | None = None,
+        params: dict[str, str] | list[tuple[str, str]] | None = None,
         headers: dict[str, str] | None = None,
     ) -> tuple[int, bytes]:
         if data:
@@ -97,6 +97,11 @@ class NodeClient:
 
     async def get_metadata(self, blob_id: BlobId) -> bytes:
         return (await self._request("GET", f"/v1/blobs/{blob_id}/metadata"))[1]
+
+    async def get_slivers(self, blob_id: BlobId, axis: SliverType, pairs: list[int]) -> bytes:
+        """A sliver batch of those of the pairs' slivers the node serves (pywalrus nodes only)."""
+        params = [("type", axis.label), *(("pair", str(p)) for p in pairs)]
+        return (await self._request("GET", f"/v1/blobs/{blob_id}/slivers", params=params))[1]
 
     async def get_sliver(self, blob_id: BlobId, pair: int, axis: SliverType) -> bytes:
         return (await self._request("GET", f"/v1/blobs/{blob_id}/slivers/{pair}/{axis.label}"))[1]

@@ -124,6 +124,7 @@ class NodeServer:
         r.add_get(f"{base}/metadata/status", self.metadata_status)
         if "no_batch_route" not in node.faults:  # test hook: a node like upstream's
             r.add_put(f"{base}/slivers", self.put_slivers)
+            r.add_get(f"{base}/slivers", self.get_slivers)
         r.add_put(f"{base}/slivers/{{pair}}/{{sliver_type}}", self.put_sliver)
         r.add_get(f"{base}/slivers/{{pair}}/{{sliver_type}}", self.get_sliver)
         r.add_get(f"{base}/slivers/{{pair}}/{{sliver_type}}/status", self.sliver_status)
@@ -376,6 +377,49 @@ class NodeServer:
         if "corrupt_slivers" in self.node.faults:
             data = _flip_last(data[:-4]) + data[-4:]
         return bcs(data)
+
+    async def get_slivers(self, request: web.Request) -> web.StreamResponse:
+        """Many slivers of one axis at once (pywalrus extension): `?type=primary&pair=3&pair=7`.
+
+        Answers, as a sliver batch (`encode_sliver_batch`), those of the asked slivers this node
+        serves; 404 if it serves none of them.
+        """
+        _only_query(request, {"type", "pair"})
+        blob_id = _blob_id(request)
+        try:
+            axis = SliverType.parse(request.query.get("type", ""))
+        except ValueError as exc:
+            raise bad_request("INVALID_SLIVER_TYPE", str(exc)) from None
+        try:
+            pairs = list(dict.fromkeys(int(p) for p in request.query.getall("pair", [])))
+        except ValueError:
+            raise bad_request(
+                "INVALID_SLIVER_PAIR_INDEX", "pair indices must be integers"
+            ) from None
+        node = self.node
+        if not 0 < len(pairs) <= node.n_shards:
+            raise bad_request("NO_SLIVERS_SPECIFIED", f"ask for 1 to {node.n_shards} pairs")
+        for pair in pairs:
+            if not 0 <= pair < node.n_shards:
+                raise bad_request("INDEX_OUT_OF_RANGE", f"sliver pair index {pair} out of range")
+        self._served(blob_id)
+        found = []
+        for pair in pairs:
+            shard = node.shard_for_pair(pair, blob_id)
+            data = node.store.sliver(blob_id, shard, axis) if node.serves_reads(shard) else None
+            if data is None:
+                continue
+            if shard not in node.shards:
+                self.read_only_served.inc()
+            if "corrupt_slivers" in node.faults:
+                data = _flip_last(data[:-4]) + data[-4:]
+            found.append((pair, data))
+        if not found:
+            raise not_found("SLIVER_NOT_FOUND", f"none of those slivers of {blob_id} is stored")
+        writer = BcsWriter().uleb128(len(found))
+        for pair, data in found:
+            writer.u16(pair).u8(axis).fixed_bytes(data)
+        return bcs(writer.finish())
 
     async def sliver_status(self, request: web.Request) -> web.StreamResponse:
         blob_id = _blob_id(request)
