@@ -44,6 +44,8 @@ class ChainClient:
         self._ids = itertools.count()
         self._chain_id: str | None = None
         self._singletons: dict[str, str] = {}
+        self._nonces: dict[str, int] = {}
+        """Address → the nonce its next transaction will use, as far as this client knows."""
 
     async def __aenter__(self) -> ChainClient:
         return self
@@ -90,18 +92,27 @@ class ChainClient:
     async def execute(self, account: Account, calls: Sequence[Call]) -> dict[str, Any]:
         """Sign and submit a transaction of `calls`; returns the execution result."""
         chain_id = await self.chain_id()
+        address = account.address
         for attempt in range(3):
-            nonce = (await self.account(account.address))["nonce"]
-            data = TransactionData(chain_id, account.address, nonce, 0, tuple(calls))
-            data = TransactionData(chain_id, account.address, nonce, fee_for(data), tuple(calls))
+            # The nonce is remembered between transactions; a refused transaction does not
+            # use it up, and a wrong one (another client of the account) is looked up again.
+            nonce = self._nonces.pop(address, None)
+            if nonce is None:
+                nonce = (await self.account(address))["nonce"]
+            data = TransactionData(chain_id, address, nonce, 0, tuple(calls))
+            data = TransactionData(chain_id, address, nonce, fee_for(data), tuple(calls))
             try:
                 result: dict[str, Any] = await self.call(
                     "chain_submitTransaction", transaction=data.sign(account).to_json()
                 )
-                return result
             except ChainError as exc:
-                if exc.reason != "EWrongNonce" or attempt == 2:
-                    raise
+                if exc.reason == "EWrongNonce" and attempt < 2:
+                    continue
+                if exc.reason is not None:  # refused: the nonce is still the next one
+                    self._nonces[address] = nonce
+                raise
+            self._nonces[address] = nonce + 1
+            return result
         raise AssertionError("unreachable")
 
     async def account(self, address: str) -> dict[str, int]:

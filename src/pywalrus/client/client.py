@@ -26,8 +26,9 @@ from pywalrus.chain.client import ChainClient, ChainError
 from pywalrus.chain.objects import Object
 from pywalrus.chain.tx import Call
 from pywalrus.client.chain_ops import select_payment
-from pywalrus.client.committee import Committee, Member, load_committee
+from pywalrus.client.committee import Committee, Member, committee_from
 from pywalrus.client.config import ClientConfig, Wallet
+from pywalrus.client.confirmations import Confirmations
 from pywalrus.client.errors import (
     BlobNotFound,
     InsufficientFunds,
@@ -37,7 +38,6 @@ from pywalrus.client.errors import (
 )
 from pywalrus.client.node_client import NodeClient
 from pywalrus.core.accounts import Account
-from pywalrus.core.certificates import aggregate_certificate
 from pywalrus.core.config import is_quorum, is_validity
 from pywalrus.core.decoding import ConsistencyCheck, decode_blob
 from pywalrus.core.encoding import EncodedBlob, encode_blob
@@ -117,6 +117,9 @@ class WalrusClient:
         self.upload_concurrency = upload_concurrency
         self.read_concurrency = read_concurrency
         self._no_batch_route: set[str] = set()
+        self._committee: tuple[tuple[int, str], Committee] | None = None
+        self._system: dict[str, Any] = {}
+        """The system object's fields as `committee()` last read them."""
         """Nodes (by URL) that lack the sliver batch route: upstream nodes."""
         self.chain = ChainClient(config.chain_url)
         self._session: aiohttp.ClientSession | None = None
@@ -151,7 +154,18 @@ class WalrusClient:
         return NodeClient(member.url, self._http())
 
     async def committee(self) -> Committee:
-        return await load_committee(self.chain)
+        """The current committee (and the previous one during an epoch change).
+
+        Its members, which take a read per node, are read again only when the system object
+        (committee, epoch, prices) has changed or an epoch change has started or ended.
+        """
+        system = await self.chain.singleton("walrus::System")
+        staking = await self.chain.singleton("walrus::Staking")
+        key = (system.version, staking.fields["epoch_state"]["kind"])
+        if self._committee is None or self._committee[0] != key:
+            self._committee = (key, await committee_from(self.chain, system, staking))
+        self._system = system.fields
+        return self._committee[1]
 
     # Store -----------------------------------------------------------------------------------
 
@@ -172,7 +186,7 @@ class WalrusClient:
         if options.share and options.deletable:
             raise WalrusError("only permanent blobs can be shared (use --permanent with --share)")
         committee = await self.committee()
-        system = (await self.chain.singleton("walrus::System")).fields
+        system = self._system
         epoch = committee.epoch
         end_epoch = await self._end_epoch(options, epoch)
         epochs_ahead = end_epoch - epoch
@@ -375,8 +389,7 @@ class WalrusClient:
         limit = asyncio.Semaphore(self.upload_concurrency)
         total = sum(2 * len(m.shards) for m in committee.members)
         uploaded = 0
-        confirmations: dict[int, Any] = {}
-        weight = 0
+        confirmations = Confirmations(committee, expected)
         quorum_reached = asyncio.Event()
         self.progress("uploading", 0, total)
 
@@ -394,7 +407,7 @@ class WalrusClient:
             return None
 
         async def to_node(member: Member) -> None:
-            nonlocal uploaded, weight
+            nonlocal uploaded
             client = self.node(member)
             await retry(lambda: client.put_metadata(blob_id, metadata))
 
@@ -430,15 +443,8 @@ class WalrusClient:
                     )
             await asyncio.gather(*(send(batch) for batch in upload_batches(slivers)))
             signed = await retry(lambda: client.get_confirmation(blob_id, object_id))
-            try:
-                signed.verify_contents(member.public_key, StorageConfirmation.from_bytes(expected))
-            except (VerificationError, WalrusError):
-                return  # a node that signs garbage does not count
-            if signed.serialized_message != expected:
-                return
-            confirmations[member.index] = signed
-            weight += len(member.shards)
-            if is_quorum(weight, committee.n_shards):
+            confirmations.add(member, signed)
+            if confirmations.has_quorum:
                 quorum_reached.set()
 
         async def guarded(member: Member) -> None:
@@ -458,12 +464,13 @@ class WalrusClient:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if not is_quorum(weight, committee.n_shards):
+        confirmations.settle()
+        if not confirmations.has_quorum:
             raise NotEnoughConfirmations(
-                f"storage confirmations cover {weight} of {committee.n_shards} shards; a quorum "
-                f"needs 3w ≥ 2n+1"
+                f"storage confirmations cover {confirmations.weight} of {committee.n_shards} "
+                f"shards; a quorum needs 3w ≥ 2n+1"
             )
-        certificate = aggregate_certificate(len(committee.members), sorted(confirmations.items()))
+        certificate = confirmations.certificate()
         return {
             "signature": base64.b64encode(certificate.signature.to_bytes()).decode(),
             "signers_bitmap": base64.b64encode(

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pywalrus.chain.client import ChainClient
+from pywalrus.chain.objects import Object
 from pywalrus.core.config import EncodingConfig
 from pywalrus.core.crypto.bls import BlsPublicKey
 
@@ -101,6 +102,13 @@ async def load_committee(chain: ChainClient, with_previous: bool = False) -> Com
     previous owners after the change is done too)."""
     system = await chain.singleton("walrus::System")
     staking = await chain.singleton("walrus::Staking")
+    return await committee_from(chain, system, staking, with_previous)
+
+
+async def committee_from(
+    chain: ChainClient, system: Object, staking: Object, with_previous: bool = False
+) -> Committee:
+    """`load_committee` from system and staking objects already read."""
     epoch, n_shards = int(system.fields["epoch"]), int(system.fields["n_shards"])
     previous = None
     changing = staking.fields["epoch_state"]["kind"] == "EpochChangeSync"
