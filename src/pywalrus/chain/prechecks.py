@@ -1,17 +1,17 @@
-"""Signature and certificate checks in a worker process, batched, off the sequencer's core.
+"""Signature and certificate checks in worker processes, batched, off the sequencer's core.
 
 The sequencer executes transactions one at a time on one core; checking a transaction's
 Ed25519 signature (with its canonical JSON and digest) and a certifying transaction's BLS
 certificate (about 2 ms) would cost it as much as the execution. The RPC server therefore hands
-each certifying transaction to a worker process before queueing it (a transaction without
+each certifying transaction to one of two worker processes before queueing it (a transaction without
 certificates is cheaper to check on the sequencer than to send). Transactions that arrive while
 the workers are busy go together in the next round trip, so under load one inter-process call
 carries many checks.
 
-What the worker accepted is passed on exactly: the transaction's digest and a flag that its
+What a worker accepted is passed on exactly: the transaction's digest and a flag that its
 signature is the sender's, and each valid certificate is remembered
 (`certify.remember_verified`) for exactly its committee, epoch and bytes. The ledger checks
-everything else itself, so a missing or failed worker costs only speed.
+everything else itself, so missing or failed workers cost only speed.
 """
 
 from __future__ import annotations
