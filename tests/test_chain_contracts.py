@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from pathlib import Path
 
 import pytest
@@ -569,3 +570,35 @@ def test_argument_types_and_ranges_are_checked(h: Harness) -> None:
         h.ledger.execute_system(
             [Call("gas::faucet", {"recipient": h.other.address, "amount": (1 << 64) - 1})]
         )
+
+
+def test_chain_from_before_the_accounting_object_is_migrated(h: Harness) -> None:
+    """A database whose system object still holds the ring gets its own ring object back."""
+    from pywalrus.chain.contracts.system import (
+        ACCOUNTING,
+        SYSTEM,
+        needs_accounting_migration,
+    )
+
+    h.reserve(h.user, 1000, epochs=2)
+    ring = h.accounting_ring()
+    system_id = h.ledger.singleton_id(SYSTEM)
+    accounting_id = h.ledger.singleton_id(ACCOUNTING)
+    fields = {**h.system(), "future_accounting": ring}
+    db = h.ledger.store._db
+    db.execute("UPDATE objects SET fields = ? WHERE id = ?", (json.dumps(fields), system_id))
+    db.execute("DELETE FROM objects WHERE id = ?", (accounting_id,))
+    db.execute("DELETE FROM meta WHERE key = ?", (f"singleton:{ACCOUNTING}",))
+    h.ledger._reload_counters()
+    assert needs_accounting_migration(h.ledger.singleton(SYSTEM), h.ledger.singleton_id(ACCOUNTING))
+    with rejected("EObjectNotFound"):
+        h.reserve(h.user, 1000, epochs=1)
+    h.ledger.execute_system([Call("system::migrate_accounting")])
+    assert h.accounting_ring() == ring
+    assert "future_accounting" not in h.system()
+    h.reserve(h.user, 1000, epochs=1)
+    assert h.accounting_ring()[0]["used_capacity"] == ring[0]["used_capacity"] + 1000
+    with rejected("EAlreadyMigrated"):
+        h.ledger.execute_system([Call("system::migrate_accounting")])
+    with rejected("ENotAuthorized"):
+        h.call(h.user, "system::migrate_accounting")

@@ -80,6 +80,7 @@ async def test_bad_requests_change_nothing(chain: ChainProcess) -> None:
         for body, code in [
             (b"{not json", -32700),
             (b"[1, 2]", -32600),
+            (b'{"jsonrpc": "2.0", "id": 1, "method": "chain_info", "params": {"x": NaN}}', -32700),
             (json.dumps({"jsonrpc": "2.0", "id": 1, "method": "chain_nope"}).encode(), -32601),
             (
                 json.dumps(

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import platform
 import random
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -29,6 +31,14 @@ def test_hash_records_matches_hashlib(size: int, prefix: int, count: int) -> Non
         for i in range(0, len(data), size)
     )
     assert native.hash_records(data, size, prefix) == expected
+
+
+def test_simd_is_used_where_the_cpu_has_avx2() -> None:
+    assert native is not None
+    flags = Path("/proc/cpuinfo").read_text().split() if Path("/proc/cpuinfo").exists() else []
+    if "avx2" not in flags or platform.machine() != "x86_64":
+        pytest.skip("no AVX2 here")
+    assert native.simd == 1
 
 
 def test_scalar_path_gives_the_same_hashes() -> None:

@@ -108,8 +108,8 @@ class ChainClient:
             except ChainError as exc:
                 if exc.reason == "EWrongNonce" and attempt < 2:
                     continue
-                if exc.reason is not None:  # refused: the nonce is still the next one
-                    self._nonces[address] = nonce
+                if exc.reason not in (None, "EWrongNonce", "EDuplicate"):
+                    self._nonces[address] = nonce  # refused: the nonce is still the next one
                 raise
             self._nonces[address] = nonce + 1
             return result

@@ -148,8 +148,8 @@ class ChainServer:
         request_id: Any = None
         try:
             try:
-                body = json.loads(await request.read())
-            except (json.JSONDecodeError, UnicodeDecodeError):
+                body = json.loads(await request.read(), parse_constant=_no_constant)
+            except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
                 raise RpcError(PARSE_ERROR, "request body is not valid JSON") from None
             if not isinstance(body, dict) or body.get("jsonrpc") != "2.0":
                 raise RpcError(INVALID_REQUEST, "expected a JSON-RPC 2.0 request object")
@@ -365,3 +365,8 @@ class ChainServer:
 
 def _json_response(value: Any) -> web.Response:
     return web.Response(body=dumps_bytes(value), content_type="application/json")
+
+
+def _no_constant(name: str) -> Any:
+    """JSON has no NaN or Infinity (Python's parser accepts them; our writer would not)."""
+    raise ValueError(f"{name} is not JSON")

@@ -18,6 +18,7 @@ import yaml
 from aiohttp import web
 
 from pywalrus.chain.contracts.staking import STAKING, epoch_actions_due
+from pywalrus.chain.contracts.system import ACCOUNTING, SYSTEM, needs_accounting_migration
 from pywalrus.chain.ledger import Clock, Ledger, TransactionRejected
 from pywalrus.chain.server import ChainServer
 from pywalrus.chain.tx import Call
@@ -84,6 +85,8 @@ def open_ledger(config: ChainConfig) -> Ledger:
     if not ledger.is_initialized:
         genesis = yaml.safe_load(config.genesis_file.read_text())
         ledger.execute_system([Call("genesis::init", {"config": genesis})])
+    elif needs_accounting_migration(ledger.singleton(SYSTEM), ledger.singleton_id(ACCOUNTING)):
+        ledger.execute_system([Call("system::migrate_accounting")])
     return ledger
 
 

@@ -81,6 +81,8 @@ class StoreOptions:
     """Wrap the blob into a shared object anyone can fund and extend (permanent only)."""
 
 
+COMMITTEE_TTL_S = 30.0
+"""How long a client trusts the committee members (names, addresses) it read."""
 UPLOAD_BATCH_BYTES = 4 * 1024 * 1024
 """Slivers for one node go in batches of about this size: one request per sliver costs more
 than the node's check of a small sliver, and a few large batches keep the node's cores busy."""
@@ -117,7 +119,7 @@ class WalrusClient:
         self.upload_concurrency = upload_concurrency
         self.read_concurrency = read_concurrency
         self._no_batch_route: set[str] = set()
-        self._committee: tuple[tuple[int, str], Committee] | None = None
+        self._committee: tuple[tuple[int, str], float, Committee] | None = None
         self._system: dict[str, Any] = {}
         """The system object's fields as `committee()` last read them."""
         """Nodes (by URL) that lack the sliver batch route: upstream nodes."""
@@ -156,16 +158,19 @@ class WalrusClient:
     async def committee(self) -> Committee:
         """The current committee (and the previous one during an epoch change).
 
-        Its members, which take a read per node, are read again only when the system object
-        (committee, epoch, prices) has changed or an epoch change has started or ended.
+        Its members, which take a read per node, are read again when the system object
+        (committee, epoch, prices) has changed, an epoch change has started or ended, or
+        `COMMITTEE_TTL_S` have passed (a node may have moved to another address).
         """
         system = await self.chain.singleton("walrus::System")
         staking = await self.chain.singleton("walrus::Staking")
         key = (system.version, staking.fields["epoch_state"]["kind"])
-        if self._committee is None or self._committee[0] != key:
-            self._committee = (key, await committee_from(self.chain, system, staking))
+        now = time.monotonic()
+        cached = self._committee
+        if cached is None or cached[0] != key or now - cached[1] > COMMITTEE_TTL_S:
+            cached = self._committee = (key, now, await committee_from(self.chain, system, staking))
         self._system = system.fields
-        return self._committee[1]
+        return cached[2]
 
     # Store -----------------------------------------------------------------------------------
 

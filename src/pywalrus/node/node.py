@@ -439,6 +439,15 @@ class StorageNode:
     async def start(self) -> asyncio.Task[None]:
         await self.refresh_committee()
         await self.update_shard_states()
+        # Shards kept without a record are ready; write it, so that losing one later is seen
+        # (a store from before shard records existed has none at all).
+        unrecorded = {
+            s: ShardState(READY, self.epoch) for s in self.shards if s not in self.shard_states
+        }
+        if unrecorded:
+            records = {s: st.to_json() for s, st in unrecorded.items()}
+            await self.write(self.store.put_shard_states, records)
+            self.shard_states.update(unrecorded)
         await self.report_sync_done()
         if self.on_certified is not None:
             # Catch up on certified blobs missed while the node was down.

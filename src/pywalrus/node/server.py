@@ -275,6 +275,9 @@ class NodeServer:
     ) -> web.StreamResponse:
         """Buffer (blob not yet registered) or store verified slivers: (shard, sliver, BCS)."""
         node = self.node
+        # The registration may have arrived (and the pending buffer been flushed) while the
+        # slivers were being verified: look again, with no await before buffering.
+        registered = registered or node.is_registered(blob_id)
         if not registered:
             try:
                 entry = node.pending_entry(blob_id)

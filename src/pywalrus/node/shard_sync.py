@@ -233,7 +233,10 @@ class ShardSync:
             good = await node.cpu(_verified, candidates)
             self.transferred += len(good)
             self.rejected += len(response) - len(good)
-            highest = max(blob_id.value.hex() for blob_id, _ in response)
+            answered = [blob_id.value.hex() for blob_id, _ in response if blob_id in wanted]
+            if not answered:
+                break  # nothing asked for: leave the rest to recovery
+            highest = max(answered)  # only IDs asked for: a peer cannot skip past the rest
             state = state.with_progress(axis, highest)
             self._check_still_syncing(shard)
             await node.write(node.store.put_shard_page, shard, axis, good, state.to_json())

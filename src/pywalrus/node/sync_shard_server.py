@@ -31,7 +31,7 @@ from pywalrus.core.messages import (
 )
 from pywalrus.core.types import BlobId, SliverType
 from pywalrus.node import blob_info
-from pywalrus.node.api import NodeApiError, bad_request, bcs
+from pywalrus.node.api import NodeApiError, bad_request, bcs, read_body
 from pywalrus.node.node import StorageNode
 
 MAX_SYNC_SLIVERS: Final = 1000
@@ -62,9 +62,10 @@ async def handle_sync_shard(node: StorageNode, request: web.Request) -> web.Stre
     key = _caller_key(request)
     if (request.content_length or 0) > MAX_REQUEST_BYTES:
         raise bad_request("INVALID_SYNC_SHARD_REQUEST", "sync shard request is too large")
-    body = await request.read()
-    if len(body) > MAX_REQUEST_BYTES:
-        raise bad_request("INVALID_SYNC_SHARD_REQUEST", "sync shard request is too large")
+    try:
+        body = await read_body(request, MAX_REQUEST_BYTES)  # chunked bodies have no length
+    except web.HTTPRequestEntityTooLarge:
+        raise bad_request("INVALID_SYNC_SHARD_REQUEST", "sync shard request is too large") from None
     try:
         signed = SignedMessage.from_bcs(body)
         message = SyncShardMsg.from_bytes(signed.serialized_message)

@@ -472,6 +472,22 @@ def invalidate_blob_id(
     return {"blob_id": blob_id}
 
 
+@entry("system::migrate_accounting")
+def migrate_accounting(ctx: TxContext) -> None:
+    """Move the accounting ring of a chain created before `walrus::FutureAccounting` existed
+    out of the system object into its own singleton (run by the chain at start-up)."""
+    ctx.require_chain()
+    system = system_state(ctx)
+    ring = system.fields.pop("future_accounting", None)
+    if ring is None:
+        raise Abort("EAlreadyMigrated", "the accounting ring already has its own object")
+    ctx.create(ACCOUNTING, SHARED, {"ring": ring}, singleton=True)
+
+
+def needs_accounting_migration(system: Object, accounting_id: str | None) -> bool:
+    return accounting_id is None and "future_accounting" in system.fields
+
+
 def create_system(
     ctx: TxContext,
     n_shards: int,
