@@ -486,3 +486,37 @@ def test_upload_batches_respect_the_byte_budget() -> None:
         size = sum(len(s.data) for _, s in batch)
         assert size <= UPLOAD_BATCH_BYTES or len(batch) == 1
     assert len(batches) > 1
+
+
+async def test_node_store_from_before_shard_records_is_upgraded(network: Network) -> None:
+    """A node whose store has no shard records and no event epoch (written by an earlier
+    version) records its shards as ready and finds the epoch start it applied."""
+    from pywalrus.node.config import NodeConfig
+    from pywalrus.node.storage import NodeStore
+
+    committee = await network.committee()
+    name = committee.members[-1].name
+    network.stop(name)
+    config = NodeConfig.load(network.dir / "nodes" / name / "node.yaml")
+    store = NodeStore(config.data_dir / "db", config.lmdb_map_size)
+    try:
+        with store.env.begin(write=True) as txn:
+            txn.drop(store._shards, delete=False)
+            txn.delete(b"event_epoch", db=store._meta)
+        assert store.shard_states() == {} and store.get_scalar("event_epoch") is None
+    finally:
+        store.close()
+    network.up()
+    member = next(m for m in (await network.committee()).members if m.name == name)
+    async with network.client() as client:
+        summary = (await client.node(member).health())["shardSummary"]
+    assert summary["owned"] == len(member.shards)
+    assert summary["ownedShardStatus"]["ready"] == len(member.shards)
+    network.stop(name)
+    store = NodeStore(config.data_dir / "db", config.lmdb_map_size)
+    try:
+        assert set(store.shard_states()) == set(member.shards)
+        assert store.get_scalar("event_epoch") == str(committee.epoch)
+    finally:
+        store.close()
+    network.up()

@@ -441,6 +441,15 @@ class StorageNode:
         await self.update_shard_states()
         # Shards kept without a record are ready; write it, so that losing one later is seen
         # (a store from before shard records existed has none at all).
+        cursor = self.store.event_cursor()
+        if self.store.get_scalar("event_epoch") is None and cursor >= 0:
+            # A store from before the epoch of events was kept: find the last epoch start it
+            # has applied.
+            starts = await self.chain.query_events(types=["EpochChangeStart"])
+            applied = [int(e.fields["epoch"]) for e in starts if e.seq <= cursor]
+            if applied:
+                await self.write(self.store.put_scalar, "event_epoch", str(max(applied)))
+                self.event_epoch = max(applied)
         unrecorded = {
             s: ShardState(READY, self.epoch) for s in self.shards if s not in self.shard_states
         }
