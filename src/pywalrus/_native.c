@@ -59,16 +59,25 @@ static inline uint64_t load64(const uint8_t *p) {
         b = rotr64(b ^ c, 63);       \
     } while (0)
 
-#define ROUND(r)                                                          \
+/* One round with the mixing function G_ (the scalar G, or G4 on four messages at once). */
+#define ROUND_WITH(G_, r)                                                 \
     do {                                                                  \
-        G(v0, v4, v8, v12, m[SIGMA[r][0]], m[SIGMA[r][1]]);               \
-        G(v1, v5, v9, v13, m[SIGMA[r][2]], m[SIGMA[r][3]]);               \
-        G(v2, v6, v10, v14, m[SIGMA[r][4]], m[SIGMA[r][5]]);              \
-        G(v3, v7, v11, v15, m[SIGMA[r][6]], m[SIGMA[r][7]]);              \
-        G(v0, v5, v10, v15, m[SIGMA[r][8]], m[SIGMA[r][9]]);              \
-        G(v1, v6, v11, v12, m[SIGMA[r][10]], m[SIGMA[r][11]]);            \
-        G(v2, v7, v8, v13, m[SIGMA[r][12]], m[SIGMA[r][13]]);             \
-        G(v3, v4, v9, v14, m[SIGMA[r][14]], m[SIGMA[r][15]]);             \
+        G_(v0, v4, v8, v12, m[SIGMA[r][0]], m[SIGMA[r][1]]);              \
+        G_(v1, v5, v9, v13, m[SIGMA[r][2]], m[SIGMA[r][3]]);              \
+        G_(v2, v6, v10, v14, m[SIGMA[r][4]], m[SIGMA[r][5]]);             \
+        G_(v3, v7, v11, v15, m[SIGMA[r][6]], m[SIGMA[r][7]]);             \
+        G_(v0, v5, v10, v15, m[SIGMA[r][8]], m[SIGMA[r][9]]);             \
+        G_(v1, v6, v11, v12, m[SIGMA[r][10]], m[SIGMA[r][11]]);           \
+        G_(v2, v7, v8, v13, m[SIGMA[r][12]], m[SIGMA[r][13]]);            \
+        G_(v3, v4, v9, v14, m[SIGMA[r][14]], m[SIGMA[r][15]]);            \
+    } while (0)
+
+/* All twelve rounds, unrolled. */
+#define ROUNDS_WITH(G_)                                                                        \
+    do {                                                                                       \
+        ROUND_WITH(G_, 0); ROUND_WITH(G_, 1); ROUND_WITH(G_, 2); ROUND_WITH(G_, 3);             \
+        ROUND_WITH(G_, 4); ROUND_WITH(G_, 5); ROUND_WITH(G_, 6); ROUND_WITH(G_, 7);             \
+        ROUND_WITH(G_, 8); ROUND_WITH(G_, 9); ROUND_WITH(G_, 10); ROUND_WITH(G_, 11);           \
     } while (0)
 
 /* The rounds are unrolled so that the message schedule is resolved at compile time and the
@@ -79,8 +88,7 @@ static void compress(uint64_t h[8], const uint8_t block[BLOCK], uint64_t t, int 
     uint64_t v0 = h[0], v1 = h[1], v2 = h[2], v3 = h[3], v4 = h[4], v5 = h[5], v6 = h[6], v7 = h[7];
     uint64_t v8 = IV[0], v9 = IV[1], v10 = IV[2], v11 = IV[3];
     uint64_t v12 = IV[4] ^ t, v13 = IV[5], v14 = last ? ~IV[6] : IV[6], v15 = IV[7];
-    ROUND(0); ROUND(1); ROUND(2); ROUND(3); ROUND(4); ROUND(5);
-    ROUND(6); ROUND(7); ROUND(8); ROUND(9); ROUND(10); ROUND(11);
+    ROUNDS_WITH(G);
     h[0] ^= v0 ^ v8; h[1] ^= v1 ^ v9; h[2] ^= v2 ^ v10; h[3] ^= v3 ^ v11;
     h[4] ^= v4 ^ v12; h[5] ^= v5 ^ v13; h[6] ^= v6 ^ v14; h[7] ^= v7 ^ v15;
 }
@@ -148,18 +156,6 @@ X4 static inline __m256i rot63_x4(__m256i x) {
         b = rot63_x4(_mm256_xor_si256(b, c));                         \
     } while (0)
 
-#define ROUND4(r)                                                         \
-    do {                                                                  \
-        G4(v0, v4, v8, v12, m[SIGMA[r][0]], m[SIGMA[r][1]]);              \
-        G4(v1, v5, v9, v13, m[SIGMA[r][2]], m[SIGMA[r][3]]);              \
-        G4(v2, v6, v10, v14, m[SIGMA[r][4]], m[SIGMA[r][5]]);             \
-        G4(v3, v7, v11, v15, m[SIGMA[r][6]], m[SIGMA[r][7]]);             \
-        G4(v0, v5, v10, v15, m[SIGMA[r][8]], m[SIGMA[r][9]]);             \
-        G4(v1, v6, v11, v12, m[SIGMA[r][10]], m[SIGMA[r][11]]);           \
-        G4(v2, v7, v8, v13, m[SIGMA[r][12]], m[SIGMA[r][13]]);            \
-        G4(v3, v4, v9, v14, m[SIGMA[r][14]], m[SIGMA[r][15]]);            \
-    } while (0)
-
 X4 static void compress_x4(__m256i h[8], uint8_t block[4][BLOCK], uint64_t t, int last) {
     __m256i m[16];
     for (int i = 0; i < 16; i++)
@@ -171,8 +167,7 @@ X4 static void compress_x4(__m256i h[8], uint8_t block[4][BLOCK], uint64_t t, in
     __m256i v12 = _mm256_set1_epi64x((long long)(IV[4] ^ t)), v13 = _mm256_set1_epi64x((long long)IV[5]);
     __m256i v14 = _mm256_set1_epi64x((long long)(last ? ~IV[6] : IV[6]));
     __m256i v15 = _mm256_set1_epi64x((long long)IV[7]);
-    ROUND4(0); ROUND4(1); ROUND4(2); ROUND4(3); ROUND4(4); ROUND4(5);
-    ROUND4(6); ROUND4(7); ROUND4(8); ROUND4(9); ROUND4(10); ROUND4(11);
+    ROUNDS_WITH(G4);
     h[0] = _mm256_xor_si256(h[0], _mm256_xor_si256(v0, v8));
     h[1] = _mm256_xor_si256(h[1], _mm256_xor_si256(v1, v9));
     h[2] = _mm256_xor_si256(h[2], _mm256_xor_si256(v2, v10));
