@@ -370,16 +370,23 @@ class NodeServer:
         axis = _axis(request)
         _, shard = self._shard(request, blob_id, reading=True)
         self._served(blob_id)
-        data = self.node.store.sliver(blob_id, shard, axis)
-        if data is not None and shard not in self.node.shards:
-            self.read_only_served.inc()
+        data = self._stored_sliver(blob_id, shard, axis)
         if data is None:
             raise not_found(
                 "SLIVER_NOT_FOUND", f"{axis.label} sliver of blob {blob_id} is not stored"
             )
+        return bcs(data)
+
+    def _stored_sliver(self, blob_id: BlobId, shard: int, axis: SliverType) -> bytes | None:
+        """A stored sliver (BCS) as served to readers, of a shard the node serves reads of."""
+        data = self.node.store.sliver(blob_id, shard, axis)
+        if data is None:
+            return None
+        if shard not in self.node.shards:
+            self.read_only_served.inc()
         if "corrupt_slivers" in self.node.faults:
             data = _flip_last(data[:-4]) + data[-4:]
-        return bcs(data)
+        return data
 
     async def get_slivers(self, request: web.Request) -> web.StreamResponse:
         """Many slivers of one axis at once (pywalrus extension): `?type=primary&pair=3&pair=7`.
@@ -409,14 +416,9 @@ class NodeServer:
         found = []
         for pair in pairs:
             shard = node.shard_for_pair(pair, blob_id)
-            data = node.store.sliver(blob_id, shard, axis) if node.serves_reads(shard) else None
-            if data is None:
-                continue
-            if shard not in node.shards:
-                self.read_only_served.inc()
-            if "corrupt_slivers" in node.faults:
-                data = _flip_last(data[:-4]) + data[-4:]
-            found.append((pair, data))
+            data = self._stored_sliver(blob_id, shard, axis) if node.serves_reads(shard) else None
+            if data is not None:
+                found.append((pair, data))
         if not found:
             raise not_found("SLIVER_NOT_FOUND", f"none of those slivers of {blob_id} is stored")
         writer = BcsWriter().uleb128(len(found))
