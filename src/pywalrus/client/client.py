@@ -88,6 +88,11 @@ UPLOAD_BATCH_BYTES = 4 * 1024 * 1024
 than the node's check of a small sliver, and a few large batches keep the node's cores busy."""
 
 
+def lacks_route(error: NodeError) -> bool:
+    """True if a node answered that it has no such route (not: no such blob or sliver)."""
+    return error.status == 405 or (error.status == 404 and error.reason in ("NOT_FOUND", "UNKNOWN"))
+
+
 def upload_batches(slivers: list[tuple[int, Sliver]]) -> list[list[tuple[int, Sliver]]]:
     """Group (pair, sliver) uploads into batches of at most `UPLOAD_BATCH_BYTES` of symbols."""
     batches: list[list[tuple[int, Sliver]]] = []
@@ -120,8 +125,6 @@ class WalrusClient:
         self.read_concurrency = read_concurrency
         self._no_batch_route: set[str] = set()
         self._committee: tuple[tuple[int, str], float, Committee] | None = None
-        self._system: dict[str, Any] = {}
-        """The system object's fields as `committee()` last read them."""
         """Nodes (by URL) that lack the sliver batch route: upstream nodes."""
         self.chain = ChainClient(config.chain_url)
         self._session: aiohttp.ClientSession | None = None
@@ -156,7 +159,11 @@ class WalrusClient:
         return NodeClient(member.url, self._http())
 
     async def committee(self) -> Committee:
-        """The current committee (and the previous one during an epoch change).
+        """The current committee (and the previous one during an epoch change)."""
+        return (await self._chain_state())[0]
+
+    async def _chain_state(self) -> tuple[Committee, dict[str, Any]]:
+        """The current committee and the system object's fields.
 
         Its members, which take a read per node, are read again when the system object
         (committee, epoch, prices) has changed, an epoch change has started or ended, or
@@ -169,8 +176,7 @@ class WalrusClient:
         cached = self._committee
         if cached is None or cached[0] != key or now - cached[1] > COMMITTEE_TTL_S:
             cached = self._committee = (key, now, await committee_from(self.chain, system, staking))
-        self._system = system.fields
-        return cached[2]
+        return cached[2], system.fields
 
     # Store -----------------------------------------------------------------------------------
 
@@ -190,8 +196,7 @@ class WalrusClient:
         options = options or StoreOptions()
         if options.share and options.deletable:
             raise WalrusError("only permanent blobs can be shared (use --permanent with --share)")
-        committee = await self.committee()
-        system = self._system
+        committee, system = await self._chain_state()
         epoch = committee.epoch
         end_epoch = await self._end_epoch(options, epoch)
         epochs_ahead = end_epoch - epoch
@@ -423,7 +428,7 @@ class WalrusClient:
                         body = encode_sliver_batch(batch)
                         await retry(lambda: client.put_slivers(blob_id, body))
                     except NodeError as exc:
-                        if exc.status not in (404, 405):
+                        if not lacks_route(exc):
                             raise
                         # A node without the batch route (upstream): one PUT per sliver.
                         self._no_batch_route.add(member.url)
@@ -574,8 +579,8 @@ class WalrusClient:
                     data = await self.node(member).get_slivers(blob_id, SliverType.PRIMARY, pairs)
                 batch = decode_sliver_batch(data)
             except NodeError as exc:
-                if exc.status in (404, 405) and exc.reason in ("NOT_FOUND", "UNKNOWN"):
-                    self._no_batch_route.add(member.url)  # no such route: an upstream node
+                if lacks_route(exc):
+                    self._no_batch_route.add(member.url)  # an upstream node
                 return []
             except WalrusError:
                 return []  # malformed: ask for these slivers one by one
