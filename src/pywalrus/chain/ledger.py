@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pywalrus.chain import contracts
 from pywalrus.chain.checkpoints import GENESIS_DIGEST, Checkpoint, events_digest
@@ -31,6 +31,7 @@ FEE_PER_CALL = 1_000
 """Fees in MIST: a small, fixed price per transaction and per call."""
 SYSTEM_TYPE = "walrus::System"
 OBJECT_CACHE_SIZE = 10_000
+T = TypeVar("T")
 
 
 class TransactionRejected(WalrusError):
@@ -150,9 +151,7 @@ class Ledger:
         """An account's committed (nonce, gas balance)."""
         cached = self._accounts.get(address)
         if cached is None:
-            if len(self._accounts) >= OBJECT_CACHE_SIZE:
-                self._accounts.pop(next(iter(self._accounts)))
-            cached = self._accounts[address] = self.store.account(address)
+            cached = _cache_put(self._accounts, address, self.store.account(address))
         return cached
 
     def meta(self, key: str) -> str | None:
@@ -161,9 +160,7 @@ class Ledger:
         return self._meta[key]
 
     def _remember(self, obj: Object) -> None:
-        if len(self._objects) >= OBJECT_CACHE_SIZE:
-            self._objects.pop(next(iter(self._objects)))
-        self._objects[obj.id] = obj
+        _cache_put(self._objects, obj.id, obj)
 
     def singleton_id(self, type_: str) -> str | None:
         return self.meta(f"singleton:{type_}")
@@ -353,7 +350,8 @@ class Ledger:
         )
         for obj in written:
             self._remember(obj)
-        self._accounts.update(accounts)
+        for address, account in accounts.items():
+            _cache_put(self._accounts, address, account)
         self._meta.update(meta)
         for object_id in ctx.deleted:
             self._objects.pop(object_id, None)
@@ -371,6 +369,14 @@ class Ledger:
             return 0
         obj = ctx.working.get(type_id) or ctx.viewed.get(type_id) or self.object(type_id)
         return int(obj.fields["epoch"]) if obj else 0
+
+
+def _cache_put(cache: dict[str, T], key: str, value: T) -> T:
+    """Put into a cache of at most `OBJECT_CACHE_SIZE` entries (the oldest goes first)."""
+    if key not in cache and len(cache) >= OBJECT_CACHE_SIZE:
+        cache.pop(next(iter(cache)))
+    cache[key] = value
+    return value
 
 
 def _resolve(value: Any, results: list[dict[str, Any]]) -> Any:
