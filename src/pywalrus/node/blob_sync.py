@@ -34,6 +34,8 @@ from pywalrus.node.node import StorageNode
 log = logging.getLogger("pywalrus.node.sync")
 LIVE_UPLOAD_GRACE_S = 1.0
 """Give a writer that is still uploading a moment before recovering in its place."""
+RETRY_MAX_S = 30.0
+"""Longest pause between attempts to sync a blob that could not be recovered yet."""
 
 
 class BlobSync:
@@ -49,14 +51,25 @@ class BlobSync:
             self._running[blob_id] = asyncio.create_task(self._run(blob_id))
 
     async def _run(self, blob_id: BlobId) -> None:
+        """Sync a blob, and again after a failure (peers down, too few good symbols) with a
+        growing pause, until the node holds it or it is no longer registered: a node left
+        without its slivers would also starve others that later recover from it."""
+        delay = LIVE_UPLOAD_GRACE_S
         try:
-            await asyncio.sleep(LIVE_UPLOAD_GRACE_S)
-            async with self._limit:
-                if self.node.holds_ready_slivers(blob_id) or not self.node.is_registered(blob_id):
-                    return
-                await self.sync(blob_id)
-        except (WalrusError, aiohttp.ClientError, OSError) as exc:
-            log.warning("blob sync of %s failed: %s", blob_id, exc)
+            while True:
+                await asyncio.sleep(delay)
+                async with self._limit:
+                    node = self.node
+                    if node.holds_ready_slivers(blob_id) or not node.is_registered(blob_id):
+                        return
+                    try:
+                        await self.sync(blob_id)
+                        return
+                    except (WalrusError, aiohttp.ClientError, OSError) as exc:
+                        delay = min(RETRY_MAX_S, 2 * delay)
+                        log.warning(
+                            "blob sync of %s failed, retrying in %.0f s: %s", blob_id, delay, exc
+                        )
         finally:
             self._running.pop(blob_id, None)
 
