@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import random
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import aiohttp
@@ -72,6 +72,31 @@ async def sliver_status(member: Member, blob_id: BlobId, pair: int) -> tuple[int
                 return 200, "ok"
             body = await response.json()
             return response.status, body["error"]["details"][0]["reason"]
+
+
+async def all_slivers_stored(committee: Committee, blobs: Iterable[BlobId]) -> None:
+    """Wait until every member holds both slivers of each of its shards for every blob.
+
+    A store returns once a quorum confirmed; a slower node may still be writing, or rebuild
+    its slivers by blob sync a little later. Shard transfer assumes the old owners hold them.
+    """
+    config = committee.encoding
+
+    async def stored(session: aiohttp.ClientSession, member: Member, blob_id: BlobId) -> bool:
+        for shard in member.shards:
+            pair = config.pair_for_shard(ShardIndex(shard), blob_id)
+            for axis in SliverType:
+                url = f"{member.url}/v1/blobs/{blob_id}/slivers/{pair}/{axis.label}/status"
+                async with session.get(url) as response:
+                    if (await response.json())["success"]["data"] != "stored":
+                        return False
+        return True
+
+    async def everywhere() -> bool:
+        async with aiohttp.ClientSession() as session:
+            return all([await stored(session, m, b) for m in committee.members for b in blobs])
+
+    await wait_for(everywhere, what="every node to hold its slivers of the stored blobs")
 
 
 async def stake(net: Network, account_wallet: str | None, node_id: str, amount: int) -> None:
@@ -163,6 +188,7 @@ async def test_stake_moves_shards_and_blobs_follow(net: Network) -> None:
             break
     moved_blob = await store(net, data)
     blobs[moved_blob] = data
+    await all_slivers_stored(before, blobs)
 
     # The change starts with the gaining node down: the others report, but hold 60 shards.
     net.stop(gainer.name)
@@ -240,6 +266,7 @@ async def test_previous_owner_down_and_lying(net: Network) -> None:
     for size in (50_000, 200_000):
         data = random.randbytes(size)
         blobs[await store(net, data)] = data
+    await all_slivers_stored(before, blobs)
     await stake(net, gainer.name, gainer.node_id, STAKE)
     next_committee = await select_next_committee(net)
     gained = set(next_committee[gainer.node_id]) - set(gainer.shards)
