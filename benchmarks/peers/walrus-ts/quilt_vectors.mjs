@@ -87,8 +87,8 @@ function cases() {
 	add('no-patches-n4', 4, []);
 	add('no-patches-n1000', 1000, []);
 
-	// The cases of walrus-core's test_quilt_construct_quilt (identifiers, tags, contents as there
-	// would be nicer, but contents here follow the seed rule; layouts are what matter).
+	// The cases of walrus-core's test_quilt_construct_quilt: identifiers, tags and sizes as there
+	// (the contents follow the seed rule).
 	add('upstream-case-0-n7', 7, [
 		blob('test-blob-0', 11, { tag1: 'value1' }),
 		blob('test-blob-1', 5, { tag1: 'value1' }),
