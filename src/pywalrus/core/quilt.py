@@ -604,6 +604,11 @@ def encode_quilt(blobs: Sequence[QuiltStoreBlob], config: EncodingConfig) -> Qui
     for a, b in pairwise(ordered):
         if a.identifier == b.identifier:
             raise DuplicateQuiltIdentifierError(f"duplicate patch identifier {a.identifier!r}")
+    if len(ordered) > max_patches(config):
+        raise TooManyQuiltPatchesError(
+            f"too many patches: {len(ordered)}, a quilt for {config.n_shards} shards holds at "
+            f"most {max_patches(config)}"
+        )
     placeholder = QuiltIndexV1(tuple(QuiltPatchV1(b.identifier, 0, 0, b.tags) for b in ordered))
     index_size = QUILT_INDEX_PREFIX_SIZE + len(placeholder.to_bcs())
     sizes = [index_size] + [serialized_blob_size(blob) for blob in ordered]
