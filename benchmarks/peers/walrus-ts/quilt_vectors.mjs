@@ -15,6 +15,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { BlobEncoder } from '@mysten/walrus-wasm';
 import { encodeQuilt } from '@mysten/walrus';
+import { seededBytes } from '../seeded_bytes.mjs';
 // Not in the package's exports map; imported by file so the IDs come from the SDK's own code.
 import { encodeQuiltPatchId } from './node_modules/@mysten/walrus/dist/utils/quilts.mjs';
 
@@ -24,18 +25,6 @@ const versionOf = (name) =>
 const sdkPackage = JSON.parse(
 	readFileSync(new URL('./node_modules/@mysten/walrus/package.json', import.meta.url), 'utf8'),
 );
-
-function seededBytes(seed, n) {
-	const out = new Uint8Array(n);
-	const base = createHash('blake2b512').update(Buffer.from(seed, 'utf8'));
-	const ctr = Buffer.alloc(8);
-	for (let i = 0, off = 0; off < n; i++, off += 64) {
-		ctr.writeBigUInt64LE(BigInt(i));
-		const d = base.copy().update(ctr).digest();
-		out.set(off + 64 <= n ? d : d.subarray(0, n - off), off);
-	}
-	return out;
-}
 
 const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
 

@@ -428,7 +428,7 @@ def serialized_blob_size(blob: QuiltStoreBlob) -> int:
         )
     size = BLOB_IDENTIFIER_SIZE_BYTES_LENGTH + identifier_size
     if blob.tags:
-        size += TAGS_SIZE_BYTES_LENGTH + _tags_size(blob)
+        size += TAGS_SIZE_BYTES_LENGTH + len(_serialized_tags(blob))
     size += len(blob.data)
     if size > MAX_SERIALIZED_BLOB_SIZE:
         raise QuiltOversizeError(
@@ -438,14 +438,14 @@ def serialized_blob_size(blob: QuiltStoreBlob) -> int:
     return size + BLOB_HEADER_SIZE
 
 
-def _tags_size(blob: QuiltStoreBlob) -> int:
-    size = len(BcsWriter().string_map(blob.tags).finish())
-    if size > MAX_TAGS_BYTES_LENGTH:
-        raise InvalidQuiltTagsError(
-            f"the tags of patch {blob.identifier!r} serialize to {size} bytes, "
-            f"the maximum is {MAX_TAGS_BYTES_LENGTH}"
-        )
-    return size
+def _serialized_tags(blob: QuiltStoreBlob) -> bytes:
+    tags = BcsWriter().string_map(blob.tags).finish()
+    if len(tags) <= MAX_TAGS_BYTES_LENGTH:
+        return tags
+    raise InvalidQuiltTagsError(
+        f"the tags of patch {blob.identifier!r} serialize to {len(tags)} bytes, "
+        f"the maximum is {MAX_TAGS_BYTES_LENGTH}"
+    )
 
 
 def patch_prefix(blob: QuiltStoreBlob) -> bytes:
@@ -455,7 +455,7 @@ def patch_prefix(blob: QuiltStoreBlob) -> bytes:
     mask = 0
     if blob.tags:
         mask |= TAGS_ENABLED
-        tags = BcsWriter().string_map(blob.tags).finish()
+        tags = _serialized_tags(blob)
         sections += [len(tags).to_bytes(2, "little"), tags]
     body = b"".join(sections)
     header = BlobHeaderV1(len(body) + len(blob.data), mask)
