@@ -558,6 +558,8 @@ def test_bad_input_is_refused_with_a_clear_error() -> None:
         QuiltStoreBlob("", b"1")
     with pytest.raises(InvalidQuiltTagsError):
         QuiltStoreBlob("a", b"1", {"k": 3})  # type: ignore[dict-item]
+    with pytest.raises(InvalidQuiltTagsError, match="must be a mapping"):
+        QuiltStoreBlob("a", b"1", ["k", "v"])  # type: ignore[arg-type]
     with pytest.raises(QuiltError, match="must be bytes"):
         QuiltStoreBlob("a", "text")  # type: ignore[arg-type]
     with pytest.raises(InvalidQuiltTagsError, match="maximum is 65535"):

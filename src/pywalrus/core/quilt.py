@@ -120,6 +120,11 @@ class InvalidQuiltPatchIdError(QuiltError):
     """A string or byte value that is not a QuiltV1 patch ID."""
 
 
+def _shown(text: str, limit: int = 48) -> str:
+    """`text` quoted for a one-line error message, cut if long."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + "…"
+
+
 def validate_quilt_identifier(identifier: str) -> None:
     """Raise unless `identifier` is a valid patch identifier, as upstream checks it.
 
@@ -128,31 +133,40 @@ def validate_quilt_identifier(identifier: str) -> None:
     code does not enforce; neither do we, so that every upstream quilt reads here).
     """
     if not isinstance(identifier, str):
-        raise InvalidQuiltIdentifierError(f"identifier must be a string, not {identifier!r}")
+        raise InvalidQuiltIdentifierError(f"identifier must be a string, not {_shown(identifier)}")
     try:
         size = len(identifier.encode())
     except UnicodeEncodeError:
-        raise InvalidQuiltIdentifierError(f"identifier {identifier!r} is not valid UTF-8") from None
+        raise InvalidQuiltIdentifierError(
+            f"identifier {_shown(identifier)} is not valid UTF-8"
+        ) from None
     if size > MAX_BLOB_IDENTIFIER_BYTES_LENGTH:
         raise InvalidQuiltIdentifierError(f"identifier too long: {size} bytes")
     if not identifier:
         raise InvalidQuiltIdentifierError("identifier is empty")
     if identifier[-1] in _WHITE_SPACE:
-        raise InvalidQuiltIdentifierError(f"identifier {identifier!r} ends in whitespace")
+        raise InvalidQuiltIdentifierError(f"identifier {_shown(identifier)} ends in whitespace")
     if any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in identifier):
-        raise InvalidQuiltIdentifierError(f"identifier {identifier!r} contains control characters")
+        raise InvalidQuiltIdentifierError(
+            f"identifier {_shown(identifier)} contains control characters"
+        )
 
 
 def _check_tags(tags: Mapping[str, str]) -> dict[str, str]:
+    if not isinstance(tags, Mapping):
+        raise InvalidQuiltTagsError(f"tags must be a mapping, not {type(tags).__name__}")
     result = dict(tags)
     for key, value in result.items():
         if not isinstance(key, str) or not isinstance(value, str):
-            raise InvalidQuiltTagsError(f"tag {key!r}: {value!r} is not a pair of strings")
+            raise InvalidQuiltTagsError(
+                "tags must map strings to strings, "
+                f"got {type(key).__name__} to {type(value).__name__}"
+            )
         try:
             key.encode()
             value.encode()
         except UnicodeEncodeError:
-            raise InvalidQuiltTagsError(f"tag {key!r} is not valid UTF-8") from None
+            raise InvalidQuiltTagsError(f"tag {_shown(key)} is not valid UTF-8") from None
     return result
 
 
@@ -175,7 +189,7 @@ class QuiltStoreBlob:
     def __post_init__(self) -> None:
         validate_quilt_identifier(self.identifier)
         if not isinstance(self.data, bytes):
-            raise QuiltError(f"patch {self.identifier!r}: data must be bytes")
+            raise QuiltError(f"patch {_shown(self.identifier)}: data must be bytes")
         object.__setattr__(self, "tags", _check_tags(self.tags))
 
     def has_tag(self, key: str, value: str) -> bool:
@@ -256,7 +270,9 @@ class QuiltPatchInternalIdV1:
         try:
             raw = bytes.fromhex(digits)
         except ValueError:
-            raise InvalidQuiltPatchIdError(f"invalid patch internal ID {text!r}: not hex") from None
+            raise InvalidQuiltPatchIdError(
+                f"invalid patch internal ID {_shown(text)}: not hex"
+            ) from None
         return cls.from_bytes(raw)
 
 
@@ -297,14 +313,16 @@ class QuiltPatchId:
             raw = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
         except (binascii.Error, ValueError, TypeError):
             raise InvalidQuiltPatchIdError(
-                f"invalid quilt patch ID {text!r}: not URL-safe base64"
+                f"invalid quilt patch ID {_shown(text)}: not URL-safe base64"
             ) from None
         try:
             patch_id = cls.from_bytes(raw)
         except (InvalidQuiltPatchIdError, InvalidBlobIdError) as error:
-            raise InvalidQuiltPatchIdError(f"invalid quilt patch ID {text!r}: {error}") from None
+            raise InvalidQuiltPatchIdError(
+                f"invalid quilt patch ID {_shown(text)}: {error}"
+            ) from None
         if str(patch_id) != text:
-            raise InvalidQuiltPatchIdError(f"invalid quilt patch ID {text!r}: non-canonical")
+            raise InvalidQuiltPatchIdError(f"invalid quilt patch ID {_shown(text)}: non-canonical")
         return patch_id
 
 
@@ -375,7 +393,7 @@ class QuiltIndexV1:
         for end, identifier, tags in entries:
             if end <= start:
                 raise InvalidQuiltError(
-                    f"patch {identifier!r} has the empty column range [{start}, {end})"
+                    f"patch {_shown(identifier)} has the empty column range [{start}, {end})"
                 )
             patches.append(QuiltPatchV1(identifier, start, end, tags))
             start = end
@@ -423,7 +441,7 @@ def serialized_blob_size(blob: QuiltStoreBlob) -> int:
     identifier_size = _bcs_string_size(blob.identifier)
     if identifier_size >= MAX_BLOB_IDENTIFIER_BYTES_LENGTH:
         raise InvalidQuiltIdentifierError(
-            f"identifier {blob.identifier[:32]!r}… serializes to {identifier_size} bytes, "
+            f"identifier {_shown(blob.identifier)} serializes to {identifier_size} bytes, "
             f"the maximum is {MAX_BLOB_IDENTIFIER_BYTES_LENGTH - 1}"
         )
     size = BLOB_IDENTIFIER_SIZE_BYTES_LENGTH + identifier_size
@@ -432,8 +450,8 @@ def serialized_blob_size(blob: QuiltStoreBlob) -> int:
     size += len(blob.data)
     if size > MAX_SERIALIZED_BLOB_SIZE:
         raise QuiltOversizeError(
-            f"patch {blob.identifier!r} is {size} bytes with its identifier and tags, over the "
-            f"{MAX_SERIALIZED_BLOB_SIZE}-byte limit of a patch (its 4-byte length field)"
+            f"patch {_shown(blob.identifier)} is {size} bytes with its identifier and tags, "
+            f"over the {MAX_SERIALIZED_BLOB_SIZE}-byte limit of a patch (its 4-byte length field)"
         )
     return size + BLOB_HEADER_SIZE
 
@@ -443,7 +461,7 @@ def _serialized_tags(blob: QuiltStoreBlob) -> bytes:
     if len(tags) <= MAX_TAGS_BYTES_LENGTH:
         return tags
     raise InvalidQuiltTagsError(
-        f"the tags of patch {blob.identifier!r} serialize to {len(tags)} bytes, "
+        f"the tags of patch {_shown(blob.identifier)} serialize to {len(tags)} bytes, "
         f"the maximum is {MAX_TAGS_BYTES_LENGTH}"
     )
 
@@ -603,7 +621,9 @@ def encode_quilt(blobs: Sequence[QuiltStoreBlob], config: EncodingConfig) -> Qui
     ordered = sorted(blobs, key=lambda blob: blob.identifier)
     for a, b in pairwise(ordered):
         if a.identifier == b.identifier:
-            raise DuplicateQuiltIdentifierError(f"duplicate patch identifier {a.identifier!r}")
+            raise DuplicateQuiltIdentifierError(
+                f"duplicate patch identifier {_shown(a.identifier)}"
+            )
     if len(ordered) > max_patches(config):
         raise TooManyQuiltPatchesError(
             f"too many patches: {len(ordered)}, a quilt for {config.n_shards} shards holds at "
@@ -749,7 +769,8 @@ def _decode_patch(
         raise InvalidQuiltError(f"malformed patch at column {start}: {error}") from None
     if identifier is not None and name != identifier:
         raise InvalidQuiltError(
-            f"the patch at column {start} is named {name!r}, the index says {identifier!r}"
+            f"the patch at column {start} is named {_shown(name)}, "
+            f"the index says {_shown(identifier)}"
         )
     return blob
 
