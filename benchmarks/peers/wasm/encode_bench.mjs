@@ -15,12 +15,12 @@
 //
 // Output: one JSON line on stdout.
 
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BlobEncoder } from '@mysten/walrus-wasm';
+import { seededBytes } from '../seeded_bytes.mjs';
 
 const require = createRequire(import.meta.url);
 const VERSION = JSON.parse(
@@ -43,18 +43,6 @@ const reps = Math.max(1, Number(args.reps));
 if (!Number.isInteger(nShards) || nShards < 1 || !Number.isInteger(size) || size < 0) {
 	console.error('usage: node encode_bench.mjs --n-shards N --size BYTES [--reps K] [--decode] [--seed S]');
 	process.exit(2);
-}
-
-function makeBlob(n, seed) {
-	const out = new Uint8Array(n);
-	const base = createHash('blake2b512').update(Buffer.from(seed, 'utf8'));
-	const ctr = Buffer.alloc(8);
-	for (let i = 0, off = 0; off < n; i++, off += 64) {
-		ctr.writeBigUInt64LE(BigInt(i));
-		const d = base.copy().update(ctr).digest();
-		out.set(off + 64 <= n ? d : d.subarray(0, n - off), off);
-	}
-	return out;
 }
 
 // RS2 sliver sizes, as in the TS SDK: f = floor((n-1)/3), primary source symbols
@@ -90,7 +78,7 @@ function timeIt(fn) {
 const MiB = 1 << 20;
 const round = (x, d = 6) => Number(x.toFixed(d));
 
-const data = makeBlob(size, args.seed);
+const data = seededBytes(args.seed, size);
 const encoder = new BlobEncoder(nShards);
 const sizes = bcsBufferSizes(size, nShards);
 const primaryBufs = Array.from({ length: nShards }, () => new Uint8Array(sizes.primary));

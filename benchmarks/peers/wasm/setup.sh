@@ -1,10 +1,4 @@
 #!/usr/bin/env sh
 # Install the pinned @mysten/walrus-wasm peer from package-lock.json (idempotent, quiet).
-set -eu
-cd "$(dirname "$0")"
-stamp=node_modules/.setup-stamp
-if [ -f "$stamp" ] && cmp -s package-lock.json "$stamp"; then
-	exit 0
-fi
-npm ci --no-audit --no-fund --loglevel=error >/dev/null
-cp package-lock.json "$stamp"
+here="$(dirname "$0")"
+exec sh "$here/../npm_setup.sh" "$here"

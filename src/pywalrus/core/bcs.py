@@ -6,6 +6,7 @@ and a value must be consumed exactly: readers reject truncated input and trailin
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Final
 
 from pywalrus.core.errors import BcsError
@@ -65,6 +66,21 @@ class BcsWriter:
 
     def string(self, text: str) -> BcsWriter:
         return self.vector(text.encode())
+
+    def string_map(self, mapping: Mapping[str, str]) -> BcsWriter:
+        """A `BTreeMap<String, String>`: entries in the order of their serialized keys.
+
+        BCS sorts a map by the bytes of each serialized key, length prefix included, so "b"
+        comes before "aa" (unlike plain string order).
+        """
+        entries = sorted(
+            (BcsWriter().string(key).finish(), value) for key, value in mapping.items()
+        )
+        self.uleb128(len(entries))
+        for key, value in entries:
+            self._parts.append(key)
+            self.string(value)
+        return self
 
     def _int(self, value: int, width: int) -> BcsWriter:
         if not 0 <= value < 1 << (8 * width):
@@ -162,6 +178,20 @@ class BcsReader:
             return self.vector().decode()
         except UnicodeDecodeError:
             raise BcsError(f"invalid UTF-8 string in {self._what}") from None
+
+    def string_map(self) -> dict[str, str]:
+        """A `BTreeMap<String, String>`; serialized keys must strictly increase (canonical)."""
+        result: dict[str, str] = {}
+        previous: bytes | None = None
+        for _ in range(self.uleb128()):
+            start = self._pos
+            key = self.string()
+            serialized = bytes(self._data[start : self._pos])
+            if previous is not None and serialized <= previous:
+                raise BcsError(f"map keys out of canonical order in {self._what}")
+            previous = serialized
+            result[key] = self.string()
+        return result
 
     def finish(self) -> None:
         if self.remaining:
