@@ -22,6 +22,7 @@ from pywalrus.core.committee import (
     MAINNET_ACTIVE_SET_SIZE_LIMIT,
     ActiveSet,
     Committee,
+    diff,
     next_committee,
 )
 from pywalrus.core.config import is_quorum
@@ -39,6 +40,7 @@ MIN_STAKE = coin.FROST_PER_WAL
 MAX_COMMISSION = 10_000
 BURN_PERCENT = 3
 U64_MAX = (1 << 64) - 1
+U16_MAX = (1 << 16) - 1
 
 DONE = "EpochChangeDone"
 PARAMS_SELECTED = "NextParamsSelected"
@@ -100,18 +102,37 @@ def _stake_at(pool: dict[str, Any], epoch: int) -> int:
     return max(0, stake)
 
 
-def _update_active_set(staking: Object, node_id: str, stake: int) -> None:
+def _update_active_set(staking: Object, node_id: str, stake: int) -> bool:
+    """Record `stake` for the node in the active set (upstream `insert_or_update`); returns
+    whether the node is in the set afterwards."""
     active = ActiveSet(
         max_size=staking.fields["active_set_max"],
         entries=tuple((bytes.fromhex(n[2:]), s) for n, s in staking.fields["active_set"]),
     )
     node = bytes.fromhex(node_id[2:])
-    active = active.insert_or_update(node, stake) if stake > 0 else active.remove(node)
+    active = active.insert_or_update(node, stake)
     staking.fields["active_set"] = [["0x" + n.hex(), s] for n, s in active.entries]
+    return node in active
 
 
 def _next_committee_selected(staking: Object) -> bool:
-    return bool(staking.fields["epoch_state"]["kind"] != DONE)
+    """Whether `voting_end` chose the next committee this epoch (upstream `committee_selected`:
+    false again from the epoch change on, while the new committee syncs)."""
+    return staking.fields["next_committee"] is not None
+
+
+def _vote_epoch(staking: Object) -> int:
+    """The first epoch whose committee is still to be voted: E+1 before `voting_end`, E+2 after.
+
+    New stake activates then, and the active set holds each node's stake for that epoch."""
+    epoch: int = staking.fields["epoch"]
+    return epoch + (2 if _next_committee_selected(staking) else 1)
+
+
+def _refresh_active_set(ctx: TxContext, staking: Object, node_id: str) -> tuple[bool, int]:
+    """Put the node's stake for the next vote into the active set; (in the set, that stake)."""
+    stake = _stake_at(_pool(ctx, node_id).fields, _vote_epoch(staking))
+    return _update_active_set(staking, node_id, stake), stake
 
 
 # Node registration and settings -----------------------------------------------------------
@@ -303,8 +324,7 @@ def stake_with_pool(ctx: TxContext, payment: str, amount: int, node_id: str) -> 
     if amount < MIN_STAKE:
         raise Abort("EInsufficientStake", f"stake at least {MIN_STAKE} FROST (1 WAL)")
     coin.withdraw(ctx, payment, amount)
-    epoch = staking.fields["epoch"]
-    activation = epoch + (2 if _next_committee_selected(staking) else 1)
+    activation = _vote_epoch(staking)
     pending = pool.fields["pending_stake"]
     pending[str(activation)] = pending.get(str(activation), 0) + amount
     staked = ctx.create(
@@ -318,8 +338,18 @@ def stake_with_pool(ctx: TxContext, payment: str, amount: int, node_id: str) -> 
             "withdraw_epoch": None,
         },
     )
-    _update_active_set(staking, node_id, _stake_at(pool.fields, epoch + 1))
+    _refresh_active_set(ctx, staking, node_id)
     return {"staked_wal": staked.id, "activation_epoch": activation}
+
+
+@entry("staking::try_join_active_set")
+def try_join_active_set(ctx: TxContext, cap: str) -> dict[str, Any]:
+    """Offer the node's stake for the next vote to the active set (by the node's cap), e.g.
+    after it was evicted from a full set and the set has room again."""
+    staking = staking_state(ctx)
+    node_id = _cap(ctx, cap).fields["node_id"]
+    joined, stake = _refresh_active_set(ctx, staking, node_id)
+    return {"in_active_set": joined, "stake": stake}
 
 
 def _in_committee(staking: Object, key: str, node_id: str) -> bool:
@@ -360,7 +390,7 @@ def request_withdraw_stake(ctx: TxContext, staked_wal: str) -> dict[str, Any]:
     if activation <= epoch:
         value = _wal_for(p, shares, epoch)
         p["pending_withdraw_wal"][key] = p["pending_withdraw_wal"].get(key, 0) + value
-    _update_active_set(staking, node_id, _stake_at(p, epoch + 1))
+    _refresh_active_set(ctx, staking, node_id)
     return {"withdraw_epoch": withdraw_epoch}
 
 
@@ -402,7 +432,7 @@ def withdraw_stake(ctx: TxContext, staked_wal: str) -> dict[str, Any]:
             raise Abort("ENotWithdrawing", "request the withdrawal first")
     p["rewards_pool"] -= rewards
     ctx.delete(staked)
-    _update_active_set(staking, f["node_id"], _stake_at(p, epoch + 1))
+    _refresh_active_set(ctx, staking, f["node_id"])
     paid = coin.new_coin(ctx, ctx.sender, principal + rewards)
     return {"coin": paid.id, "principal": principal, "rewards": rewards}
 
@@ -486,8 +516,12 @@ def _change_epoch(ctx: TxContext, s: dict[str, Any]) -> None:
     s["next_committee"] = None
     s["epoch"] = new_epoch
     s["epoch_state"] = {"kind": SYNC, "weight": 0, "synced": []}
-    refreshed = [[n, _stake_at(_pool(ctx, n).fields, new_epoch + 1)] for n, _ in s["active_set"]]
-    s["active_set"] = [e for e in refreshed if e[1] > 0]
+    # As upstream's advance_epoch: the old committee's and the newcomers' pools moved on, so
+    # their stake for the next vote (E+2, seen from the old epoch) is written again.
+    staking = staking_state(ctx)
+    joined = diff(old_committee, new_committee)[1]
+    for node in (*old_committee.node_ids, *joined):
+        _refresh_active_set(ctx, staking, "0x" + node.hex())
     install_committee(ctx, sys_obj, new_committee, new_epoch)
     update_prices_in(ctx, sys_obj, new_committee)
     ctx.emit("EpochChangeStart", {"epoch": new_epoch})
@@ -629,7 +663,14 @@ def update_prices(ctx: TxContext) -> None:
     update_prices_in(ctx, system.system_state(ctx), committee_of(staking.fields["committee"]))
 
 
-def create_staking(ctx: TxContext, n_shards: int, epoch_duration_ms: int) -> Object:
+def create_staking(
+    ctx: TxContext,
+    n_shards: int,
+    epoch_duration_ms: int,
+    active_set_max: int = MAINNET_ACTIVE_SET_SIZE_LIMIT,
+) -> Object:
+    if not 0 < active_set_max <= U16_MAX:
+        raise Abort("EInvalidGenesis", "the active set size must be in [1, 2^16)")
     return ctx.create(
         STAKING,
         SHARED,
@@ -640,7 +681,7 @@ def create_staking(ctx: TxContext, n_shards: int, epoch_duration_ms: int) -> Obj
             "epoch_state": {"kind": DONE, "at_ms": ctx.now_ms},
             "pools": [],
             "active_set": [],
-            "active_set_max": MAINNET_ACTIVE_SET_SIZE_LIMIT,
+            "active_set_max": active_set_max,
             "committee": {},
             "previous_committee": {},
             "next_committee": None,
