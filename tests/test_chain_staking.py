@@ -89,3 +89,86 @@ def test_try_join_active_set_after_an_eviction(tmp_path: Path) -> None:
     assert h.active_stake(evicted) == 1_000_000 * FROST
     h.next_epoch()
     assert evicted in h.staking()["committee"]
+
+
+# Withdrawals and exchange rates ------------------------------------------------------------
+
+
+def store_for_rewards(h: Harness, epochs: int = 4) -> None:
+    """A certified blob paying storage into this and the next epochs' reward buckets."""
+    blob = h.register(h.user, h.metadata(50_000), epochs=epochs)
+    h.certify(h.user, blob)
+
+
+def rate(pool: dict[str, object], epoch: int) -> tuple[int, int]:
+    wal, shares = pool["exchange_rates"][str(epoch)]  # type: ignore[index]
+    return (wal, shares) if wal and shares else (1, 1)
+
+
+def test_pre_active_withdrawal_leaves_the_vote_and_is_valued_from_its_activation(
+    h: Harness,
+) -> None:
+    node_id = h.node_ids[0]
+    epoch = h.epoch
+    store_for_rewards(h)
+    before = h.active_stake(node_id)
+    staked = h.stake(h.user, node_id, 900_000 * FROST)["staked_wal"]
+    to_voting_end(h)
+    assert node_id in h.staking()["next_committee"]
+    # Active from E+1 and counted in E+1's committee, so it withdraws at E+2 after a request...
+    request = h.call(h.user, "staking::request_withdraw_stake", staked_wal=staked)
+    assert request["withdraw_epoch"] == epoch + 2
+    # ...and is not counted for the committee of E+2, whose vote comes next.
+    assert h.active_stake(node_id) == before
+    h.next_epoch()
+    # Still only the operator's stake, grown by epoch E's rewards (far below 1 WAL).
+    assert before is not None and before < (h.active_stake(node_id) or 0) < before + FROST
+    h.next_epoch()
+    pool = h.obj(node_id).fields
+    # The stake left with exactly its shares: what remains are the operator's, bought one for
+    # one at genesis.
+    assert pool["num_shares"] == 1_000_000 * FROST
+    activation, withdrawn = rate(pool, epoch + 1), rate(pool, epoch + 2)
+    # Epoch E's rewards raised the rate before the stake came in: they are not its to take.
+    assert activation != rate(pool, epoch)
+    shares = 900_000 * FROST * activation[1] // activation[0]
+    expected = shares * withdrawn[0] // withdrawn[1] - 900_000 * FROST
+    assert expected > 0
+    paid = h.call(h.user, "staking::withdraw_stake", staked_wal=staked)
+    assert (paid["principal"], paid["rewards"]) == (900_000 * FROST, expected)
+
+
+def test_a_pool_withdrawn_to_zero_shares_pays_its_last_epoch_rewards(h: Harness) -> None:
+    index = 1
+    node_id, operator = h.node_ids[index], h.nodes[index].operator
+    store_for_rewards(h)
+    request = h.call(operator, "staking::request_withdraw_stake", staked_wal=h.staked[index])
+    assert request["withdraw_epoch"] == h.epoch + 1
+    h.next_epoch()
+    pool = h.obj(node_id).fields
+    assert pool["num_shares"] == 0 and pool["rewards_pool"] > 0
+    # The rewards of the epoch the stake was last active in belong to it.
+    paid = h.call(operator, "staking::withdraw_stake", staked_wal=h.staked[index])
+    assert paid["principal"] == 1_000_000 * FROST
+    assert paid["rewards"] == pool["rewards_pool"]
+    assert h.obj(node_id).fields["rewards_pool"] == 0
+
+
+def test_rewards_of_a_committee_member_without_stake_go_to_the_next_epoch(h: Harness) -> None:
+    store_for_rewards(h)
+    for node, staked in zip(h.nodes, h.staked, strict=True):
+        h.call(node.operator, "staking::request_withdraw_stake", staked_wal=staked)
+    committee = h.staking()["committee"]
+    h.next_epoch()
+    # Nobody has stake for the vote: the committee stays, its pools are empty.
+    assert h.staking()["committee"] == committee
+    for node, staked in zip(h.nodes, h.staked, strict=True):
+        assert h.call(node.operator, "staking::withdraw_stake", staked_wal=staked)["rewards"] > 0
+    bucket = h.accounting_ring()[0]["rewards"]
+    following = h.accounting_ring()[1]["rewards"]
+    h.next_epoch()
+    pools = [h.obj(n).fields for n in h.node_ids]
+    assert all(p["num_shares"] == 0 for p in pools)
+    assert sum(p["rewards_pool"] + p["commission_blocked"] for p in pools) == 0
+    burned = bucket * 3 // 100
+    assert h.accounting_ring()[0]["rewards"] == following + bucket - burned

@@ -16,6 +16,7 @@ from typing import Any
 
 from pywalrus.chain.context import TxContext
 from pywalrus.chain.contracts import coin, entry, system
+from pywalrus.chain.contracts import staking_pool as pool_accounting
 from pywalrus.chain.objects import SHARED, Abort, Object
 from pywalrus.core.apportionment import NoStakeError, apportionment
 from pywalrus.core.committee import (
@@ -37,7 +38,7 @@ CAP = "walrus::StorageNodeCap"
 STAKED_WAL = "walrus::StakedWal"
 MIN_STAKE = coin.FROST_PER_WAL
 """A StakedWal holds at least 1 WAL."""
-MAX_COMMISSION = 10_000
+MAX_COMMISSION = pool_accounting.MAX_COMMISSION
 BURN_PERCENT = 3
 U64_MAX = (1 << 64) - 1
 U16_MAX = (1 << 16) - 1
@@ -70,38 +71,6 @@ def _cap(ctx: TxContext, cap: str) -> Object:
     return ctx.get_mut(cap, CAP)
 
 
-def _rate(pool: dict[str, Any], epoch: int) -> tuple[int, int]:
-    """Exchange rate (wal, shares) recorded for the latest epoch ≤ `epoch`."""
-    rates: dict[str, list[int]] = pool["exchange_rates"]
-    best = max((int(e) for e in rates if int(e) <= epoch), default=None)
-    if best is None:
-        return (1, 1)
-    wal, shares = rates[str(best)]
-    return (wal, shares) if wal and shares else (1, 1)
-
-
-def _shares_for(pool: dict[str, Any], amount: int, epoch: int) -> int:
-    wal, shares = _rate(pool, epoch)
-    return amount * shares // wal
-
-
-def _wal_for(pool: dict[str, Any], shares: int, epoch: int) -> int:
-    wal, total = _rate(pool, epoch)
-    return shares * wal // total
-
-
-def _stake_at(pool: dict[str, Any], epoch: int) -> int:
-    """Active stake of a pool in `epoch`, counting pending stake and withdrawals due by then."""
-    stake: int = pool["wal_balance"]
-    for e, amount in pool["pending_stake"].items():
-        if int(e) <= epoch:
-            stake += amount
-    for e, amount in pool["pending_withdraw_wal"].items():
-        if int(e) <= epoch:
-            stake -= amount
-    return max(0, stake)
-
-
 def _update_active_set(staking: Object, node_id: str, stake: int) -> bool:
     """Record `stake` for the node in the active set (upstream `insert_or_update`); returns
     whether the node is in the set afterwards."""
@@ -131,7 +100,7 @@ def _vote_epoch(staking: Object) -> int:
 
 def _refresh_active_set(ctx: TxContext, staking: Object, node_id: str) -> tuple[bool, int]:
     """Put the node's stake for the next vote into the active set; (in the set, that stake)."""
-    stake = _stake_at(_pool(ctx, node_id).fields, _vote_epoch(staking))
+    stake = pool_accounting.balance_at(_pool(ctx, node_id).fields, _vote_epoch(staking))
     return _update_active_set(staking, node_id, stake), stake
 
 
@@ -215,6 +184,7 @@ def create_pool(ctx: TxContext, operator: str, info: dict[str, Any]) -> tuple[Ob
             "pending_stake": {},
             "pending_withdraw_shares": {},
             "pending_withdraw_wal": {},
+            "pre_active_withdrawals": {},
             "rewards_pool": 0,
             "commission_rate": info["commission_rate"],
             "pending_commission_rate": None,
@@ -357,6 +327,22 @@ def _in_committee(staking: Object, key: str, node_id: str) -> bool:
     return committee is not None and node_id in committee
 
 
+def _withdraw_directly(staked: dict[str, Any], epoch: int, in_next: bool) -> bool:
+    """Whether a stake may leave in one step, principal only: it is not active yet and does not
+    count for a committee (upstream `can_withdraw_early`)."""
+    activation: int = staked["activation_epoch"]
+    return staked["state"] == "staked" and (
+        activation == epoch + 2 or (activation == epoch + 1 and not in_next)
+    )
+
+
+def _membership(staking: Object, node_id: str) -> tuple[bool, bool]:
+    """(in the current committee, in the next committee once it is selected)."""
+    return _in_committee(staking, "committee", node_id), _in_committee(
+        staking, "next_committee", node_id
+    )
+
+
 @entry("staking::request_withdraw_stake")
 def request_withdraw_stake(ctx: TxContext, staked_wal: str) -> dict[str, Any]:
     """Ask to withdraw; the WAL becomes withdrawable at E+1 or E+2 (protocol page §7.2)."""
@@ -367,29 +353,32 @@ def request_withdraw_stake(ctx: TxContext, staked_wal: str) -> dict[str, Any]:
     if f["state"] != "staked":
         raise Abort("ENotStaked", "stake is already withdrawing")
     node_id = f["node_id"]
-    pool = _pool(ctx, node_id)
-    in_next = _next_committee_selected(staking) and _in_committee(
-        staking, "next_committee", node_id
-    )
-    in_current = _in_committee(staking, "committee", node_id)
+    p = _pool(ctx, node_id).fields
+    in_current, in_next = _membership(staking, node_id)
     activation = f["activation_epoch"]
-    if activation > epoch + 1 or (activation == epoch + 1 and not in_next):
+    if _withdraw_directly(f, epoch, in_next):
         raise Abort("ENotWithdrawing", "stake is not active yet: withdraw it directly")
-    if activation == epoch + 1 or in_next:
-        withdraw_epoch = epoch + 2
-    elif in_current:
-        withdraw_epoch = epoch + 1
+    if activation == epoch + 1:
+        # Counted for the next committee but not active yet: it serves that one epoch. Its
+        # shares are bought at the activation rate, known only then, so the principal waits.
+        withdraw_epoch = activation + 1
+        pool_accounting.pending_add(
+            pool_accounting.pre_active_withdrawals(p), withdraw_epoch, f["principal"]
+        )
     else:
-        raise Abort("ENotWithdrawing", "the node is in no committee: withdraw directly")
-    shares = _shares_for(pool.fields, f["principal"], activation)
-    key = str(withdraw_epoch)
-    p = pool.fields
-    p["pending_withdraw_shares"][key] = p["pending_withdraw_shares"].get(key, 0) + shares
+        if in_next:
+            withdraw_epoch = epoch + 2
+        elif in_current:
+            withdraw_epoch = epoch + 1
+        else:
+            raise Abort("ENotWithdrawing", "the node is in no committee: withdraw directly")
+        rate = pool_accounting.rate_at(p, activation)
+        shares = pool_accounting.to_shares(rate, f["principal"])
+        if shares == 0:
+            raise Abort("EZeroShares", "the stake is worth no shares")
+        pool_accounting.pending_add(p["pending_withdraw_shares"], withdraw_epoch, shares)
     f["state"] = "withdrawing"
     f["withdraw_epoch"] = withdraw_epoch
-    if activation <= epoch:
-        value = _wal_for(p, shares, epoch)
-        p["pending_withdraw_wal"][key] = p["pending_withdraw_wal"].get(key, 0) + value
     _refresh_active_set(ctx, staking, node_id)
     return {"withdraw_epoch": withdraw_epoch}
 
@@ -401,46 +390,35 @@ def withdraw_stake(ctx: TxContext, staked_wal: str) -> dict[str, Any]:
     epoch = staking.fields["epoch"]
     staked = ctx.get_mut(staked_wal, STAKED_WAL)
     f = staked.fields
-    pool = _pool(ctx, f["node_id"])
-    p = pool.fields
+    p = _pool(ctx, f["node_id"]).fields
     activation = f["activation_epoch"]
     principal = f["principal"]
-    if f["state"] == "withdrawing":
-        if epoch < f["withdraw_epoch"]:
-            raise Abort(
-                "EWithdrawEpochNotReached",
-                f"stake can be withdrawn from epoch {f['withdraw_epoch']}, now {epoch}",
-            )
-        rewards = _rewards(p, principal, activation, f["withdraw_epoch"])
-    else:
-        in_next = _next_committee_selected(staking) and _in_committee(
-            staking, "next_committee", f["node_id"]
+    in_current, in_next = _membership(staking, f["node_id"])
+    if _withdraw_directly(f, epoch, in_next):
+        pool_accounting.pending_reduce(p["pending_stake"], activation, principal)
+        rewards = 0
+    elif f["state"] == "staked" and not in_current and not in_next:
+        # The node serves no committee: active stake leaves now, at this epoch's rate.
+        rate = pool_accounting.rate_at(p, activation)
+        shares = pool_accounting.to_shares(rate, principal)
+        pool_accounting.pending_add(p["pending_withdraw_shares"], epoch, shares)
+        rewards = pool_accounting.rewards_between(p, principal, activation, epoch)
+    elif f["state"] != "withdrawing":
+        raise Abort("ENotWithdrawing", "request the withdrawal first")
+    elif epoch < f["withdraw_epoch"]:
+        raise Abort(
+            "EWithdrawEpochNotReached",
+            f"stake can be withdrawn from epoch {f['withdraw_epoch']}, now {epoch}",
         )
-        early = activation > epoch + 1 or (activation == epoch + 1 and not in_next)
-        in_any = in_next or _in_committee(staking, "committee", f["node_id"])
-        if early:
-            key = str(activation)
-            p["pending_stake"][key] -= principal
-            rewards = 0
-        elif not in_any:
-            shares = _shares_for(p, principal, activation)
-            value = _wal_for(p, shares, epoch)
-            p["wal_balance"] -= min(p["wal_balance"], value)
-            p["num_shares"] -= min(p["num_shares"], shares)
-            rewards = _rewards(p, principal, activation, epoch)
-        else:
-            raise Abort("ENotWithdrawing", "request the withdrawal first")
+    else:
+        rewards = pool_accounting.rewards_between(p, principal, activation, f["withdraw_epoch"])
+    # Rounding may promise a little more than the rewards pool holds.
+    rewards = min(rewards, p["rewards_pool"])
     p["rewards_pool"] -= rewards
     ctx.delete(staked)
     _refresh_active_set(ctx, staking, f["node_id"])
     paid = coin.new_coin(ctx, ctx.sender, principal + rewards)
     return {"coin": paid.id, "principal": principal, "rewards": rewards}
-
-
-def _rewards(pool: dict[str, Any], principal: int, activation: int, withdraw: int) -> int:
-    shares = _shares_for(pool, principal, activation)
-    value = _wal_for(pool, shares, withdraw)
-    return max(0, min(value - principal, int(pool["rewards_pool"])))
 
 
 # Epochs -------------------------------------------------------------------------------------
@@ -509,8 +487,16 @@ def _change_epoch(ctx: TxContext, s: dict[str, Any]) -> None:
     new_committee = committee_of(s["next_committee"])
     rewards = _advance_system(ctx, sys_obj, old_committee, s["next_capacity"])
     new_epoch = s["epoch"] + 1
+    unowned = 0
     for pool_id in s["pools"]:
-        _advance_pool(_pool(ctx, pool_id), rewards.get(pool_id, 0), new_epoch)
+        pool = _pool(ctx, pool_id).fields
+        reward = rewards.get(pool_id, 0)
+        if reward and not pool["num_shares"]:
+            # A member without stake: nobody would own the reward (upstream refuses to pay
+            # it, EIncorrectEpochAdvance), so it goes to the next epoch like a remainder.
+            unowned, reward = unowned + reward, 0
+        pool_accounting.advance(pool, reward, new_epoch)
+    system.accounting_ring(ctx)[0]["rewards"] += unowned
     s["previous_committee"] = s["committee"]
     s["committee"] = s["next_committee"]
     s["next_committee"] = None
@@ -579,35 +565,6 @@ def _advance_system(
     ring[0]["rewards"] += leftover
     f["total_capacity_size"] = max(next_capacity, ring[0]["used_capacity"])
     return payouts
-
-
-def _advance_pool(pool_obj: Object, reward: int, new_epoch: int) -> None:
-    p = pool_obj.fields
-    commission = reward * p["commission_rate"] // MAX_COMMISSION
-    p["commission_blocked"] += commission
-    net = reward - commission
-    p["wal_balance"] += net
-    p["rewards_pool"] += net
-    pending_rate = p["pending_commission_rate"]
-    if pending_rate is not None and pending_rate[0] <= new_epoch:
-        p["commission_rate"] = pending_rate[1]
-        p["pending_commission_rate"] = None
-    key = str(new_epoch)
-    withdraw_shares = p["pending_withdraw_shares"].pop(key, 0)
-    withdraw_wal = p["pending_withdraw_wal"].pop(key, 0)
-    if withdraw_shares:
-        # Value the withdrawn shares at the rate including this epoch's rewards.
-        value = withdraw_shares * p["wal_balance"] // max(p["num_shares"], 1)
-        p["wal_balance"] -= min(p["wal_balance"], max(value, withdraw_wal))
-        p["num_shares"] -= min(p["num_shares"], withdraw_shares)
-    stake = p["pending_stake"].pop(key, 0)
-    if stake:
-        wal, shares = (p["wal_balance"], p["num_shares"])
-        new_shares = stake if not wal or not shares else stake * shares // wal
-        p["wal_balance"] += stake
-        p["num_shares"] += new_shares
-    if p["num_shares"]:
-        p["exchange_rates"][key] = [p["wal_balance"], p["num_shares"]]
 
 
 @entry("staking::epoch_sync_done")
