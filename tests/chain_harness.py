@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import json
 import random
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +131,18 @@ class Harness:
         args["proof_of_possession"] = base64.b64encode(pop.to_bytes()).decode()
         result = self.call(node.operator, "staking::register_candidate", **args)
         return node, str(result["node_id"]), str(result["cap"])
+
+    def reopen_with_stored(self, object_id: str, fields: dict[str, Any]) -> None:
+        """Close the chain, store `fields` for an object on disk (as an older version of the
+        contracts left it) and open the chain again."""
+        clock = self.ledger.clock
+        self.ledger.close()
+        with sqlite3.connect(self.path) as db:
+            db.execute(
+                "UPDATE objects SET fields = ? WHERE id = ?", (json.dumps(fields), object_id)
+            )
+        db.close()
+        self.ledger = Ledger(self.path, "test-chain", self.chain_key, clock)
 
     # Blobs -------------------------------------------------------------------------------
 

@@ -172,3 +172,48 @@ def test_rewards_of_a_committee_member_without_stake_go_to_the_next_epoch(h: Har
     assert sum(p["rewards_pool"] + p["commission_blocked"] for p in pools) == 0
     burned = bucket * 3 // 100
     assert h.accounting_ring()[0]["rewards"] == following + bucket - burned
+
+
+# Commission ----------------------------------------------------------------------------------
+
+
+def test_commission_changes_are_kept_per_epoch(h: Harness) -> None:
+    node_id, operator = h.node_ids[0], h.nodes[0].operator
+    epoch = h.epoch
+
+    def set_rate(rate: int) -> None:
+        h.call(operator, "staking::set_next_commission", node_id=node_id, commission_rate=rate)
+
+    set_rate(3000)
+    set_rate(2000)  # the same epoch's change replaces the first
+    h.next_epoch()
+    set_rate(5000)  # a change from a later epoch comes after it
+    pool = h.obj(node_id).fields
+    assert pool["pending_commission_rate"] == [epoch + 2, 2000]  # the next change
+    assert pool["pending_commission_rates"] == {str(epoch + 2): 2000, str(epoch + 3): 5000}
+    assert pool["commission_rate"] == 0
+    h.next_epoch()
+    assert h.obj(node_id).fields["commission_rate"] == 2000
+    h.next_epoch()
+    pool = h.obj(node_id).fields
+    assert pool["commission_rate"] == 5000
+    assert pool["pending_commission_rates"] == {} and pool["pending_commission_rate"] is None
+
+
+def test_a_pool_stored_by_an_older_version_still_works(h: Harness) -> None:
+    node_id, operator = h.node_ids[0], h.nodes[0].operator
+    fields = dict(h.obj(node_id).fields)
+    del fields["pending_commission_rates"], fields["pre_active_withdrawals"]
+    fields["pending_commission_rate"] = [h.epoch + 1, 700]
+    h.reopen_with_stored(node_id, fields)
+    # Its pending change is kept beside a new one, and it takes pre-active withdrawals.
+    h.call(operator, "staking::set_next_commission", node_id=node_id, commission_rate=900)
+    staked = h.stake(h.user, node_id, 10 * FROST)["staked_wal"]
+    to_voting_end(h)
+    h.call(h.user, "staking::request_withdraw_stake", staked_wal=staked)
+    h.next_epoch()
+    assert h.obj(node_id).fields["commission_rate"] == 700
+    h.next_epoch()
+    assert h.obj(node_id).fields["commission_rate"] == 900
+    paid = h.call(h.user, "staking::withdraw_stake", staked_wal=staked)
+    assert paid["principal"] == 10 * FROST

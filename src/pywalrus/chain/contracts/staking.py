@@ -188,6 +188,7 @@ def create_pool(ctx: TxContext, operator: str, info: dict[str, Any]) -> tuple[Ob
             "rewards_pool": 0,
             "commission_rate": info["commission_rate"],
             "pending_commission_rate": None,
+            "pending_commission_rates": {},
             "commission": 0,
             "commission_blocked": 0,
             "commission_receiver": operator,
@@ -258,7 +259,7 @@ def set_next_commission(ctx: TxContext, node_id: str, commission_rate: int) -> N
         raise Abort("ENotAuthorized", "only the pool's governance authority may set commission")
     if commission_rate > MAX_COMMISSION:
         raise Abort("EIncorrectCommissionRate", "commission rate is at most 10000 basis points")
-    pool.fields["pending_commission_rate"] = [staking.fields["epoch"] + 2, commission_rate]
+    pool_accounting.set_next_commission(pool.fields, staking.fields["epoch"] + 2, commission_rate)
 
 
 @entry("staking::set_commission_receiver")

@@ -36,6 +36,12 @@ def pending_value_at(values: Pending, epoch: int) -> int:
     return sum(amount for e, amount in values.items() if int(e) <= epoch)
 
 
+def pending_latest_at(values: Pending, epoch: int) -> int | None:
+    """The entry of the latest epoch ≤ `epoch`, if any (upstream `latest_value_at`)."""
+    due = [int(e) for e in values if int(e) <= epoch]
+    return values[str(max(due))] if due else None
+
+
 def pending_flush(values: Pending, epoch: int) -> int:
     """Remove the entries due by `epoch` and return their sum (upstream `flush`)."""
     due = [e for e in values if int(e) <= epoch]
@@ -81,6 +87,31 @@ def current_rate(pool: dict[str, Any]) -> Rate:
 # The pool ------------------------------------------------------------------------------------
 
 
+def commission_schedule(pool: dict[str, Any]) -> Pending:
+    """Commission rates set to apply from an epoch on, by that epoch. A pool of an older
+    version kept one change as `pending_commission_rate` `[epoch, rate]`; it is taken over."""
+    schedule: Pending | None = pool.get("pending_commission_rates")
+    if schedule is None:
+        old = pool.get("pending_commission_rate")
+        schedule = pool["pending_commission_rates"] = {str(old[0]): old[1]} if old else {}
+    return schedule
+
+
+def _show_next_commission(pool: dict[str, Any]) -> None:
+    """Keep `pending_commission_rate` as `[epoch, rate]` of the next change (or None), the
+    field's meaning before several changes could wait."""
+    schedule = commission_schedule(pool)
+    first = min(schedule, key=int, default=None)
+    pool["pending_commission_rate"] = None if first is None else [int(first), schedule[first]]
+
+
+def set_next_commission(pool: dict[str, Any], epoch: int, rate: int) -> None:
+    """Apply `rate` from `epoch` on, replacing a change set for the same epoch (upstream
+    `insert_or_replace`)."""
+    commission_schedule(pool)[str(epoch)] = rate
+    _show_next_commission(pool)
+
+
 def pre_active_withdrawals(pool: dict[str, Any]) -> Pending:
     """Principal of stakes asked back in the epoch before they activate, keyed by the epoch
     they leave in (the one after activation). A pool from before this field has none."""
@@ -121,10 +152,12 @@ def advance(pool: dict[str, Any], reward: int, epoch: int) -> None:
     due by `epoch` join and withdrawals due by it leave at that rate."""
     commission = reward * pool["commission_rate"] // MAX_COMMISSION
     pool["commission_blocked"] += commission
-    pending_rate = pool["pending_commission_rate"]
-    if pending_rate is not None and pending_rate[0] <= epoch:
-        pool["commission_rate"] = pending_rate[1]
-        pool["pending_commission_rate"] = None
+    schedule = commission_schedule(pool)
+    due = pending_latest_at(schedule, epoch)
+    if due is not None:
+        pool["commission_rate"] = due
+    pending_flush(schedule, epoch)
+    _show_next_commission(pool)
     pool["rewards_pool"] += reward - commission
     pool["wal_balance"] += reward - commission
     rate = current_rate(pool)
