@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -496,7 +497,7 @@ def test_price_votes_and_upgrade_votes(h: Harness) -> None:
     with rejected("ENotOwner"):
         h.call(h.user, "staking::set_votes", cap=h.caps[0], storage_price=1)
     digest = "0x" + "ab" * 32
-    with rejected("ENotEnoughVotes"):
+    with rejected("ENoProposalForDigest"):
         h.call(h.user, "governance::commit_upgrade", package_digest=digest)
     for node, cap in zip(h.nodes, h.caps, strict=True):
         result = h.call(
@@ -505,6 +506,45 @@ def test_price_votes_and_upgrade_votes(h: Harness) -> None:
         if result["quorum"]:
             break
     assert h.call(h.user, "governance::commit_upgrade", package_digest=digest)["version"] == 2
+
+
+def vote_upgrade(h: Harness, index: int, digest: str) -> dict[str, Any]:
+    node, cap = h.nodes[index], h.caps[index]
+    return h.call(node.operator, "governance::vote_for_upgrade", cap=cap, package_digest=digest)
+
+
+def test_upgrade_digests_are_32_bytes_and_proposals_are_for_one_version(h: Harness) -> None:
+    for bad in ("digest-1", "", "0x" + "ab" * 31, "ab" * 33, "0x" + "zz" * 32, "ab " * 21 + "a"):
+        with rejected("EInvalidPackageDigest"):
+            vote_upgrade(h, 0, bad)
+        with rejected("EInvalidPackageDigest"):
+            h.call(h.user, "governance::commit_upgrade", package_digest=bad)
+    first, second = "AB" * 32, "0x" + "cd" * 32
+    # Hex with or without 0x, in either case: one digest, named in lower case with 0x.
+    vote_upgrade(h, 0, first)
+    assert vote_upgrade(h, 1, "0x" + first.lower())["weight"] > 0
+    proposed = h.ledger.store.events(-1, 100, ["ContractUpgradeProposed"])
+    assert [e.fields["package_digest"] for e in proposed] == ["0x" + "ab" * 32]
+    with rejected("EDuplicateVote"):
+        vote_upgrade(h, 1, first)
+    with rejected("ENotEnoughVotes"):
+        h.call(h.user, "governance::commit_upgrade", package_digest=first)
+    for index in range(len(h.nodes)):
+        vote_upgrade(h, index, second)
+        if index > 1:
+            vote_upgrade(h, index, first)
+    assert h.call(h.user, "governance::commit_upgrade", package_digest=first)["version"] == 2
+    # The other proposal had a quorum for version 2, which is taken now.
+    with rejected("EWrongVersion"):
+        h.call(h.user, "governance::commit_upgrade", package_digest=second)
+    # A vote for it starts a proposal for version 3 afresh.
+    assert vote_upgrade(h, 0, second) == {
+        "weight": len(h.staking()["committee"][h.node_ids[0]]),
+        "quorum": False,
+    }
+    h.next_epoch()
+    with rejected("EWrongEpoch"):
+        h.call(h.user, "governance::commit_upgrade", package_digest=second)
 
 
 def test_register_candidate_checks_proof_of_possession(h: Harness) -> None:
