@@ -218,6 +218,26 @@ def test_storage_split_and_fuse(h: Harness) -> None:
         h.call(h.user, "storage::split_by_epoch", storage=storage, split_epoch=start)
 
 
+def test_split_by_size_takes_any_size_up_to_the_whole(h: Harness) -> None:
+    storage = h.reserve(h.user, 4 << 20, epochs=2)
+
+    def split(size: int) -> str:
+        result = h.call(h.user, "storage::split_by_size", storage=storage, split_size=size)
+        return str(result["storage"])
+
+    # As upstream's split_by_size: 0 and the whole size are allowed, more is not.
+    def sizes(other: str) -> tuple[int, int]:
+        return h.obj(storage).fields["storage_size"], h.obj(other).fields["storage_size"]
+
+    rest = split(0)
+    assert sizes(rest) == (0, 4 << 20)
+    h.call(h.user, "storage::fuse", storage=storage, other=rest)
+    assert sizes(split(4 << 20)) == (4 << 20, 0)
+    with rejected("EIncompatibleAmount"):
+        split((4 << 20) + 1)
+    assert h.obj(storage).fields["storage_size"] == 4 << 20
+
+
 def test_certificate_refusals(h: Harness) -> None:
     metadata = h.metadata(2000)
     blob = h.register(h.user, metadata)
@@ -327,6 +347,15 @@ def test_attributes_burn_and_shared_blob(h: Harness) -> None:
     assert h.obj(shared).fields["funds"] == 2 * 10**12
     h.call(h.other, "shared_blob::extend", shared_blob=shared, extended_epochs=2)
     assert h.obj(shared).fields["blob"]["storage"]["end_epoch"] == end + 2
+    # A deletable blob may be shared too (upstream's shared_blob::new takes any blob); shared,
+    # it can no longer be deleted, since nobody owns it.
+    deletable = h.register(h.user, h.metadata(100, seed=6), deletable=True)
+    h.certify(h.user, deletable)
+    wrapped = h.call(h.user, "shared_blob::new", blob=deletable)["shared_blob"]
+    assert h.obj(wrapped).fields["blob"]["deletable"] is True
+    assert h.obj(wrapped).fields["funds"] == 0
+    with rejected("EObjectNotFound"):
+        h.call(h.user, "system::delete_blob", blob=deletable)
     burnt = h.register(h.user, h.metadata(100, seed=5))
     h.call(h.user, "system::burn_blob", blob=burnt)
     assert h.ledger.object(burnt) is None

@@ -217,3 +217,47 @@ def test_a_pool_stored_by_an_older_version_still_works(h: Harness) -> None:
     assert h.obj(node_id).fields["commission_rate"] == 900
     paid = h.call(h.user, "staking::withdraw_stake", staked_wal=staked)
     assert paid["principal"] == 10 * FROST
+
+
+# Epoch-change reports ----------------------------------------------------------------------
+
+
+def test_epoch_sync_done_refuses_repeats_and_non_members_and_takes_late_reports(
+    h: Harness,
+) -> None:
+    outsider, _, outsider_cap = h.register_candidate()
+    start = h.staking()["epoch_state"]["at_ms"]
+    h.advance_time(start + h.epoch_ms - h.ledger.clock.now_ms())
+    h.run_epoch_steps()
+    epoch = h.epoch
+    assert h.staking()["epoch_state"] == {"kind": "EpochChangeSync", "weight": 0, "synced": []}
+    committee = h.staking()["committee"]
+    members = [i for i, n in enumerate(h.node_ids) if n in committee]
+
+    def report(index: int) -> None:
+        node, cap = h.nodes[index], h.caps[index]
+        h.call(node.operator, "staking::epoch_sync_done", cap=cap, epoch=epoch)
+
+    report(members[0])
+    weight = len(committee[h.node_ids[members[0]]])
+    with rejected("EDuplicateSyncDone"):
+        report(members[0])
+    with rejected("ENotInCommittee"):
+        h.call(outsider.operator, "staking::epoch_sync_done", cap=outsider_cap, epoch=epoch)
+    assert h.obj(outsider_cap).fields["last_epoch_sync_done"] == 0
+    assert h.staking()["epoch_state"]["weight"] == weight
+    # Reports until a quorum finish the change; a member reporting after that is heard too.
+    for index in members[1:]:
+        if h.staking()["epoch_state"]["kind"] != "EpochChangeSync":
+            late = index
+            break
+        report(index)
+    else:
+        pytest.fail("every member was needed for the quorum")
+    assert h.staking()["epoch_state"]["kind"] == "EpochChangeDone"
+    before = h.ledger.store.event_count()
+    report(late)
+    (event,) = h.ledger.store.events(before - 1, 10)
+    assert event.type == "ShardsReceived"
+    assert event.fields == {"epoch": epoch, "shards": committee[h.node_ids[late]]}
+    assert h.staking()["epoch_state"]["kind"] == "EpochChangeDone"

@@ -570,23 +570,27 @@ def _advance_system(
 
 @entry("staking::epoch_sync_done")
 def epoch_sync_done(ctx: TxContext, cap: str, epoch: int) -> None:
-    """A new-committee node reports it holds all its shards for `epoch`."""
-    staking = staking_state(ctx)
-    s = staking.fields
+    """A committee member reports, once per epoch, that it holds all its shards for `epoch`;
+    the epoch change is done when the reports reach a quorum of shards. A report after that
+    is recorded too."""
+    s = staking_state(ctx).fields
     cap_obj, _ = _check_cap(ctx, cap)
     node_id = cap_obj.fields["node_id"]
     if epoch != s["epoch"]:
         raise Abort("EInvalidSyncEpoch", f"sync reported for epoch {epoch}, current {s['epoch']}")
+    if cap_obj.fields["last_epoch_sync_done"] >= epoch:
+        raise Abort("EDuplicateSyncDone", f"this node already reported epoch {epoch}")
+    if node_id not in s["committee"]:
+        raise Abort("ENotInCommittee", f"node {node_id} is not in the committee of epoch {epoch}")
     cap_obj.fields["last_epoch_sync_done"] = epoch
+    shards = s["committee"][node_id]
     state = s["epoch_state"]
-    if state["kind"] != SYNC or node_id in state["synced"]:
-        return
-    shards = s["committee"].get(node_id, [])
-    state["synced"].append(node_id)
-    state["weight"] += len(shards)
+    if state["kind"] == SYNC:
+        state["synced"].append(node_id)
+        state["weight"] += len(shards)
+        if is_quorum(state["weight"], s["n_shards"]):
+            _finish_epoch_change(ctx, s, epoch)
     ctx.emit("ShardsReceived", {"epoch": epoch, "shards": shards})
-    if is_quorum(state["weight"], s["n_shards"]):
-        _finish_epoch_change(ctx, s, epoch)
 
 
 def _finish_epoch_change(ctx: TxContext, s: dict[str, Any], epoch: int) -> None:
