@@ -9,7 +9,9 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from pywalrus.chain.ledger import Clock, ExecutionResult, Ledger, fee_for
+import pytest
+
+from pywalrus.chain.ledger import Clock, ExecutionResult, Ledger, TransactionRejected, fee_for
 from pywalrus.chain.objects import Object
 from pywalrus.chain.tx import Call, TransactionData
 from pywalrus.core.accounts import Account
@@ -33,6 +35,12 @@ from pywalrus.testbed.genesis import (
 )
 
 START_MS = 1_700_000_000_000
+FROST = 10**9
+
+
+def rejected(code: str) -> pytest.RaisesExc[TransactionRejected]:
+    """Expect a transaction refused with the abort `code`."""
+    return pytest.raises(TransactionRejected, match=code)
 
 
 class Harness:

@@ -9,22 +9,15 @@ from typing import Any
 
 import pytest
 
-from chain_harness import Harness
-from pywalrus.chain.ledger import TransactionRejected
+from chain_harness import FROST, Harness, rejected
 from pywalrus.chain.tx import Call, TransactionData
 from pywalrus.core.accounts import Account
 from pywalrus.core.config import EncodingConfig
-
-FROST = 10**9
 
 
 @pytest.fixture
 def h(tmp_path: Path) -> Harness:
     return Harness(tmp_path / "chain.sqlite")
-
-
-def rejected(code: str) -> pytest.RaisesExc[TransactionRejected]:
-    return pytest.raises(TransactionRejected, match=code)
 
 
 def test_genesis_state(h: Harness) -> None:

@@ -8,19 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from chain_harness import Harness
-from pywalrus.chain.ledger import TransactionRejected
-
-FROST = 10**9
+from chain_harness import FROST, Harness, rejected
 
 
 @pytest.fixture
 def h(tmp_path: Path) -> Harness:
     return Harness(tmp_path / "chain.sqlite")
-
-
-def rejected(code: str) -> pytest.RaisesExc[TransactionRejected]:
-    return pytest.raises(TransactionRejected, match=code)
 
 
 def to_voting_end(h: Harness) -> None:
