@@ -167,6 +167,24 @@ def test_rewards_of_a_committee_member_without_stake_go_to_the_next_epoch(h: Har
     assert h.accounting_ring()[0]["rewards"] == following + bucket - burned
 
 
+def test_active_stake_of_a_node_in_no_committee_withdraws_in_one_step(tmp_path: Path) -> None:
+    h = Harness(tmp_path / "chain.sqlite", active_set_max=4)
+    _, node_id, _ = h.register_candidate()
+    staked = h.stake(h.user, node_id, 10 * FROST)["staked_wal"]
+    assert h.active_stake(node_id) is None  # the full set keeps its larger stakes
+    h.next_epoch()
+    staking = h.staking()
+    assert node_id not in staking["committee"] and h.obj(node_id).fields["num_shares"] > 0
+    with rejected("ENotWithdrawing"):
+        h.call(h.user, "staking::request_withdraw_stake", staked_wal=staked)
+    paid = h.call(h.user, "staking::withdraw_stake", staked_wal=staked)
+    assert (paid["principal"], paid["rewards"]) == (10 * FROST, 0)
+    # The pool lets the shares go at the next epoch change.
+    h.next_epoch()
+    pool = h.obj(node_id).fields
+    assert (pool["wal_balance"], pool["num_shares"], pool["pending_withdraw_shares"]) == (0, 0, {})
+
+
 # Commission ----------------------------------------------------------------------------------
 
 

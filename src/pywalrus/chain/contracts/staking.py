@@ -296,8 +296,7 @@ def stake_with_pool(ctx: TxContext, payment: str, amount: int, node_id: str) -> 
         raise Abort("EInsufficientStake", f"stake at least {MIN_STAKE} FROST (1 WAL)")
     coin.withdraw(ctx, payment, amount)
     activation = _vote_epoch(staking)
-    pending = pool.fields["pending_stake"]
-    pending[str(activation)] = pending.get(str(activation), 0) + amount
+    pool_accounting.pending_add(pool.fields["pending_stake"], activation, amount)
     staked = ctx.create(
         STAKED_WAL,
         ctx.sender,
@@ -399,7 +398,8 @@ def withdraw_stake(ctx: TxContext, staked_wal: str) -> dict[str, Any]:
         pool_accounting.pending_reduce(p["pending_stake"], activation, principal)
         rewards = 0
     elif f["state"] == "staked" and not in_current and not in_next:
-        # The node serves no committee: active stake leaves now, at this epoch's rate.
+        # The node serves no committee: active stake leaves at once with its rewards up to
+        # now; its shares go at the next epoch change, at this epoch's rate.
         rate = pool_accounting.rate_at(p, activation)
         shares = pool_accounting.to_shares(rate, principal)
         pool_accounting.pending_add(p["pending_withdraw_shares"], epoch, shares)
