@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import base64
+import json
 import random
+import sqlite3
 from pathlib import Path
 from typing import Any
 
-from pywalrus.chain.ledger import Clock, ExecutionResult, Ledger, fee_for
+import pytest
+
+from pywalrus.chain.ledger import Clock, ExecutionResult, Ledger, TransactionRejected, fee_for
 from pywalrus.chain.objects import Object
 from pywalrus.chain.tx import Call, TransactionData
 from pywalrus.core.accounts import Account
@@ -15,19 +19,40 @@ from pywalrus.core.certificates import encode_signers
 from pywalrus.core.config import EncodingConfig
 from pywalrus.core.crypto.bls import aggregate_signatures
 from pywalrus.core.encoding import compute_metadata
-from pywalrus.core.messages import Deletable, InvalidBlobIdMsg, StorageConfirmation
+from pywalrus.core.messages import (
+    Deletable,
+    InvalidBlobIdMsg,
+    StorageConfirmation,
+    sign_proof_of_possession,
+)
 from pywalrus.core.metadata import BlobMetadata
 from pywalrus.core.types import BlobId, Epoch
-from pywalrus.testbed.genesis import NodeIdentity, generate_nodes, make_genesis
+from pywalrus.testbed.genesis import (
+    NodeIdentity,
+    generate_nodes,
+    make_genesis,
+    node_genesis_entry,
+)
 
 START_MS = 1_700_000_000_000
+FROST = 10**9
+
+
+def rejected(code: str) -> pytest.RaisesExc[TransactionRejected]:
+    """Expect a transaction refused with the abort `code`."""
+    return pytest.raises(TransactionRejected, match=code)
 
 
 class Harness:
     """A chain with `n_nodes` equal-stake nodes, two funded users, and a manual clock."""
 
     def __init__(
-        self, path: Path, n_nodes: int = 4, n_shards: int = 10, epoch_ms: int = 60_000
+        self,
+        path: Path,
+        n_nodes: int = 4,
+        n_shards: int = 10,
+        epoch_ms: int = 60_000,
+        active_set_max: int | None = None,
     ) -> None:
         self.nodes = generate_nodes(n_nodes)
         self.user = Account.generate()
@@ -38,6 +63,8 @@ class Harness:
         self.path = path
         self.ledger = Ledger(path, "test-chain", self.chain_key, Clock(True, START_MS))
         genesis = make_genesis(self.nodes, n_shards, epoch_ms, [self.user, self.other])
+        if active_set_max is not None:
+            genesis["active_set_max"] = active_set_max
         result = self.ledger.execute_system([Call("genesis::init", {"config": genesis})])
         ids = result.effects["results"][0]["nodes"]
         self.node_ids = [ids[n.name]["node_id"] for n in self.nodes]
@@ -85,6 +112,45 @@ class Harness:
     @property
     def epoch(self) -> int:
         return int(self.system()["epoch"])
+
+    def stake(self, account: Account, node_id: str, amount: int) -> dict[str, Any]:
+        return self.call(
+            account,
+            "staking::stake_with_pool",
+            payment=self.coin(account),
+            amount=amount,
+            node_id=node_id,
+        )
+
+    def active_stake(self, node_id: str) -> int | None:
+        """The stake the active set records for `node_id`, None if it is not in the set."""
+        return next((s for n, s in self.staking()["active_set"] if n == node_id), None)
+
+    def register_candidate(self) -> tuple[NodeIdentity, str, str]:
+        """A new candidate registered now (funded operator, proof for this epoch); no stake."""
+        (node,) = generate_nodes(1)
+        entry = node_genesis_entry(node, 0, {})
+        args = {k: v for k, v in entry.items() if k not in ("operator", "stake")}
+        gas = {"recipient": node.operator.address, "amount": 10**9}
+        self.tx(self.user, Call("gas::transfer", gas))
+        pop = sign_proof_of_possession(
+            node.protocol_key, self.epoch, bytes.fromhex(node.operator.address[2:])
+        )
+        args["proof_of_possession"] = base64.b64encode(pop.to_bytes()).decode()
+        result = self.call(node.operator, "staking::register_candidate", **args)
+        return node, str(result["node_id"]), str(result["cap"])
+
+    def reopen_with_stored(self, object_id: str, fields: dict[str, Any]) -> None:
+        """Close the chain, store `fields` for an object on disk (as an older version of the
+        contracts left it) and open the chain again."""
+        clock = self.ledger.clock
+        self.ledger.close()
+        with sqlite3.connect(self.path) as db:
+            db.execute(
+                "UPDATE objects SET fields = ? WHERE id = ?", (json.dumps(fields), object_id)
+            )
+        db.close()
+        self.ledger = Ledger(self.path, "test-chain", self.chain_key, clock)
 
     # Blobs -------------------------------------------------------------------------------
 

@@ -5,25 +5,19 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from chain_harness import Harness
-from pywalrus.chain.ledger import TransactionRejected
+from chain_harness import FROST, Harness, rejected
 from pywalrus.chain.tx import Call, TransactionData
 from pywalrus.core.accounts import Account
 from pywalrus.core.config import EncodingConfig
-
-FROST = 10**9
 
 
 @pytest.fixture
 def h(tmp_path: Path) -> Harness:
     return Harness(tmp_path / "chain.sqlite")
-
-
-def rejected(code: str) -> pytest.RaisesExc[TransactionRejected]:
-    return pytest.raises(TransactionRejected, match=code)
 
 
 def test_genesis_state(h: Harness) -> None:
@@ -217,6 +211,26 @@ def test_storage_split_and_fuse(h: Harness) -> None:
         h.call(h.user, "storage::split_by_epoch", storage=storage, split_epoch=start)
 
 
+def test_split_by_size_takes_any_size_up_to_the_whole(h: Harness) -> None:
+    storage = h.reserve(h.user, 4 << 20, epochs=2)
+
+    def split(size: int) -> str:
+        result = h.call(h.user, "storage::split_by_size", storage=storage, split_size=size)
+        return str(result["storage"])
+
+    # As upstream's split_by_size: 0 and the whole size are allowed, more is not.
+    def sizes(other: str) -> tuple[int, int]:
+        return h.obj(storage).fields["storage_size"], h.obj(other).fields["storage_size"]
+
+    rest = split(0)
+    assert sizes(rest) == (0, 4 << 20)
+    h.call(h.user, "storage::fuse", storage=storage, other=rest)
+    assert sizes(split(4 << 20)) == (4 << 20, 0)
+    with rejected("EIncompatibleAmount"):
+        split((4 << 20) + 1)
+    assert h.obj(storage).fields["storage_size"] == 4 << 20
+
+
 def test_certificate_refusals(h: Harness) -> None:
     metadata = h.metadata(2000)
     blob = h.register(h.user, metadata)
@@ -326,6 +340,15 @@ def test_attributes_burn_and_shared_blob(h: Harness) -> None:
     assert h.obj(shared).fields["funds"] == 2 * 10**12
     h.call(h.other, "shared_blob::extend", shared_blob=shared, extended_epochs=2)
     assert h.obj(shared).fields["blob"]["storage"]["end_epoch"] == end + 2
+    # A deletable blob may be shared too (upstream's shared_blob::new takes any blob); shared,
+    # it can no longer be deleted, since nobody owns it.
+    deletable = h.register(h.user, h.metadata(100, seed=6), deletable=True)
+    h.certify(h.user, deletable)
+    wrapped = h.call(h.user, "shared_blob::new", blob=deletable)["shared_blob"]
+    assert h.obj(wrapped).fields["blob"]["deletable"] is True
+    assert h.obj(wrapped).fields["funds"] == 0
+    with rejected("EObjectNotFound"):
+        h.call(h.user, "system::delete_blob", blob=deletable)
     burnt = h.register(h.user, h.metadata(100, seed=5))
     h.call(h.user, "system::burn_blob", blob=burnt)
     assert h.ledger.object(burnt) is None
@@ -496,7 +519,7 @@ def test_price_votes_and_upgrade_votes(h: Harness) -> None:
     with rejected("ENotOwner"):
         h.call(h.user, "staking::set_votes", cap=h.caps[0], storage_price=1)
     digest = "0x" + "ab" * 32
-    with rejected("ENotEnoughVotes"):
+    with rejected("ENoProposalForDigest"):
         h.call(h.user, "governance::commit_upgrade", package_digest=digest)
     for node, cap in zip(h.nodes, h.caps, strict=True):
         result = h.call(
@@ -505,6 +528,45 @@ def test_price_votes_and_upgrade_votes(h: Harness) -> None:
         if result["quorum"]:
             break
     assert h.call(h.user, "governance::commit_upgrade", package_digest=digest)["version"] == 2
+
+
+def vote_upgrade(h: Harness, index: int, digest: str) -> dict[str, Any]:
+    node, cap = h.nodes[index], h.caps[index]
+    return h.call(node.operator, "governance::vote_for_upgrade", cap=cap, package_digest=digest)
+
+
+def test_upgrade_digests_are_32_bytes_and_proposals_are_for_one_version(h: Harness) -> None:
+    for bad in ("digest-1", "", "0x" + "ab" * 31, "ab" * 33, "0x" + "zz" * 32, "ab " * 21 + "a"):
+        with rejected("EInvalidPackageDigest"):
+            vote_upgrade(h, 0, bad)
+        with rejected("EInvalidPackageDigest"):
+            h.call(h.user, "governance::commit_upgrade", package_digest=bad)
+    first, second = "AB" * 32, "0x" + "cd" * 32
+    # Hex with or without 0x, in either case: one digest, named in lower case with 0x.
+    vote_upgrade(h, 0, first)
+    assert vote_upgrade(h, 1, "0x" + first.lower())["weight"] > 0
+    proposed = h.ledger.store.events(-1, 100, ["ContractUpgradeProposed"])
+    assert [e.fields["package_digest"] for e in proposed] == ["0x" + "ab" * 32]
+    with rejected("EDuplicateVote"):
+        vote_upgrade(h, 1, first)
+    with rejected("ENotEnoughVotes"):
+        h.call(h.user, "governance::commit_upgrade", package_digest=first)
+    for index in range(len(h.nodes)):
+        vote_upgrade(h, index, second)
+        if index > 1:
+            vote_upgrade(h, index, first)
+    assert h.call(h.user, "governance::commit_upgrade", package_digest=first)["version"] == 2
+    # The other proposal had a quorum for version 2, which is taken now.
+    with rejected("EWrongVersion"):
+        h.call(h.user, "governance::commit_upgrade", package_digest=second)
+    # A vote for it starts a proposal for version 3 afresh.
+    assert vote_upgrade(h, 0, second) == {
+        "weight": len(h.staking()["committee"][h.node_ids[0]]),
+        "quorum": False,
+    }
+    h.next_epoch()
+    with rejected("EWrongEpoch"):
+        h.call(h.user, "governance::commit_upgrade", package_digest=second)
 
 
 def test_register_candidate_checks_proof_of_possession(h: Harness) -> None:

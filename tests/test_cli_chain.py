@@ -364,11 +364,10 @@ def test_committee_member_governance(net: Net) -> None:
     )
     own = caps[0].fields["node_id"]
     target = next(n for n in staking["committee"] if n != own)
-    upgrade = net.json(
-        "node-admin", "vote-upgrade", "--digest", "digest-1", config=net.operator_config
-    )
+    digest = "0x" + "d1" * 32
+    upgrade = net.json("node-admin", "vote-upgrade", "--digest", digest, config=net.operator_config)
     assert upgrade["weight"] == len(staking["committee"][own])
-    assert upgrade["packageDigest"] == "digest-1"
+    assert upgrade["packageDigest"] == digest
     slash = net.json("node-admin", "vote-slash", "--node-id", target, config=net.operator_config)
     assert (slash["target"], slash["weight"]) == (target, len(staking["committee"][own]))
     again = net.in_process(

@@ -13,6 +13,7 @@ from typing import Any
 from pywalrus.chain.context import TxContext
 from pywalrus.chain.contracts import coin, entry, staking, system
 from pywalrus.chain.objects import Abort
+from pywalrus.core.committee import MAINNET_ACTIVE_SET_SIZE_LIMIT
 
 
 @entry("genesis::init")
@@ -28,7 +29,12 @@ def init(ctx: TxContext, config: dict[str, Any]) -> dict[str, Any]:
             config["storage_price"],
             config["write_price"],
         )
-        staking.create_staking(ctx, config["n_shards"], config["epoch_duration_ms"])
+        staking.create_staking(
+            ctx,
+            config["n_shards"],
+            config["epoch_duration_ms"],
+            config.get("active_set_max", MAINNET_ACTIVE_SET_SIZE_LIMIT),
+        )
         nodes = {}
         for node in config["nodes"]:
             pool, cap = staking.create_pool(ctx, node["operator"], node)

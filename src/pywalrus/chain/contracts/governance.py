@@ -28,16 +28,39 @@ def _voter(ctx: TxContext, cap: str) -> tuple[str, int, dict[str, Any]]:
     return node_id, weight, s
 
 
-def _tally(s: dict[str, Any], table: str, key: str, voter: str, weight: int) -> Any:
+def _tally(s: dict[str, Any], table: str, key: str, voter: str, weight: int, **round_: int) -> Any:
+    """Add a vote to the tally of `key`, which starts afresh when it is from another epoch or,
+    for upgrades, for another package version (`round_`)."""
     votes = s.setdefault(table, {})
     entry_ = votes.get(key)
-    if entry_ is None or entry_["epoch"] != s["epoch"]:
-        entry_ = votes[key] = {"epoch": s["epoch"], "voters": [], "weight": 0}
+    round_["epoch"] = s["epoch"]
+    if entry_ is None or any(entry_.get(k, v) != v for k, v in round_.items()):
+        entry_ = votes[key] = {**round_, "voters": [], "weight": 0}
     if voter in entry_["voters"]:
         raise Abort("EDuplicateVote", "this node already voted for this proposal in this epoch")
     entry_["voters"].append(voter)
     entry_["weight"] += weight
     return entry_
+
+
+def _package_digest(text: str) -> str:
+    """A package digest: 32 bytes in hex, with or without `0x` (upstream `PackageDigest`),
+    named as `0x` and lower-case hex."""
+    digits = text[2:] if text[:2].lower() == "0x" else text
+    try:
+        raw = bytes.fromhex(digits) if len(digits) == 64 else b""
+    except ValueError:
+        raw = b""
+    if len(raw) != 32:
+        raise Abort(
+            "EInvalidPackageDigest",
+            f"a package digest is 32 bytes in hex (64 digits), got {len(text)} characters",
+        )
+    return "0x" + raw.hex()
+
+
+def _next_version(s: dict[str, Any]) -> int:
+    return int(s.get("package_version", 1)) + 1
 
 
 @entry("governance::vote_for_slashing")
@@ -62,30 +85,36 @@ def vote_for_slashing(ctx: TxContext, cap: str, target: str) -> dict[str, Any]:
 @entry("governance::vote_for_upgrade")
 def vote_for_upgrade(ctx: TxContext, cap: str, package_digest: str) -> dict[str, Any]:
     """Vote for a new package digest with this node's shard weight."""
+    digest = _package_digest(package_digest)
     voter, weight, s = _voter(ctx, cap)
-    tally = _tally(s, "upgrade_votes", package_digest, voter, weight)
+    tally = _tally(s, "upgrade_votes", digest, voter, weight, version=_next_version(s))
     if len(tally["voters"]) == 1:
-        ctx.emit("ContractUpgradeProposed", {"epoch": s["epoch"], "package_digest": package_digest})
+        ctx.emit("ContractUpgradeProposed", {"epoch": s["epoch"], "package_digest": digest})
     if is_quorum(tally["weight"], s["n_shards"]) and not tally.get("quorum"):
         tally["quorum"] = True
-        ctx.emit(
-            "ContractUpgradeQuorumReached", {"epoch": s["epoch"], "package_digest": package_digest}
-        )
+        ctx.emit("ContractUpgradeQuorumReached", {"epoch": s["epoch"], "package_digest": digest})
     return {"weight": tally["weight"], "quorum": bool(tally.get("quorum"))}
 
 
 @entry("governance::commit_upgrade")
 def commit_upgrade(ctx: TxContext, package_digest: str) -> dict[str, Any]:
-    """Adopt an upgrade whose vote reached a quorum in the current epoch."""
+    """Adopt an upgrade whose vote reached a quorum in the current epoch (upstream
+    `authorize_upgrade` and `commit_upgrade`)."""
+    digest = _package_digest(package_digest)
     s = staking.staking_state(ctx).fields
-    tally = s.get("upgrade_votes", {}).get(package_digest)
-    if not tally or tally["epoch"] != s["epoch"] or not tally.get("quorum"):
+    tally = s.get("upgrade_votes", {}).pop(digest, None)
+    if tally is None:
+        raise Abort("ENoProposalForDigest", f"nobody voted for {digest}")
+    if tally["epoch"] != s["epoch"]:
+        raise Abort("EWrongEpoch", f"the votes for {digest} are from epoch {tally['epoch']}")
+    if not is_quorum(tally["weight"], s["n_shards"]):
         raise Abort("ENotEnoughVotes", "the upgrade has no quorum in the current epoch")
-    s["package_version"] = s.get("package_version", 1) + 1
-    s["package_digest"] = package_digest
-    del s["upgrade_votes"][package_digest]
+    if tally.get("version", _next_version(s)) != _next_version(s):
+        raise Abort("EWrongVersion", f"the votes were for version {tally['version']}")
+    s["package_version"] = _next_version(s)
+    s["package_digest"] = digest
     ctx.emit(
         "ContractUpgraded",
-        {"epoch": s["epoch"], "package_digest": package_digest, "version": s["package_version"]},
+        {"epoch": s["epoch"], "package_digest": digest, "version": s["package_version"]},
     )
     return {"version": s["package_version"]}

@@ -16,12 +16,14 @@ from typing import Any
 
 from pywalrus.chain.context import TxContext
 from pywalrus.chain.contracts import coin, entry, system
+from pywalrus.chain.contracts import staking_pool as pool_accounting
 from pywalrus.chain.objects import SHARED, Abort, Object
 from pywalrus.core.apportionment import NoStakeError, apportionment
 from pywalrus.core.committee import (
     MAINNET_ACTIVE_SET_SIZE_LIMIT,
     ActiveSet,
     Committee,
+    diff,
     next_committee,
 )
 from pywalrus.core.config import is_quorum
@@ -36,9 +38,10 @@ CAP = "walrus::StorageNodeCap"
 STAKED_WAL = "walrus::StakedWal"
 MIN_STAKE = coin.FROST_PER_WAL
 """A StakedWal holds at least 1 WAL."""
-MAX_COMMISSION = 10_000
+MAX_COMMISSION = pool_accounting.MAX_COMMISSION
 BURN_PERCENT = 3
 U64_MAX = (1 << 64) - 1
+U16_MAX = (1 << 16) - 1
 
 DONE = "EpochChangeDone"
 PARAMS_SELECTED = "NextParamsSelected"
@@ -68,50 +71,37 @@ def _cap(ctx: TxContext, cap: str) -> Object:
     return ctx.get_mut(cap, CAP)
 
 
-def _rate(pool: dict[str, Any], epoch: int) -> tuple[int, int]:
-    """Exchange rate (wal, shares) recorded for the latest epoch ≤ `epoch`."""
-    rates: dict[str, list[int]] = pool["exchange_rates"]
-    best = max((int(e) for e in rates if int(e) <= epoch), default=None)
-    if best is None:
-        return (1, 1)
-    wal, shares = rates[str(best)]
-    return (wal, shares) if wal and shares else (1, 1)
-
-
-def _shares_for(pool: dict[str, Any], amount: int, epoch: int) -> int:
-    wal, shares = _rate(pool, epoch)
-    return amount * shares // wal
-
-
-def _wal_for(pool: dict[str, Any], shares: int, epoch: int) -> int:
-    wal, total = _rate(pool, epoch)
-    return shares * wal // total
-
-
-def _stake_at(pool: dict[str, Any], epoch: int) -> int:
-    """Active stake of a pool in `epoch`, counting pending stake and withdrawals due by then."""
-    stake: int = pool["wal_balance"]
-    for e, amount in pool["pending_stake"].items():
-        if int(e) <= epoch:
-            stake += amount
-    for e, amount in pool["pending_withdraw_wal"].items():
-        if int(e) <= epoch:
-            stake -= amount
-    return max(0, stake)
-
-
-def _update_active_set(staking: Object, node_id: str, stake: int) -> None:
+def _update_active_set(staking: Object, node_id: str, stake: int) -> bool:
+    """Record `stake` for the node in the active set (upstream `insert_or_update`); returns
+    whether the node is in the set afterwards."""
     active = ActiveSet(
         max_size=staking.fields["active_set_max"],
         entries=tuple((bytes.fromhex(n[2:]), s) for n, s in staking.fields["active_set"]),
     )
     node = bytes.fromhex(node_id[2:])
-    active = active.insert_or_update(node, stake) if stake > 0 else active.remove(node)
+    active = active.insert_or_update(node, stake)
     staking.fields["active_set"] = [["0x" + n.hex(), s] for n, s in active.entries]
+    return node in active
 
 
 def _next_committee_selected(staking: Object) -> bool:
-    return bool(staking.fields["epoch_state"]["kind"] != DONE)
+    """Whether `voting_end` chose the next committee this epoch (upstream `committee_selected`:
+    false again from the epoch change on, while the new committee syncs)."""
+    return staking.fields["next_committee"] is not None
+
+
+def _vote_epoch(staking: Object) -> int:
+    """The first epoch whose committee is still to be voted: E+1 before `voting_end`, E+2 after.
+
+    New stake activates then, and the active set holds each node's stake for that epoch."""
+    epoch: int = staking.fields["epoch"]
+    return epoch + (2 if _next_committee_selected(staking) else 1)
+
+
+def _refresh_active_set(ctx: TxContext, staking: Object, node_id: str) -> tuple[bool, int]:
+    """Put the node's stake for the next vote into the active set; (in the set, that stake)."""
+    stake = pool_accounting.balance_at(_pool(ctx, node_id).fields, _vote_epoch(staking))
+    return _update_active_set(staking, node_id, stake), stake
 
 
 # Node registration and settings -----------------------------------------------------------
@@ -194,9 +184,11 @@ def create_pool(ctx: TxContext, operator: str, info: dict[str, Any]) -> tuple[Ob
             "pending_stake": {},
             "pending_withdraw_shares": {},
             "pending_withdraw_wal": {},
+            "pre_active_withdrawals": {},
             "rewards_pool": 0,
             "commission_rate": info["commission_rate"],
             "pending_commission_rate": None,
+            "pending_commission_rates": {},
             "commission": 0,
             "commission_blocked": 0,
             "commission_receiver": operator,
@@ -267,7 +259,7 @@ def set_next_commission(ctx: TxContext, node_id: str, commission_rate: int) -> N
         raise Abort("ENotAuthorized", "only the pool's governance authority may set commission")
     if commission_rate > MAX_COMMISSION:
         raise Abort("EIncorrectCommissionRate", "commission rate is at most 10000 basis points")
-    pool.fields["pending_commission_rate"] = [staking.fields["epoch"] + 2, commission_rate]
+    pool_accounting.set_next_commission(pool.fields, staking.fields["epoch"] + 2, commission_rate)
 
 
 @entry("staking::set_commission_receiver")
@@ -303,10 +295,8 @@ def stake_with_pool(ctx: TxContext, payment: str, amount: int, node_id: str) -> 
     if amount < MIN_STAKE:
         raise Abort("EInsufficientStake", f"stake at least {MIN_STAKE} FROST (1 WAL)")
     coin.withdraw(ctx, payment, amount)
-    epoch = staking.fields["epoch"]
-    activation = epoch + (2 if _next_committee_selected(staking) else 1)
-    pending = pool.fields["pending_stake"]
-    pending[str(activation)] = pending.get(str(activation), 0) + amount
+    activation = _vote_epoch(staking)
+    pool_accounting.pending_add(pool.fields["pending_stake"], activation, amount)
     staked = ctx.create(
         STAKED_WAL,
         ctx.sender,
@@ -318,13 +308,39 @@ def stake_with_pool(ctx: TxContext, payment: str, amount: int, node_id: str) -> 
             "withdraw_epoch": None,
         },
     )
-    _update_active_set(staking, node_id, _stake_at(pool.fields, epoch + 1))
+    _refresh_active_set(ctx, staking, node_id)
     return {"staked_wal": staked.id, "activation_epoch": activation}
+
+
+@entry("staking::try_join_active_set")
+def try_join_active_set(ctx: TxContext, cap: str) -> dict[str, Any]:
+    """Offer the node's stake for the next vote to the active set (by the node's cap), e.g.
+    after it was evicted from a full set and the set has room again."""
+    staking = staking_state(ctx)
+    node_id = _cap(ctx, cap).fields["node_id"]
+    joined, stake = _refresh_active_set(ctx, staking, node_id)
+    return {"in_active_set": joined, "stake": stake}
 
 
 def _in_committee(staking: Object, key: str, node_id: str) -> bool:
     committee = staking.fields.get(key)
     return committee is not None and node_id in committee
+
+
+def _withdraw_directly(staked: dict[str, Any], epoch: int, in_next: bool) -> bool:
+    """Whether a stake may leave in one step, principal only: it is not active yet and does not
+    count for a committee (upstream `can_withdraw_early`)."""
+    activation: int = staked["activation_epoch"]
+    return staked["state"] == "staked" and (
+        activation == epoch + 2 or (activation == epoch + 1 and not in_next)
+    )
+
+
+def _membership(staking: Object, node_id: str) -> tuple[bool, bool]:
+    """(in the current committee, in the next committee once it is selected)."""
+    return _in_committee(staking, "committee", node_id), _in_committee(
+        staking, "next_committee", node_id
+    )
 
 
 @entry("staking::request_withdraw_stake")
@@ -337,30 +353,33 @@ def request_withdraw_stake(ctx: TxContext, staked_wal: str) -> dict[str, Any]:
     if f["state"] != "staked":
         raise Abort("ENotStaked", "stake is already withdrawing")
     node_id = f["node_id"]
-    pool = _pool(ctx, node_id)
-    in_next = _next_committee_selected(staking) and _in_committee(
-        staking, "next_committee", node_id
-    )
-    in_current = _in_committee(staking, "committee", node_id)
+    p = _pool(ctx, node_id).fields
+    in_current, in_next = _membership(staking, node_id)
     activation = f["activation_epoch"]
-    if activation > epoch + 1 or (activation == epoch + 1 and not in_next):
+    if _withdraw_directly(f, epoch, in_next):
         raise Abort("ENotWithdrawing", "stake is not active yet: withdraw it directly")
-    if activation == epoch + 1 or in_next:
-        withdraw_epoch = epoch + 2
-    elif in_current:
-        withdraw_epoch = epoch + 1
+    if activation == epoch + 1:
+        # Counted for the next committee but not active yet: it serves that one epoch. Its
+        # shares are bought at the activation rate, known only then, so the principal waits.
+        withdraw_epoch = activation + 1
+        pool_accounting.pending_add(
+            pool_accounting.pre_active_withdrawals(p), withdraw_epoch, f["principal"]
+        )
     else:
-        raise Abort("ENotWithdrawing", "the node is in no committee: withdraw directly")
-    shares = _shares_for(pool.fields, f["principal"], activation)
-    key = str(withdraw_epoch)
-    p = pool.fields
-    p["pending_withdraw_shares"][key] = p["pending_withdraw_shares"].get(key, 0) + shares
+        if in_next:
+            withdraw_epoch = epoch + 2
+        elif in_current:
+            withdraw_epoch = epoch + 1
+        else:
+            raise Abort("ENotWithdrawing", "the node is in no committee: withdraw directly")
+        rate = pool_accounting.rate_at(p, activation)
+        shares = pool_accounting.to_shares(rate, f["principal"])
+        if shares == 0:
+            raise Abort("EZeroShares", "the stake is worth no shares")
+        pool_accounting.pending_add(p["pending_withdraw_shares"], withdraw_epoch, shares)
     f["state"] = "withdrawing"
     f["withdraw_epoch"] = withdraw_epoch
-    if activation <= epoch:
-        value = _wal_for(p, shares, epoch)
-        p["pending_withdraw_wal"][key] = p["pending_withdraw_wal"].get(key, 0) + value
-    _update_active_set(staking, node_id, _stake_at(p, epoch + 1))
+    _refresh_active_set(ctx, staking, node_id)
     return {"withdraw_epoch": withdraw_epoch}
 
 
@@ -371,46 +390,36 @@ def withdraw_stake(ctx: TxContext, staked_wal: str) -> dict[str, Any]:
     epoch = staking.fields["epoch"]
     staked = ctx.get_mut(staked_wal, STAKED_WAL)
     f = staked.fields
-    pool = _pool(ctx, f["node_id"])
-    p = pool.fields
+    p = _pool(ctx, f["node_id"]).fields
     activation = f["activation_epoch"]
     principal = f["principal"]
-    if f["state"] == "withdrawing":
-        if epoch < f["withdraw_epoch"]:
-            raise Abort(
-                "EWithdrawEpochNotReached",
-                f"stake can be withdrawn from epoch {f['withdraw_epoch']}, now {epoch}",
-            )
-        rewards = _rewards(p, principal, activation, f["withdraw_epoch"])
-    else:
-        in_next = _next_committee_selected(staking) and _in_committee(
-            staking, "next_committee", f["node_id"]
+    in_current, in_next = _membership(staking, f["node_id"])
+    if _withdraw_directly(f, epoch, in_next):
+        pool_accounting.pending_reduce(p["pending_stake"], activation, principal)
+        rewards = 0
+    elif f["state"] == "staked" and not in_current and not in_next:
+        # The node serves no committee: active stake leaves at once with its rewards up to
+        # now; its shares go at the next epoch change, at this epoch's rate.
+        rate = pool_accounting.rate_at(p, activation)
+        shares = pool_accounting.to_shares(rate, principal)
+        pool_accounting.pending_add(p["pending_withdraw_shares"], epoch, shares)
+        rewards = pool_accounting.rewards_between(p, principal, activation, epoch)
+    elif f["state"] != "withdrawing":
+        raise Abort("ENotWithdrawing", "request the withdrawal first")
+    elif epoch < f["withdraw_epoch"]:
+        raise Abort(
+            "EWithdrawEpochNotReached",
+            f"stake can be withdrawn from epoch {f['withdraw_epoch']}, now {epoch}",
         )
-        early = activation > epoch + 1 or (activation == epoch + 1 and not in_next)
-        in_any = in_next or _in_committee(staking, "committee", f["node_id"])
-        if early:
-            key = str(activation)
-            p["pending_stake"][key] -= principal
-            rewards = 0
-        elif not in_any:
-            shares = _shares_for(p, principal, activation)
-            value = _wal_for(p, shares, epoch)
-            p["wal_balance"] -= min(p["wal_balance"], value)
-            p["num_shares"] -= min(p["num_shares"], shares)
-            rewards = _rewards(p, principal, activation, epoch)
-        else:
-            raise Abort("ENotWithdrawing", "request the withdrawal first")
+    else:
+        rewards = pool_accounting.rewards_between(p, principal, activation, f["withdraw_epoch"])
+    # Rounding may promise a little more than the rewards pool holds.
+    rewards = min(rewards, p["rewards_pool"])
     p["rewards_pool"] -= rewards
     ctx.delete(staked)
-    _update_active_set(staking, f["node_id"], _stake_at(p, epoch + 1))
+    _refresh_active_set(ctx, staking, f["node_id"])
     paid = coin.new_coin(ctx, ctx.sender, principal + rewards)
     return {"coin": paid.id, "principal": principal, "rewards": rewards}
-
-
-def _rewards(pool: dict[str, Any], principal: int, activation: int, withdraw: int) -> int:
-    shares = _shares_for(pool, principal, activation)
-    value = _wal_for(pool, shares, withdraw)
-    return max(0, min(value - principal, int(pool["rewards_pool"])))
 
 
 # Epochs -------------------------------------------------------------------------------------
@@ -479,15 +488,27 @@ def _change_epoch(ctx: TxContext, s: dict[str, Any]) -> None:
     new_committee = committee_of(s["next_committee"])
     rewards = _advance_system(ctx, sys_obj, old_committee, s["next_capacity"])
     new_epoch = s["epoch"] + 1
+    unowned = 0
     for pool_id in s["pools"]:
-        _advance_pool(_pool(ctx, pool_id), rewards.get(pool_id, 0), new_epoch)
+        pool = _pool(ctx, pool_id).fields
+        reward = rewards.get(pool_id, 0)
+        if reward and not pool["num_shares"]:
+            # A member without stake: nobody would own the reward (upstream refuses to pay
+            # it, EIncorrectEpochAdvance), so it goes to the next epoch like a remainder.
+            unowned, reward = unowned + reward, 0
+        pool_accounting.advance(pool, reward, new_epoch)
+    system.accounting_ring(ctx)[0]["rewards"] += unowned
     s["previous_committee"] = s["committee"]
     s["committee"] = s["next_committee"]
     s["next_committee"] = None
     s["epoch"] = new_epoch
     s["epoch_state"] = {"kind": SYNC, "weight": 0, "synced": []}
-    refreshed = [[n, _stake_at(_pool(ctx, n).fields, new_epoch + 1)] for n, _ in s["active_set"]]
-    s["active_set"] = [e for e in refreshed if e[1] > 0]
+    # As upstream's advance_epoch: the old committee's and the newcomers' pools moved on, so
+    # their stake for the next vote (E+2, seen from the old epoch) is written again.
+    staking = staking_state(ctx)
+    joined = diff(old_committee, new_committee)[1]
+    for node in (*old_committee.node_ids, *joined):
+        _refresh_active_set(ctx, staking, "0x" + node.hex())
     install_committee(ctx, sys_obj, new_committee, new_epoch)
     update_prices_in(ctx, sys_obj, new_committee)
     ctx.emit("EpochChangeStart", {"epoch": new_epoch})
@@ -547,54 +568,29 @@ def _advance_system(
     return payouts
 
 
-def _advance_pool(pool_obj: Object, reward: int, new_epoch: int) -> None:
-    p = pool_obj.fields
-    commission = reward * p["commission_rate"] // MAX_COMMISSION
-    p["commission_blocked"] += commission
-    net = reward - commission
-    p["wal_balance"] += net
-    p["rewards_pool"] += net
-    pending_rate = p["pending_commission_rate"]
-    if pending_rate is not None and pending_rate[0] <= new_epoch:
-        p["commission_rate"] = pending_rate[1]
-        p["pending_commission_rate"] = None
-    key = str(new_epoch)
-    withdraw_shares = p["pending_withdraw_shares"].pop(key, 0)
-    withdraw_wal = p["pending_withdraw_wal"].pop(key, 0)
-    if withdraw_shares:
-        # Value the withdrawn shares at the rate including this epoch's rewards.
-        value = withdraw_shares * p["wal_balance"] // max(p["num_shares"], 1)
-        p["wal_balance"] -= min(p["wal_balance"], max(value, withdraw_wal))
-        p["num_shares"] -= min(p["num_shares"], withdraw_shares)
-    stake = p["pending_stake"].pop(key, 0)
-    if stake:
-        wal, shares = (p["wal_balance"], p["num_shares"])
-        new_shares = stake if not wal or not shares else stake * shares // wal
-        p["wal_balance"] += stake
-        p["num_shares"] += new_shares
-    if p["num_shares"]:
-        p["exchange_rates"][key] = [p["wal_balance"], p["num_shares"]]
-
-
 @entry("staking::epoch_sync_done")
 def epoch_sync_done(ctx: TxContext, cap: str, epoch: int) -> None:
-    """A new-committee node reports it holds all its shards for `epoch`."""
-    staking = staking_state(ctx)
-    s = staking.fields
+    """A committee member reports, once per epoch, that it holds all its shards for `epoch`;
+    the epoch change is done when the reports reach a quorum of shards. A report after that
+    is recorded too."""
+    s = staking_state(ctx).fields
     cap_obj, _ = _check_cap(ctx, cap)
     node_id = cap_obj.fields["node_id"]
     if epoch != s["epoch"]:
         raise Abort("EInvalidSyncEpoch", f"sync reported for epoch {epoch}, current {s['epoch']}")
+    if cap_obj.fields["last_epoch_sync_done"] >= epoch:
+        raise Abort("EDuplicateSyncDone", f"this node already reported epoch {epoch}")
+    if node_id not in s["committee"]:
+        raise Abort("ENotInCommittee", f"node {node_id} is not in the committee of epoch {epoch}")
     cap_obj.fields["last_epoch_sync_done"] = epoch
+    shards = s["committee"][node_id]
     state = s["epoch_state"]
-    if state["kind"] != SYNC or node_id in state["synced"]:
-        return
-    shards = s["committee"].get(node_id, [])
-    state["synced"].append(node_id)
-    state["weight"] += len(shards)
+    if state["kind"] == SYNC:
+        state["synced"].append(node_id)
+        state["weight"] += len(shards)
+        if is_quorum(state["weight"], s["n_shards"]):
+            _finish_epoch_change(ctx, s, epoch)
     ctx.emit("ShardsReceived", {"epoch": epoch, "shards": shards})
-    if is_quorum(state["weight"], s["n_shards"]):
-        _finish_epoch_change(ctx, s, epoch)
 
 
 def _finish_epoch_change(ctx: TxContext, s: dict[str, Any], epoch: int) -> None:
@@ -629,7 +625,14 @@ def update_prices(ctx: TxContext) -> None:
     update_prices_in(ctx, system.system_state(ctx), committee_of(staking.fields["committee"]))
 
 
-def create_staking(ctx: TxContext, n_shards: int, epoch_duration_ms: int) -> Object:
+def create_staking(
+    ctx: TxContext,
+    n_shards: int,
+    epoch_duration_ms: int,
+    active_set_max: int = MAINNET_ACTIVE_SET_SIZE_LIMIT,
+) -> Object:
+    if not 0 < active_set_max <= U16_MAX:
+        raise Abort("EInvalidGenesis", "the active set size must be in [1, 2^16)")
     return ctx.create(
         STAKING,
         SHARED,
@@ -640,7 +643,7 @@ def create_staking(ctx: TxContext, n_shards: int, epoch_duration_ms: int) -> Obj
             "epoch_state": {"kind": DONE, "at_ms": ctx.now_ms},
             "pools": [],
             "active_set": [],
-            "active_set_max": MAINNET_ACTIVE_SET_SIZE_LIMIT,
+            "active_set_max": active_set_max,
             "committee": {},
             "previous_committee": {},
             "next_committee": None,

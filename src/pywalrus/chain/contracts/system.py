@@ -145,11 +145,15 @@ def split_by_epoch(ctx: TxContext, storage: str, split_epoch: int) -> dict[str, 
 
 @entry("storage::split_by_size")
 def split_by_size(ctx: TxContext, storage: str, split_size: int) -> dict[str, Any]:
-    """Split off a resource of `storage_size − split_size` bytes; keep `split_size`."""
+    """Split off a resource of `storage_size − split_size` bytes; keep `split_size` (either
+    part may be empty, as upstream)."""
     obj = ctx.get_mut(storage, STORAGE)
     f = obj.fields
-    if not 0 < split_size < f["storage_size"]:
-        raise Abort("EInvalidSplitSize", "split size must lie strictly inside the size")
+    if split_size > f["storage_size"]:
+        raise Abort(
+            "EIncompatibleAmount",
+            f"split size {split_size} exceeds the resource's {f['storage_size']} bytes",
+        )
     new = _new_storage(ctx, f["start_epoch"], f["end_epoch"], f["storage_size"] - split_size)
     f["storage_size"] = split_size
     return {"storage": new.id}
@@ -412,10 +416,8 @@ def remove_attributes(ctx: TxContext, blob: str) -> None:
 def share_blob(
     ctx: TxContext, blob: str, payment: str | None = None, amount: int = 0
 ) -> dict[str, Any]:
-    """Wrap a certified permanent blob into a shared object anyone can fund and extend."""
+    """Wrap a blob into a shared object anyone can fund and extend (and nobody can delete)."""
     obj = ctx.get_mut(blob, BLOB)
-    if obj.fields["deletable"]:
-        raise Abort("EBlobNotPermanent", "only a permanent blob can be shared")
     funds = coin.withdraw(ctx, payment, amount) if payment is not None else 0
     wrapped = {"object_id": obj.id, **obj.fields}
     ctx.delete(obj)
