@@ -11,9 +11,12 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import math
+import pickle
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from fractions import Fraction
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -174,6 +177,13 @@ def _response(world: World, peer: NodeId) -> ChallengeResponse:
     )
 
 
+def _draw_answer(world: World, data: st.DataObject) -> tuple[NodeId, ChallengeResponse, int]:
+    """A peer, the true response to it, and the index of one of its entries."""
+    peer = data.draw(st.sampled_from(list(world.peers)))
+    response = _response(world, peer)
+    return peer, response, data.draw(st.integers(0, len(response.entries) - 1))
+
+
 def _replace_entry(response: ChallengeResponse, index: int, **changes: object) -> ChallengeResponse:
     entries = list(response.entries)
     entries[index] = dataclasses.replace(entries[index], **changes)  # type: ignore[arg-type]
@@ -281,6 +291,24 @@ def test_probe_positions_follow_the_formula() -> None:
 def test_sample_size_table(n_eligible: int, bps: int, cap: int, plain: int, escalated: int) -> None:
     assert sample_size(n_eligible, bps, cap) == plain
     assert sample_size(n_eligible, bps, cap, escalated=True) == escalated
+
+
+@given(
+    n_eligible=st.integers(0, 10**7),
+    bps=st.integers(0, 10_000),
+    cap=st.integers(1, 65_535),
+    escalated=st.booleans(),
+)
+def test_sample_size_is_the_clamped_ceiling(
+    n_eligible: int, bps: int, cap: int, escalated: bool
+) -> None:
+    k = (
+        0
+        if n_eligible == 0 or bps == 0
+        else min(max(math.ceil(Fraction(n_eligible * bps, 10_000)), 1), cap)
+    )
+    expected = min(4 * k, n_eligible) if escalated else k
+    assert sample_size(n_eligible, bps, cap, escalated=escalated) == expected
 
 
 def test_default_rate() -> None:
@@ -443,9 +471,7 @@ def test_a_flipped_byte_never_verifies(world: World, data: st.DataObject) -> Non
 @property_settings
 @given(world=worlds(), data=st.data())
 def test_a_flipped_symbol_or_proof_byte_is_a_bad_proof(world: World, data: st.DataObject) -> None:
-    peer = data.draw(st.sampled_from(list(world.peers)))
-    response = _response(world, peer)
-    index = data.draw(st.integers(0, len(response.entries) - 1))
+    peer, response, index = _draw_answer(world, data)
     field = data.draw(st.sampled_from(["to_secondary", "to_primary"]))
     symbol: GeneralRecoverySymbol = getattr(response.entries[index], field)
     if data.draw(st.booleans()) or not symbol.proof.path:
@@ -469,10 +495,8 @@ def test_a_flipped_symbol_or_proof_byte_is_a_bad_proof(world: World, data: st.Da
 @property_settings
 @given(world=worlds(min_blobs=2, full_rate=True), data=st.data())
 def test_a_symbol_of_another_blob_is_named(world: World, data: st.DataObject) -> None:
-    peer = data.draw(st.sampled_from(list(world.peers)))
+    peer, response, index = _draw_answer(world, data)
     sample = world.sample()
-    response = _response(world, peer)
-    index = data.draw(st.integers(0, len(response.entries) - 1))
     shard, blob_id = response.entries[index].entry
     others = sorted({b for _, b in sample.entries} - {blob_id}, key=lambda b: b.value)
     other = data.draw(st.sampled_from(others))
@@ -496,9 +520,7 @@ def test_a_symbol_of_another_blob_is_named(world: World, data: st.DataObject) ->
 @property_settings
 @given(world=worlds(), data=st.data())
 def test_a_symbol_at_another_position_is_refused(world: World, data: st.DataObject) -> None:
-    peer = data.draw(st.sampled_from(list(world.peers)))
-    response = _response(world, peer)
-    index = data.draw(st.integers(0, len(response.entries) - 1))
+    peer, response, index = _draw_answer(world, data)
     entry = response.entries[index]
     _, secondary = world.slivers(entry.shard, entry.blob_id)
     n = world.config.n_shards
@@ -525,9 +547,7 @@ def test_a_symbol_at_another_position_is_refused(world: World, data: st.DataObje
 @property_settings
 @given(world=worlds(), data=st.data())
 def test_a_missing_entry_is_named(world: World, data: st.DataObject) -> None:
-    peer = data.draw(st.sampled_from(list(world.peers)))
-    response = _response(world, peer)
-    index = data.draw(st.integers(0, len(response.entries) - 1))
+    peer, response, index = _draw_answer(world, data)
     dropped = response.entries[index]
     short = dataclasses.replace(
         response, entries=response.entries[:index] + response.entries[index + 1 :]
@@ -535,6 +555,12 @@ def test_a_missing_entry_is_named(world: World, data: st.DataObject) -> None:
     with pytest.raises(MissingEntryError, match="missing") as raised:
         world.verify(short, peer)
     assert raised.value.entry == dropped.entry
+    copy = pickle.loads(pickle.dumps(raised.value))  # crosses process pools intact
+    assert (type(copy), copy.entry, str(copy)) == (
+        MissingEntryError,
+        dropped.entry,
+        str(raised.value),
+    )
 
 
 @property_settings

@@ -6,7 +6,8 @@ has not shipped it). Everything here is pure and deterministic, so every node, g
 
 **Seed.** `challenge_seed(epoch, checkpoint)` = BLAKE2b-256(b"walrus-challenge" ‖ u32 LE epoch ‖
 the 32-byte digest of the latest checkpoint before the chain's start transaction): no party
-chooses it.
+chooses it. It must also be unknown until the window opens: whoever learns the samples earlier
+can fetch or recover exactly the sampled slivers in time.
 
 **Eligible blobs** of epoch E (the caller supplies them; `is_eligible` states the rule): certified
 in an epoch < E (so every honest node had at least the rest of an epoch to hold or sync them),
@@ -33,8 +34,8 @@ also an element of P's own sliver pair q, so a node that kept only its Merkle tr
 by reading P's slivers of (t, b) with ordinary sliver reads. A node therefore serves, during the
 window, no sliver and no recovery or decoding symbol taken from or targeting a pair on a
 challenged (shard, blob): one in some node's sample or the probe pair of some sampled entry.
-What stays open is reading whole blobs, which costs a cheater |blob| per sampled blob instead of
-the |blob|/n an honest node holds.
+What stays open is reading whole blobs, which costs a cheater |blob| per sampled blob and epoch
+instead of the sliver pair, (R + C)/(R·C) ≈ 4.5/n of |blob|, that an honest node keeps.
 
 **Response** (`ChallengeResponse`, sent by X to each peer) and **verification**
 (`verify_response`): the peer checks that the entries are exactly the sample it computes for X,
@@ -51,7 +52,7 @@ from dataclasses import dataclass
 from hashlib import blake2b
 from typing import Final, TypeAlias
 
-from pywalrus.core.apportionment import NodeId, check_node_id
+from pywalrus.core.apportionment import U16_MAX, NodeId, check_node_id
 from pywalrus.core.bcs import BcsReader, BcsWriter
 from pywalrus.core.committee import Committee
 from pywalrus.core.config import EncodingConfig
@@ -63,7 +64,7 @@ from pywalrus.core.errors import (
     WalrusError,
 )
 from pywalrus.core.merkle import DIGEST_LEN, leaf_hash, proof_length
-from pywalrus.core.messages import ChallengeAttestation
+from pywalrus.core.messages import MAX_U32, ChallengeAttestation
 from pywalrus.core.metadata import BlobMetadata
 from pywalrus.core.slivers import Sliver
 from pywalrus.core.symbols import GeneralRecoverySymbol, recovery_symbols_from_sliver
@@ -89,8 +90,6 @@ DEFAULT_SAMPLE_BPS: Final = 100
 """1 % of the eligible blobs per shard (10 of 1,000): see `benchmarks/challenge.py`."""
 DEFAULT_MAX_PER_SHARD: Final = 64
 """The per-shard cap of the sample (before escalation)."""
-MAX_U16: Final = 0xFFFF
-MAX_U32: Final = (1 << 32) - 1
 _SYMBOLS_PER_ENTRY: Final = 2
 _MIN_SYMBOL_RECORD: Final = 7
 """The shortest GeneralRecoverySymbol: axis, index, empty data, target, empty proof."""
@@ -133,6 +132,10 @@ class EntryError(ChallengeVerificationError):
     def __init__(self, entry: SampleEntry, problem: str) -> None:
         super().__init__(f"{describe_entry(entry)}: {problem}")
         self.entry = entry
+        self.problem = problem
+
+    def __reduce__(self) -> tuple[type[EntryError], tuple[SampleEntry, str]]:
+        return type(self), (self.entry, self.problem)
 
 
 class MissingEntryError(EntryError):
@@ -186,7 +189,7 @@ def _check_node(node_id: object) -> NodeId:
 def _check_shards(shards: Iterable[int], what: str) -> tuple[ShardIndex, ...]:
     out = tuple(shards)
     for shard in out:
-        if isinstance(shard, bool) or not isinstance(shard, int) or not 0 <= shard <= MAX_U16:
+        if isinstance(shard, bool) or not isinstance(shard, int) or not 0 <= shard <= U16_MAX:
             raise ChallengeError(f"{what}: shard index {shard!r} is not a u16")
     if len(set(out)) != len(out):
         raise ChallengeError(f"{what}: a shard is listed twice")
@@ -246,9 +249,9 @@ def sample_size(
     if (
         isinstance(max_per_shard, bool)
         or not isinstance(max_per_shard, int)
-        or not 1 <= max_per_shard <= MAX_U16
+        or not 1 <= max_per_shard <= U16_MAX
     ):
-        raise ChallengeError(f"max_per_shard must be 1 to {MAX_U16}, got {max_per_shard!r}")
+        raise ChallengeError(f"max_per_shard must be 1 to {U16_MAX}, got {max_per_shard!r}")
     if n_eligible == 0 or sample_bps == 0:
         return 0
     rate = -(-n_eligible * sample_bps // BPS_DENOMINATOR)  # ⌈·⌉ in integers
