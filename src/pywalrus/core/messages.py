@@ -12,6 +12,9 @@ Parsing here is as strict as walrus-core's (BCS must be consumed exactly, the in
 expected one) and raises `MessageError` naming what is wrong. The Move contract only checks the
 header and ignores bytes after the body; `allow_trailing=True` reproduces that for the chain.
 
+`ChallengeAttestation` (intent type 7) is a pywalrus extension: upstream has not shipped storage
+challenges, so it has no such message (`pywalrus.core.challenge` computes its contents).
+
 The proof of possession that makes key aggregation safe is an ordinary BLS signature over a
 `ProofOfPossessionMsg` (`sign_proof_of_possession` / `verify_proof_of_possession`).
 """
@@ -37,7 +40,15 @@ from pywalrus.core.crypto.bls import (
 )
 from pywalrus.core.errors import BcsError, InvalidSliverError, VerificationError
 from pywalrus.core.slivers import Sliver
-from pywalrus.core.types import BLOB_ID_LENGTH, BlobId, Epoch, ShardIndex, SliverIndex, SliverType
+from pywalrus.core.types import (
+    BLOB_ID_LENGTH,
+    DIGEST_LENGTH,
+    BlobId,
+    Epoch,
+    ShardIndex,
+    SliverIndex,
+    SliverType,
+)
 
 INTENT_VERSION: Final = 0
 """The only intent version in use."""
@@ -75,6 +86,8 @@ class IntentType(enum.IntEnum):
     DENY_LIST_UPDATE = 4
     DENY_LIST_BLOB_DELETED = 5
     PROTOCOL_VERSION = 6
+    CHALLENGE_ATTESTATION = 7
+    """A pywalrus extension (storage challenges); upstream defines no type 7."""
 
 
 def _check_epoch(epoch: int) -> None:
@@ -282,6 +295,52 @@ class InvalidBlobIdMsg:
 
 
 # --------------------------------------------------------------------------------------------
+# Challenge attestation (intent 7, a pywalrus extension)
+
+
+@dataclass(frozen=True, slots=True)
+class ChallengeAttestation:
+    """A peer's statement that a node proved possession of its challenge sample (103 bytes).
+
+    Body: challenged node ID (32 bytes) ‖ challenge seed (32 bytes) ‖ sample digest (32 bytes);
+    the epoch in the header is the challenge's epoch. Quorum-weight aggregates of these are what
+    `challenge::certify_passed` accepts.
+    """
+
+    INTENT: ClassVar[IntentType] = IntentType.CHALLENGE_ATTESTATION
+
+    epoch: Epoch
+    """The epoch whose challenge was answered (u32)."""
+    node_id: bytes
+    """The challenged node's 32-byte ID."""
+    seed: bytes
+    """The epoch's 32-byte challenge seed (`challenge.challenge_seed`)."""
+    sample_digest: bytes
+    """`challenge.sample_digest` of the challenged node's sample, as the signer computed it."""
+
+    def __post_init__(self) -> None:
+        _check_epoch(self.epoch)
+        _check_bytes(self.node_id, OBJECT_ID_LENGTH, "a challenged node ID")
+        _check_bytes(self.seed, DIGEST_LENGTH, "a challenge seed")
+        _check_bytes(self.sample_digest, DIGEST_LENGTH, "a challenge sample digest")
+
+    def body(self) -> bytes:
+        return self.node_id + self.seed + self.sample_digest
+
+    def to_bytes(self) -> bytes:
+        return _encode(self.INTENT, self.epoch, self.body())
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, allow_trailing: bool = False) -> ChallengeAttestation:
+        def read(epoch: Epoch, reader: BcsReader) -> ChallengeAttestation:
+            node_id = reader.fixed_bytes(OBJECT_ID_LENGTH)
+            seed = reader.fixed_bytes(DIGEST_LENGTH)
+            return cls(epoch, node_id, seed, reader.fixed_bytes(DIGEST_LENGTH))
+
+        return _decode(data, cls.INTENT, "challenge attestation", read, allow_trailing)
+
+
+# --------------------------------------------------------------------------------------------
 # Proof of possession (intent 0)
 
 
@@ -473,7 +532,12 @@ def encode_sync_shard_response(items: Sequence[tuple[BlobId, SliverType, bytes]]
 # Dispatch and signed envelopes
 
 Message: TypeAlias = (
-    ProofOfPossessionMsg | StorageConfirmation | InvalidBlobIdMsg | SyncShardMsg | ProtocolMessage
+    ProofOfPossessionMsg
+    | StorageConfirmation
+    | InvalidBlobIdMsg
+    | SyncShardMsg
+    | ChallengeAttestation
+    | ProtocolMessage
 )
 """A decoded message: a typed one where we model the body, else the generic envelope."""
 
@@ -484,6 +548,7 @@ _TYPED: Final[Mapping[IntentType, Callable[[bytes], Message]]] = {
     IntentType.BLOB_CERTIFICATION: StorageConfirmation.from_bytes,
     IntentType.INVALID_BLOB_ID: InvalidBlobIdMsg.from_bytes,
     IntentType.SYNC_SHARD: SyncShardMsg.from_bytes,
+    IntentType.CHALLENGE_ATTESTATION: ChallengeAttestation.from_bytes,
 }
 
 
