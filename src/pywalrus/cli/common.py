@@ -92,9 +92,21 @@ def load_config(ctx: click.Context) -> ClientConfig:
 
 
 def run(coroutine: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run an async operation, reporting errors as one line."""
+    """Run an async operation, reporting errors as one line.
+
+    The result is passed out through a box, not as the main task's result: asyncio's runner
+    formats its main task (result included, through `repr`) when it restores the SIGINT
+    handler, which for a task holding a whole blob cost seconds and a string four times the
+    blob's size.
+    """
+    box: list[T] = []
+
+    async def main() -> None:
+        box.append(await coroutine())
+
     with cli_errors():
-        return asyncio.run(coroutine())
+        asyncio.run(main())
+    return box[0]
 
 
 def read_file(path: Path, max_size: int | None = None) -> bytes:
