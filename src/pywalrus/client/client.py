@@ -86,6 +86,9 @@ COMMITTEE_TTL_S = 30.0
 UPLOAD_BATCH_BYTES = 4 * 1024 * 1024
 """Slivers for one node go in batches of about this size: one request per sliver costs more
 than the node's check of a small sliver, and a few large batches keep the node's cores busy."""
+READ_BYTES_IN_FLIGHT = 32 * 1024 * 1024
+"""Bytes of large slivers fetched at once during a read (at least four slivers): it bounds
+the copies in flight, while keeping every node busy."""
 
 
 def lacks_route(error: NodeError) -> bool:
@@ -539,10 +542,14 @@ class WalrusClient:
         random.shuffle(rest)
         queue = systematic + rest
         good: dict[int, Sliver] = {}
-        limit = asyncio.Semaphore(max(self.read_concurrency, needed))
-        # Large slivers are verified one by one as they arrive (overlapping the downloads);
-        # small ones in two batches afterwards, which saves per-sliver overhead.
-        large = config.sliver_size(SliverType.PRIMARY, metadata.unencoded_length) >= 1 << 18
+        sliver_size = config.sliver_size(SliverType.PRIMARY, metadata.unencoded_length)
+        # Large slivers are verified one by one as they arrive (overlapping the downloads),
+        # with at most about READ_BYTES_IN_FLIGHT of them on the way, which bounds the
+        # transient memory of a large read; small ones in two batches afterwards, which saves
+        # per-sliver overhead.
+        large = sliver_size >= 1 << 18
+        in_flight = max(4, READ_BYTES_IN_FLIGHT // sliver_size) if large else needed
+        limit = asyncio.Semaphore(max(self.read_concurrency, min(needed, in_flight)))
         not_found = 0
         self.progress("slivers", 0, needed)
 
@@ -555,8 +562,9 @@ class WalrusClient:
             async with limit:
                 for member in owners:
                     try:
-                        data = await self.node(member).get_sliver(blob_id, pair, SliverType.PRIMARY)
-                        sliver = Sliver.from_bcs(data, SliverType.PRIMARY)
+                        sliver = await self.node(member).read_sliver(
+                            blob_id, pair, SliverType.PRIMARY, sliver_size
+                        )
                         if large:
                             await asyncio.to_thread(sliver.verify, metadata)
                     except NodeError as exc:
