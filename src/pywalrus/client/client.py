@@ -96,12 +96,17 @@ def lacks_route(error: NodeError) -> bool:
     return error.status == 405 or (error.status == 404 and error.reason in ("NOT_FOUND", "UNKNOWN"))
 
 
-def upload_batches(slivers: list[tuple[int, Sliver]]) -> list[list[tuple[int, Sliver]]]:
-    """Group (pair, sliver) uploads into batches of at most `UPLOAD_BATCH_BYTES` of symbols."""
-    batches: list[list[tuple[int, Sliver]]] = []
+SliverRef = tuple[int, SliverType]
+"""(pair index, axis): one sliver to upload, materialised only when its batch is sent."""
+
+
+def upload_batches(slivers: list[SliverRef], sizes: dict[SliverType, int]) -> list[list[SliverRef]]:
+    """Group sliver uploads into batches of at most `UPLOAD_BATCH_BYTES` of symbols, given the
+    bytes of one sliver of each axis."""
+    batches: list[list[SliverRef]] = []
     size = UPLOAD_BATCH_BYTES
     for entry in slivers:
-        length = len(entry[1].data)
+        length = sizes[entry[1]]
         if size + length > UPLOAD_BATCH_BYTES:
             batches.append([])
             size = 0
@@ -400,6 +405,9 @@ class WalrusClient:
         persistence = Deletable(bytes.fromhex(object_id[2:])) if object_id else PERMANENT
         expected = StorageConfirmation(Epoch(committee.epoch), blob_id, persistence).to_bytes()
         limit = asyncio.Semaphore(self.upload_concurrency)
+        sizes = {
+            axis: config.sliver_size(axis, encoded.metadata.unencoded_length) for axis in SliverType
+        }
         total = sum(2 * len(m.shards) for m in committee.members)
         uploaded = 0
         confirmations = Confirmations(committee, expected)
@@ -424,12 +432,21 @@ class WalrusClient:
             client = self.node(member)
             await retry(lambda: client.put_metadata(blob_id, metadata))
 
-            async def send(batch: list[tuple[int, Sliver]]) -> None:
+            def slivers(batch: list[SliverRef]) -> list[tuple[int, Sliver]]:
+                return [
+                    (pair, encoded.sliver(axis, config.sliver_index(axis, SliverPairIndex(pair))))
+                    for pair, axis in batch
+                ]
+
+            async def send(batch: list[SliverRef]) -> None:
+                # Bodies are built when their turn comes (inside `retry`'s limit), so a store
+                # holds the encoded blob and the batches in flight, not a copy of every sliver.
                 nonlocal uploaded
                 if len(batch) > 1 and member.url not in self._no_batch_route:
                     try:
-                        body = encode_sliver_batch(batch)
-                        await retry(lambda: client.put_slivers(blob_id, body))
+                        await retry(
+                            lambda: client.put_slivers(blob_id, encode_sliver_batch(slivers(batch)))
+                        )
                     except NodeError as exc:
                         if not lacks_route(exc):
                             raise
@@ -438,23 +455,21 @@ class WalrusClient:
                         await asyncio.gather(*(send([entry]) for entry in batch))
                         return
                 else:
-                    for pair, sliver in batch:
+                    for entry in batch:
                         await retry(
-                            lambda p=pair, s=sliver: client.put_sliver(
-                                blob_id, p, s.axis, s.to_bcs()
+                            lambda e=entry: client.put_sliver(
+                                blob_id, e[0], e[1], slivers([e])[0][1].to_bcs()
                             )
                         )
                 uploaded += len(batch)
                 self.progress("uploading", uploaded, total)
 
-            slivers = []
-            for shard in member.shards:
-                pair = config.pair_for_shard(ShardIndex(shard), blob_id)
-                for axis in SliverType:
-                    slivers.append(
-                        (int(pair), encoded.sliver(axis, config.sliver_index(axis, pair)))
-                    )
-            await asyncio.gather(*(send(batch) for batch in upload_batches(slivers)))
+            refs = [
+                (int(config.pair_for_shard(ShardIndex(shard), blob_id)), axis)
+                for shard in member.shards
+                for axis in SliverType
+            ]
+            await asyncio.gather(*(send(batch) for batch in upload_batches(refs, sizes)))
             signed = await retry(lambda: client.get_confirmation(blob_id, object_id))
             confirmations.add(member, signed)
             if confirmations.has_quorum:
