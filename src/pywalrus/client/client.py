@@ -18,27 +18,31 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 
-from pywalrus.chain.client import ChainClient, ChainError
+from pywalrus.chain.client import ChainClient
 from pywalrus.chain.objects import Object
 from pywalrus.chain.tx import Call
-from pywalrus.client.chain_ops import select_payment
+from pywalrus.client.blob_objects import BlobOps, blob_object_json, execute_paying, pay_coin
 from pywalrus.client.committee import Committee, Member, committee_from
 from pywalrus.client.config import ClientConfig, Wallet
 from pywalrus.client.confirmations import Confirmations
 from pywalrus.client.errors import (
     BlobNotFound,
-    InsufficientFunds,
     NodeError,
     NotEnoughConfirmations,
     NotEnoughSlivers,
 )
 from pywalrus.client.node_client import NodeClient
+from pywalrus.client.status import (
+    DEFAULT_TIMEOUT_S as STATUS_TIMEOUT_S,
+)
+from pywalrus.client.status import BlobStatusUnknown, VerifiedStatus, verified_status
+from pywalrus.client.store_plan import ChainTime, StorePlan, StoreRefused, epochs_ahead
 from pywalrus.core.accounts import Account
-from pywalrus.core.config import is_quorum, is_validity
+from pywalrus.core.config import is_quorum, is_validity, quorum_weight
 from pywalrus.core.decoding import ConsistencyCheck, decode_blob
 from pywalrus.core.encoding import EncodedBlob, encode_blob
 from pywalrus.core.errors import VerificationError, WalrusError
@@ -65,8 +69,8 @@ def _no_progress(stage: str, done: int, total: int) -> None:
 class StoreOptions:
     """How to store a blob."""
 
-    epochs: int | None = 1
-    """Epochs ahead to store for (from the current epoch)."""
+    epochs: int | Literal["max"] | None = 1
+    """Epochs ahead to store for (from the current epoch), or `"max"`: the system's limit."""
     end_epoch: int | None = None
     """Alternatively the exclusive end epoch."""
     earliest_expiry_ms: int | None = None
@@ -79,6 +83,27 @@ class StoreOptions:
     """Only encode and price; change nothing."""
     share: bool = False
     """Wrap the blob into a shared object anyone can fund and extend (permanent only)."""
+
+
+@dataclass(frozen=True)
+class PendingRegistration:
+    """A blob registered and paid for whose store has not finished (failed or interrupted)."""
+
+    blob_id: str
+    """Its blob ID."""
+    object_id: str
+    """The registered Blob object."""
+    end_epoch: int
+    """The end epoch it was registered until."""
+    paid: int
+    """FROST paid for it by the unfinished store (0 when a registration was reused)."""
+
+    def describe(self) -> str:
+        return (
+            f"blob {self.blob_id} stays registered as object {self.object_id} until epoch "
+            f"{self.end_epoch} ({self.paid} FROST paid); storing the same data again with the "
+            "same options reuses this registration"
+        )
 
 
 COMMITTEE_TTL_S = 30.0
@@ -136,6 +161,11 @@ class WalrusClient:
         """Nodes (by URL) that lack the sliver batch route: upstream nodes."""
         self.chain = ChainClient(config.chain_url)
         self._session: aiohttp.ClientSession | None = None
+        self.reuse_resources = True
+        """Reuse owned registrations and storage for stores (upstream without
+        `--ignore-resources`)."""
+        self.unfinished: PendingRegistration | None = None
+        """The registration of the last store, while that store has not finished."""
 
     async def __aenter__(self) -> WalrusClient:
         return self
@@ -170,8 +200,8 @@ class WalrusClient:
         """The current committee (and the previous one during an epoch change)."""
         return (await self._chain_state())[0]
 
-    async def _chain_state(self) -> tuple[Committee, dict[str, Any]]:
-        """The current committee and the system object's fields.
+    async def _chain_state(self) -> tuple[Committee, dict[str, Any], dict[str, Any]]:
+        """The current committee and the system and staking objects' fields.
 
         Its members, which take a read per node, are read again when the system object
         (committee, epoch, prices) has changed, an epoch change has started or ended, or
@@ -184,44 +214,53 @@ class WalrusClient:
         cached = self._committee
         if cached is None or cached[0] != key or now - cached[1] > COMMITTEE_TTL_S:
             cached = self._committee = (key, now, await committee_from(self.chain, system, staking))
-        return cached[2], system.fields
+        return cached[2], system.fields, staking.fields
 
     # Store -----------------------------------------------------------------------------------
 
-    async def _end_epoch(self, options: StoreOptions, epoch: int) -> int:
-        if options.end_epoch is not None:
-            return options.end_epoch
-        if options.earliest_expiry_ms is not None:
-            staking = (await self.chain.singleton("walrus::Staking")).fields
-            duration = int(staking["epoch_duration_ms"])
-            start = int(staking["epoch_state"].get("at_ms", time.time() * 1000))
-            needed = max(0, options.earliest_expiry_ms - start)
-            return epoch + max(1, -(-needed // duration))
-        return epoch + (options.epochs or 1)
+    async def plan_store(self, options: StoreOptions | None = None) -> StorePlan:
+        """How stores with `options` would go (lifetime, limits, prices), checked against the
+        chain before anything is paid: `StoreRefused` names a lifetime that cannot be."""
+        return (await self._plan(options or StoreOptions()))[1]
+
+    async def _plan(self, options: StoreOptions) -> tuple[Committee, StorePlan]:
+        if options.share and options.deletable:
+            raise StoreRefused("only permanent blobs can be shared (use --permanent with --share)")
+        committee, system, staking = await self._chain_state()
+        now_ms = 0
+        if options.earliest_expiry_ms is not None and options.end_epoch is None:
+            now_ms = int((await self.chain.info())["timeMs"])
+        ahead = epochs_ahead(
+            ChainTime.from_chain(system, staking, now_ms),
+            options.epochs,
+            options.end_epoch,
+            options.earliest_expiry_ms,
+        )
+        plan = StorePlan(
+            committee.epoch,
+            ahead,
+            committee.encoding,
+            system["storage_price_per_unit_size"],
+            system["write_price_per_unit_size"],
+        )
+        return committee, plan
 
     async def store(self, data: bytes, options: StoreOptions | None = None) -> dict[str, Any]:
-        """Store a blob; returns `{"newlyCreated": …}` or `{"alreadyCertified": …}`."""
+        """Store a blob; returns `{"newlyCreated": …}` or `{"alreadyCertified": …}` (or, for a
+        dry run, `{"dryRun": …}`).
+
+        If the store fails or is interrupted after the blob was registered, `unfinished`
+        says what stays registered; storing the same data again reuses it.
+        """
         options = options or StoreOptions()
-        if options.share and options.deletable:
-            raise WalrusError("only permanent blobs can be shared (use --permanent with --share)")
-        committee, system = await self._chain_state()
-        epoch = committee.epoch
-        end_epoch = await self._end_epoch(options, epoch)
-        epochs_ahead = end_epoch - epoch
-        if not 0 < epochs_ahead <= system["max_epochs_ahead"]:
-            raise WalrusError(
-                f"end epoch {end_epoch} must be 1 to {system['max_epochs_ahead']} epochs ahead "
-                f"of the current epoch {epoch}"
-            )
+        self.unfinished = None
+        committee, plan = await self._plan(options)
+        end_epoch = plan.end_epoch
         self.progress("encoding", 0, 1)
         encoded = await asyncio.to_thread(encode_blob, data, committee.encoding)
         self.progress("encoding", 1, 1)
         encoded_length = committee.encoding.encoded_length(len(data))
-        units = committee.encoding.storage_units(len(data))
-        cost = (
-            system["storage_price_per_unit_size"] * units * epochs_ahead
-            + system["write_price_per_unit_size"] * units
-        )
+        cost = plan.cost(len(data))
         if options.dry_run:
             return {
                 "dryRun": {
@@ -237,8 +276,15 @@ class WalrusClient:
             if existing is not None:
                 return {"alreadyCertified": existing}
         blob, operation, paid = await self._register(encoded, options, end_epoch, encoded_length)
+        self.unfinished = pending = PendingRegistration(
+            str(encoded.blob_id), blob.id, blob.fields["storage"]["end_epoch"], paid
+        )
         object_id = blob.id if options.deletable else None
-        certificate = await self._upload(committee, encoded, object_id)
+        try:
+            certificate = await self._upload(committee, encoded, object_id)
+        except NotEnoughConfirmations as exc:
+            raise NotEnoughConfirmations(f"{exc}; {pending.describe()}") from None
+        del encoded
         self.progress("certifying", 0, 1)
         await self.chain.execute(
             self.account,
@@ -267,6 +313,7 @@ class WalrusClient:
                 self.account, [Call("shared_blob::new", {"blob": blob.id})]
             )
             result["sharedBlobObject"] = shared["effects"]["results"][0]["shared_blob"]
+        self.unfinished = None
         return {"newlyCreated": result}
 
     async def _already_certified(
@@ -288,7 +335,10 @@ class WalrusClient:
                 }
         if deletable:
             return None
-        status = await self.blob_status(blob_id)
+        try:
+            status = await self.blob_status(blob_id)
+        except BlobStatusUnknown:
+            return None  # not known to be certified: store it
         permanent = status.get("permanent") if isinstance(status, dict) else None
         if permanent and permanent["isCertified"] and permanent["endEpoch"] >= end_epoch:
             return {
@@ -299,14 +349,21 @@ class WalrusClient:
         return None
 
     async def _pay_coin(self, amount: int) -> str:
-        return await _pay_coin(self.chain, self.account, amount)
+        return await pay_coin(self.chain, self.account, amount)
+
+    async def _owned(self, type_: str) -> list[Object]:
+        """The account's objects of `type_` a store may reuse (none with `reuse_resources`
+        off, as upstream's `--ignore-resources`)."""
+        if not self.reuse_resources:
+            return []
+        return await self.chain.owned_objects(self.account.address, type_)
 
     async def _register(
         self, encoded: EncodedBlob, options: StoreOptions, end_epoch: int, encoded_length: int
     ) -> tuple[Object, dict[str, Any], int]:
         """Reuse a registration or storage the wallet owns, or buy storage and register."""
         self.progress("registering", 0, 1)
-        owned = await self.chain.owned_objects(self.account.address, "walrus::Blob")
+        owned = await self._owned("walrus::Blob")
         for obj in owned:
             f = obj.fields
             if (
@@ -326,7 +383,7 @@ class WalrusClient:
             "deletable": options.deletable,
         }
         epoch = (await self.chain.singleton("walrus::System")).fields["epoch"]
-        storages = await self.chain.owned_objects(self.account.address, "walrus::Storage")
+        storages = await self._owned("walrus::Storage")
         reusable = [
             s
             for s in storages
@@ -337,59 +394,56 @@ class WalrusClient:
         system = (await self.chain.singleton("walrus::System")).fields
         units = -(-encoded_length // (1 << 20))
         write_fee = system["write_price_per_unit_size"] * units
-        try:
-            if reusable:
-                storage = min(reusable, key=lambda s: s.fields["storage_size"])
-                coin = await self._pay_coin(write_fee)
-                result = await self.chain.execute(
-                    self.account,
-                    [
-                        Call(
-                            "system::register_blob",
-                            {**register, "storage": storage.id, "write_payment": coin},
-                        )
-                    ],
-                )
-                blob_id = result["effects"]["results"][0]["blob"]
-                operation = {"reuseStorage": {"encodedLength": encoded_length}}
-                paid = write_fee
-            else:
-                storage_fee = system["storage_price_per_unit_size"] * units * (end_epoch - epoch)
-                coin = await self._pay_coin(storage_fee + write_fee)
-                result = await self.chain.execute(
-                    self.account,
-                    [
-                        Call(
-                            "system::reserve_space_for_epochs",
-                            {
-                                "storage_amount": encoded_length,
-                                "start_epoch": epoch,
-                                "end_epoch": end_epoch,
-                                "payment": coin,
-                            },
-                        ),
-                        Call(
-                            "system::register_blob",
-                            {
-                                **register,
-                                "storage": {"$result": [0, "storage"]},
-                                "write_payment": coin,
-                            },
-                        ),
-                    ],
-                )
-                blob_id = result["effects"]["results"][1]["blob"]
-                operation = {
-                    "registerFromScratch": {
-                        "encodedLength": encoded_length,
-                        "epochsAhead": end_epoch - epoch,
-                    }
+        if reusable:
+            storage = min(reusable, key=lambda s: s.fields["storage_size"])
+            coin = await self._pay_coin(write_fee)
+            result = await execute_paying(
+                self.chain,
+                self.account,
+                [
+                    Call(
+                        "system::register_blob",
+                        {**register, "storage": storage.id, "write_payment": coin},
+                    )
+                ],
+            )
+            blob_id = result["effects"]["results"][0]["blob"]
+            operation = {"reuseStorage": {"encodedLength": encoded_length}}
+            paid = write_fee
+        else:
+            storage_fee = system["storage_price_per_unit_size"] * units * (end_epoch - epoch)
+            coin = await self._pay_coin(storage_fee + write_fee)
+            result = await execute_paying(
+                self.chain,
+                self.account,
+                [
+                    Call(
+                        "system::reserve_space_for_epochs",
+                        {
+                            "storage_amount": encoded_length,
+                            "start_epoch": epoch,
+                            "end_epoch": end_epoch,
+                            "payment": coin,
+                        },
+                    ),
+                    Call(
+                        "system::register_blob",
+                        {
+                            **register,
+                            "storage": {"$result": [0, "storage"]},
+                            "write_payment": coin,
+                        },
+                    ),
+                ],
+            )
+            blob_id = result["effects"]["results"][1]["blob"]
+            operation = {
+                "registerFromScratch": {
+                    "encodedLength": encoded_length,
+                    "epochsAhead": end_epoch - epoch,
                 }
-                paid = storage_fee + write_fee
-        except ChainError as exc:
-            if exc.reason in ("EInsufficientFunds", "EInsufficientGas"):
-                raise InsufficientFunds(str(exc)) from None
-            raise
+            }
+            paid = storage_fee + write_fee
         blob = await self.chain.get_object(blob_id)
         assert blob is not None
         self.progress("registering", 1, 1)
@@ -495,8 +549,8 @@ class WalrusClient:
         confirmations.settle()
         if not confirmations.has_quorum:
             raise NotEnoughConfirmations(
-                f"storage confirmations cover {confirmations.weight} of {committee.n_shards} "
-                f"shards; a quorum needs 3w ≥ 2n+1"
+                f"nodes holding {confirmations.weight} of {committee.n_shards} shards confirmed "
+                f"storing the blob; {quorum_weight(committee.n_shards)} are needed"
             )
         certificate = confirmations.certificate()
         return {
@@ -661,189 +715,15 @@ class WalrusClient:
         """Blob object management for this client's wallet."""
         return BlobOps(self.chain, self.account)
 
-    async def health(self) -> list[dict[str, Any]]:
-        """Each committee member's health answer (or the error reaching it)."""
+    async def verified_blob_status(
+        self, blob_id: BlobId, timeout: float = STATUS_TIMEOUT_S
+    ) -> VerifiedStatus:
+        """The blob's status on upstream's rule (`pywalrus.client.status`), each node asked
+        for at most `timeout` seconds; `BlobStatusUnknown` if too few answered."""
         committee = await self.committee()
+        return await verified_status(committee, self.node, self.chain, blob_id, timeout)
 
-        async def one(member: Member) -> dict[str, Any]:
-            try:
-                return {
-                    "name": member.name,
-                    "url": member.url,
-                    "health": await self.node(member).health(),
-                }
-            except NodeError as exc:
-                return {"name": member.name, "url": member.url, "error": str(exc)}
-
-        return list(await asyncio.gather(*(one(m) for m in committee.members)))
-
-    async def blob_status(self, blob_id: BlobId) -> Any:
-        """The latest status backed by nodes holding more than a third of the shards."""
-        committee = await self.committee()
-        answers: dict[str, tuple[Any, int]] = {}
-
-        async def ask(member: Member) -> None:
-            try:
-                status = await self.node(member).blob_status(blob_id)
-            except NodeError:
-                return
-            key = repr(status)
-            previous = answers.get(key, (status, 0))
-            answers[key] = (status, previous[1] + len(member.shards))
-
-        await asyncio.gather(*(ask(m) for m in committee.members))
-        backed = [s for s, w in answers.values() if is_validity(w, committee.n_shards)]
-        if not backed:
-            return "nonexistent" if not answers else max(answers.values(), key=lambda a: a[1])[0]
-        return _latest(backed)
-
-
-def _latest(statuses: list[Any]) -> Any:
-    order = {"invalid": 3, "permanent": 2, "deletable": 1}
-
-    def rank(status: Any) -> tuple[int, int]:
-        if not isinstance(status, dict):
-            return (0, 0)
-        ((kind, body),) = status.items()
-        return (order.get(kind, 0), int(body.get("endEpoch", 0) or 0))
-
-    return max(statuses, key=rank)
-
-
-def blob_object_json(obj: Object) -> dict[str, Any]:
-    """A Blob object in the shape of upstream's `blobObject` JSON."""
-    f = obj.fields
-    return {
-        "id": obj.id,
-        "registeredEpoch": f["registered_epoch"],
-        "blobId": f["blob_id"],
-        "size": f["size"],
-        "encodingType": "RS2",
-        "certifiedEpoch": f["certified_epoch"],
-        "storage": {
-            "id": f["storage"]["id"],
-            "startEpoch": f["storage"]["start_epoch"],
-            "endEpoch": f["storage"]["end_epoch"],
-            "storageSize": f["storage"]["storage_size"],
-        },
-        "deletable": f["deletable"],
-    }
-
-
-class BlobOps:
-    """Blob object management on chain (delete, extend, share, burn, attributes, listing)."""
-
-    def __init__(self, chain: ChainClient, account: Account) -> None:
-        self.chain = chain
-        self.account = account
-
-    async def _run(self, *calls: Call) -> dict[str, Any]:
-        try:
-            return await self.chain.execute(self.account, list(calls))
-        except ChainError as exc:
-            if exc.reason in ("EInsufficientFunds", "EInsufficientGas"):
-                raise InsufficientFunds(str(exc)) from None
-            raise
-
-    async def list_blobs(self, include_expired: bool = False) -> list[dict[str, Any]]:
-        epoch = (await self.chain.singleton("walrus::System")).fields["epoch"]
-        out = []
-        for obj in await self.chain.owned_objects(self.account.address, "walrus::Blob"):
-            if include_expired or obj.fields["storage"]["end_epoch"] > epoch:
-                out.append(blob_object_json(obj))
-        return out
-
-    async def objects_for(self, blob_id: BlobId) -> list[Object]:
-        return [
-            o
-            for o in await self.chain.owned_objects(self.account.address, "walrus::Blob")
-            if o.fields["blob_id"] == str(blob_id)
-        ]
-
-    async def delete(self, object_id: str) -> dict[str, Any]:
-        result = await self._run(Call("system::delete_blob", {"blob": object_id}))
-        return {"objectId": object_id, "storage": result["effects"]["results"][0]["storage"]}
-
-    async def extend(self, object_id: str, epochs: int, shared: bool = False) -> dict[str, Any]:
-        if shared:
-            result = await self._run(
-                Call("shared_blob::extend", {"shared_blob": object_id, "extended_epochs": epochs})
-            )
-            return {"objectId": object_id, "cost": result["effects"]["results"][0]["cost"]}
-        obj = await self.chain.get_object(object_id)
-        if obj is None:
-            raise BlobNotFound(f"no blob object {object_id}")
-        system = (await self.chain.singleton("walrus::System")).fields
-        units = -(-int(obj.fields["storage"]["storage_size"]) // (1 << 20))
-        cost = system["storage_price_per_unit_size"] * units * epochs
-        coin = await _pay_coin(self.chain, self.account, cost)
-        await self._run(
-            Call(
-                "system::extend_blob",
-                {"blob": object_id, "extended_epochs": epochs, "payment": coin},
-            )
-        )
-        updated = await self.chain.get_object(object_id)
-        assert updated is not None
-        return {
-            "objectId": object_id,
-            "cost": cost,
-            "endEpoch": updated.fields["storage"]["end_epoch"],
-        }
-
-    async def share(self, object_id: str, amount: int = 0) -> dict[str, Any]:
-        args: dict[str, Any] = {"blob": object_id}
-        if amount:
-            args.update(payment=await _pay_coin(self.chain, self.account, amount), amount=amount)
-        result = await self._run(Call("shared_blob::new", args))
-        return {
-            "sharedBlobObject": result["effects"]["results"][0]["shared_blob"],
-            "amount": amount,
-        }
-
-    async def fund_shared(self, shared_id: str, amount: int) -> dict[str, Any]:
-        coin = await _pay_coin(self.chain, self.account, amount)
-        await self._run(
-            Call("shared_blob::fund", {"shared_blob": shared_id, "payment": coin, "amount": amount})
-        )
-        return {"sharedBlobObject": shared_id, "amount": amount}
-
-    async def burn(self, object_ids: list[str]) -> dict[str, Any]:
-        if object_ids:
-            await self._run(*(Call("system::burn_blob", {"blob": o}) for o in object_ids))
-        return {"burned": object_ids}
-
-    async def attributes(self, object_id: str) -> dict[str, str]:
-        obj = await self.chain.get_object(object_id)
-        if obj is None or obj.type != "walrus::Blob":
-            raise BlobNotFound(f"no blob object {object_id}")
-        return dict(obj.fields["attributes"])
-
-    async def set_attributes(self, object_id: str, pairs: dict[str, str]) -> None:
-        await self._run(
-            *(
-                Call("blob::set_attribute", {"blob": object_id, "key": k, "value": v})
-                for k, v in pairs.items()
-            )
-        )
-
-    async def remove_attribute_fields(self, object_id: str, keys: list[str]) -> None:
-        await self._run(
-            *(Call("blob::remove_attribute", {"blob": object_id, "key": k}) for k in keys)
-        )
-
-    async def remove_attributes(self, object_id: str) -> None:
-        await self._run(Call("blob::remove_attributes", {"blob": object_id}))
-
-
-async def _pay_coin(chain: ChainClient, account: Account, amount: int) -> str:
-    """A coin of the account holding at least `amount` (merging coins first if needed)."""
-    if amount == 0:  # a free operation still names a coin
-        coins = await chain.owned_objects(account.address, "wal::Coin")
-        if not coins:
-            raise InsufficientFunds(f"the wallet {account.address} holds no WAL coin")
-        return coins[0].id
-    payment = await select_payment(chain, account.address, amount)
-    if payment.calls:
-        await chain.execute(account, list(payment.calls))
-    return payment.coin
+    async def blob_status(self, blob_id: BlobId, timeout: float = STATUS_TIMEOUT_S) -> Any:
+        """The blob's status (upstream's `BlobStatus` JSON); `BlobStatusUnknown` if too few
+        nodes answered to trust one."""
+        return (await self.verified_blob_status(blob_id, timeout)).status

@@ -43,20 +43,30 @@ class NodeClient:
         data: bytes | None = None,
         params: dict[str, str] | list[tuple[str, str]] | None = None,
         headers: dict[str, str] | None = None,
+        timeout: float | None = None,
     ) -> AsyncIterator[aiohttp.ClientResponse]:
-        """A successful response whose body is still to be read; errors as `NodeError`."""
+        """A successful response whose body is still to be read; errors as `NodeError`.
+
+        `timeout` (seconds) bounds the whole request instead of the session's default; a
+        node that does not answer in time is reported `UNREACHABLE` with reason `TIMEOUT`.
+        """
         if data:
             headers = {**OCTET, **(headers or {})}
+        bound = aiohttp.ClientTimeout(total=timeout) if timeout is not None else None
         try:
             async with self.session.request(
-                method, self.url + path, data=data, params=params, headers=headers
+                method, self.url + path, data=data, params=params, headers=headers, timeout=bound
             ) as response:
                 if response.status >= 400:
                     raise self._error(response.status, await response.read())
                 yield response
         except aiohttp.ClientConnectorError as exc:
-            raise NodeError(self.url, 0, "CONNECTION_REFUSED", str(exc)) from None
-        except (aiohttp.ClientError, TimeoutError) as exc:
+            reason = exc.os_error.strerror or str(exc.os_error) if exc.os_error else str(exc)
+            raise NodeError(self.url, 0, "CONNECTION_REFUSED", reason) from None
+        except TimeoutError:
+            waited = f"{timeout:g} s" if timeout is not None else "the request timeout"
+            raise NodeError(self.url, 0, "TIMEOUT", f"no answer within {waited}") from None
+        except aiohttp.ClientError as exc:
             raise NodeError(self.url, 0, "UNREACHABLE", str(exc) or type(exc).__name__) from None
 
     async def _request(
@@ -66,8 +76,9 @@ class NodeClient:
         data: bytes | None = None,
         params: dict[str, str] | list[tuple[str, str]] | None = None,
         headers: dict[str, str] | None = None,
+        timeout: float | None = None,
     ) -> tuple[int, bytes]:
-        async with self._response(method, path, data, params, headers) as response:
+        async with self._response(method, path, data, params, headers, timeout) as response:
             return response.status, await response.read()
 
     def _error(self, status: int, body: bytes) -> NodeError:
@@ -80,8 +91,10 @@ class NodeClient:
             pass
         return NodeError(self.url, status, reason, message)
 
-    async def _json(self, path: str, params: dict[str, str] | None = None) -> Any:
-        _, body = await self._request("GET", path, params=params)
+    async def _json(
+        self, path: str, params: dict[str, str] | None = None, timeout: float | None = None
+    ) -> Any:
+        _, body = await self._request("GET", path, params=params, timeout=timeout)
         try:
             return json.loads(body)["success"]["data"]
         except (ValueError, KeyError, TypeError):
@@ -186,8 +199,9 @@ class NodeClient:
         except MessageError as exc:
             raise self._bad(str(exc)) from None
 
-    async def blob_status(self, blob_id: BlobId) -> Any:
-        return await self._json(f"/v1/blobs/{blob_id}/status")
+    async def blob_status(self, blob_id: BlobId, timeout: float | None = None) -> Any:
+        return await self._json(f"/v1/blobs/{blob_id}/status", timeout=timeout)
 
-    async def health(self) -> Any:
-        return await self._json("/v1/health")
+    async def health(self, detailed: bool = False, timeout: float | None = None) -> Any:
+        params = {"detailed": "true"} if detailed else None
+        return await self._json("/v1/health", params, timeout)
