@@ -530,7 +530,7 @@ def _n_shards_from_chain(ctx: click.Context) -> int:
     return run(go)
 
 
-@click.command("convert-blob-id")
+@click.command("convert-blob-id", cls=WalrusCommand, hyphen_positionals=True)
 @click.argument("blob_id_decimal")
 @global_options
 @click.pass_context
