@@ -21,15 +21,20 @@ the stopped nodes. Unless `--no-tahoe`, it then (with the testbed down, so the t
 the 2 cores) runs the Tahoe-LAFS peer `../shared/peers/tahoe/bench.sh -n NODES --sizes ... --reps
 ... [--kill-f]` and prints ratio lines.
 
+With `--cli` (default) each all-up size is also stored and read by whole `walrus store` and
+`walrus read --out` processes, as users run them (interpreter start-up, imports and exit
+included), with each process' peak RSS, beside the SDK's figures (`network-cli` lines).
+
 Output: JSON lines on stdout, progress on stderr.
     {"bench": "network", "impl": "pywalrus"|"tahoe", "mode": "all-up"|"f-down", "size_mib", ...}
+    {"bench": "network-cli", "size_mib", "cli_store_p50_s", "cli_read_p50_s", "sdk_*", ...}
     {"bench": "network-compare", "mode", "size_mib", "read_ratio", "store_ratio", ...}
     {"bench": "network-note", ...}                (setup facts, skipped parts, errors)
 All `*_mb_s` figures are MiB/s (2^20 bytes per second), Tahoe's included (converted from its
 10^6-byte MBps); ratios are ours / Tahoe's, > 1 means pywalrus is faster.
 
 Usage: python benchmarks/network.py [--sizes-mib 1 16 64] [--reps 3] [--no-with-f-down]
-                                    [--no-tahoe] [--nodes 7] [--shards 100]
+                                    [--no-tahoe] [--no-cli] [--nodes 7] [--shards 100]
 """
 
 from __future__ import annotations
@@ -423,6 +428,83 @@ def run_size(
     return record
 
 
+def timed_process(command: list[str], env: dict[str, str], timeout: float) -> tuple[float, float]:
+    """(wall seconds, peak RSS MB) of one whole process, its output discarded."""
+    t0 = time.perf_counter()
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=False
+    )
+    deadline = time.monotonic() + timeout
+    while True:
+        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        if pid:
+            break
+        if time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"{command[2:4]} did not finish within {timeout:.0f} s")
+        time.sleep(0.005)
+    wall = time.perf_counter() - t0
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        err = process.stderr.read().decode(errors="replace") if process.stderr else ""
+        raise RuntimeError(f"{command[2:4]} exited {process.returncode}: {err[-500:]}")
+    return wall, usage.ru_maxrss / 1024
+
+
+def run_cli(bed: Testbed, size_mib: float, reps: int, sdk: dict[str, Any]) -> dict[str, Any]:
+    """Whole `walrus store` and `walrus read --out` processes, as users run them: wall time
+    (start-up, imports and exit included) and peak RSS, beside the SDK's figures."""
+    env = {**os.environ, "WALRUS_CONFIG": str(bed.dir / "client_config.yaml")}
+    walrus = [sys.executable, "-m", "pywalrus.cli"]
+    work = Path(bed.tmp.name)
+    timeout = worker_timeout(size_mib, 1, None)
+    stores, reads, store_rss, read_rss = [], [], [], []
+    log(f"cli: {size_mib} MiB x {reps}")
+    for rep in range(reps):
+        data = os.urandom(int(size_mib * MiB))
+        path = work / f"cli-{size_mib}-{rep}.bin"
+        path.write_bytes(data)
+        wall, rss = timed_process(
+            [*walrus, "store", str(path), "--epochs", "2", "--force"], env, timeout
+        )
+        stores.append(wall)
+        store_rss.append(rss)
+        from pywalrus.core.config import EncodingConfig
+        from pywalrus.core.encoding import compute_metadata
+
+        blob_id = str(compute_metadata(data, EncodingConfig(bed.shards)).blob_id())
+        out = work / f"cli-{size_mib}-{rep}.out"
+        wall, rss = timed_process([*walrus, "read", blob_id, "--out", str(out)], env, timeout)
+        reads.append(wall)
+        read_rss.append(rss)
+        if hashlib.sha256(out.read_bytes()).digest() != hashlib.sha256(data).digest():
+            raise RuntimeError(f"walrus read of {size_mib} MiB returned other bytes")
+        path.unlink()
+        out.unlink()
+    help_s, help_rss = timed_process([*walrus, "--help"], env, 60)
+    size_mb = size_mib * MiB / 1e6
+    return {
+        "bench": "network-cli",
+        "mode": "all-up",
+        "size_mib": size_mib,
+        "reps": reps,
+        "cli_store_p50_s": p50(stores),
+        "cli_read_p50_s": p50(reads),
+        "cli_store_s_all": [round(x, 3) for x in stores],
+        "cli_read_s_all": [round(x, 3) for x in reads],
+        "sdk_store_p50_s": sdk.get("store_p50_s"),
+        "sdk_read_p50_s": sdk.get("read_p50_s"),
+        "cli_store_peak_rss_mb": max(store_rss),
+        "cli_read_peak_rss_mb": max(read_rss),
+        "cli_store_rss_per_blob": round(max(store_rss) / size_mb, 2) if size_mb else None,
+        "cli_read_rss_per_blob": round(max(read_rss) / size_mb, 2) if size_mb else None,
+        "cli_help_s": round(help_s, 3),
+        "cli_help_peak_rss_mb": round(help_rss, 1),
+        "note": "whole processes: interpreter start-up, imports, chain look-ups and exit "
+        "included; RSS is the process' peak (ru_maxrss), baseline included",
+    }
+
+
 def f_down_set(bed: Testbed) -> tuple[list[str], int, int]:
     """(names, their shard count, f): the most nodes, fewest shards first, within f shards."""
     from pywalrus.client.client import WalrusClient
@@ -646,6 +728,8 @@ def bench(args: argparse.Namespace) -> int:
             )
             ours[("all-up", size)] = record
             emit(record)
+            if args.cli:
+                emit(run_cli(bed, size, args.reps, record))
         if args.with_f_down:
             down, weight, f = f_down_set(bed)
             for name in down:
@@ -725,6 +809,12 @@ def main() -> int:
         help="also measure with f shards' worth of nodes stopped (default on)",
     )
     parser.add_argument("--no-tahoe", action="store_true", help="skip the Tahoe-LAFS peer")
+    parser.add_argument(
+        "--cli",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also time whole `walrus store`/`walrus read` processes (default on)",
+    )
     parser.add_argument(
         "--tahoe-deadline", type=int, default=420, help="s, passed to bench.sh --deadline"
     )

@@ -105,7 +105,9 @@ def _identity_text(identity: dict[str, Any]) -> str:
 
 
 @click.command(
-    "delete", cls=WalrusCommand, variadic=("--files", "--file", "--object-ids", "--object-id")
+    "delete",
+    cls=WalrusCommand,
+    variadic=("--files", "--file", "--blob-ids", "--blob-id", "--object-ids", "--object-id"),
 )
 @click.option(
     "--files",

@@ -242,11 +242,17 @@ def store(
         _render_summary(results)
     failed = [r for r in results if "error" in r.get("blobStoreResult", {})]
     if failed:
-        raise fail(f"{len(failed)} of {len(results)} files could not be stored")
+        first = failed[0]
+        raise fail(
+            f"{len(failed)} of {len(results)} files could not be stored; {first['path']}: "
+            f"{first['blobStoreResult']['error']['errorMsg']}"
+        )
 
 
 async def _store_one(client: WalrusClient, path: Path, options: Any) -> dict[str, Any]:
     """One file's own result: stored, already certified, a dry run, or its error."""
+    from pywalrus.cli.common import GAS_HINT
+    from pywalrus.client.errors import InsufficientGas
     from pywalrus.core.errors import WalrusError
 
     phase = ["reading"]
@@ -259,15 +265,20 @@ async def _store_one(client: WalrusClient, path: Path, options: Any) -> dict[str
     client.progress = track
     try:
         result = await client.store(read_file(path), options)
-    except WalrusError as exc:
+    except (WalrusError, click.ClickException) as exc:
         pending = client.unfinished
+        message = one_line(
+            exc.format_message() if isinstance(exc, click.ClickException) else str(exc)
+        )
+        if isinstance(exc, InsufficientGas):
+            message += f"; {GAS_HINT}"
         return {
             "path": str(path),
             "blobStoreResult": {
                 "error": {
                     "blobId": pending.blob_id if pending else None,
                     "failurePhase": phase[0],
-                    "errorMsg": one_line(str(exc)),
+                    "errorMsg": message,
                 }
             },
         }

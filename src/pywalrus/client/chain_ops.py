@@ -444,13 +444,7 @@ class Withdrawal:
     """FROST of rewards on top."""
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "stakedWalIds": list(self.staked_wals),
-            "txDigest": self.digest,
-            "coins": list(self.coins),
-            "principal": self.principal,
-            "rewards": self.rewards,
-        }
+        return {"stakedWalIds": list(self.staked_wals), "txDigest": self.digest}
 
 
 async def withdraw(

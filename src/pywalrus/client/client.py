@@ -721,7 +721,9 @@ class WalrusClient:
         """The blob's status on upstream's rule (`pywalrus.client.status`), each node asked
         for at most `timeout` seconds; `BlobStatusUnknown` if too few answered."""
         committee = await self.committee()
-        return await verified_status(committee, self.node, self.chain, blob_id, timeout)
+        return await verified_status(
+            committee, self.node, self.chain, blob_id, timeout, self.config.chain_address
+        )
 
     async def blob_status(self, blob_id: BlobId, timeout: float = STATUS_TIMEOUT_S) -> Any:
         """The blob's status (upstream's `BlobStatus` JSON); `BlobStatusUnknown` if too few

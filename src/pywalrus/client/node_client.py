@@ -52,7 +52,11 @@ class NodeClient:
         """
         if data:
             headers = {**OCTET, **(headers or {})}
-        bound = aiohttp.ClientTimeout(total=timeout) if timeout is not None else None
+        # Without a timeout of its own, a request keeps the session's (passing None would
+        # lift every bound).
+        bound = (
+            aiohttp.ClientTimeout(total=timeout) if timeout is not None else self.session.timeout
+        )
         try:
             async with self.session.request(
                 method, self.url + path, data=data, params=params, headers=headers, timeout=bound

@@ -22,6 +22,7 @@ from pywalrus.core.errors import WalrusError
 
 if TYPE_CHECKING:
     from pywalrus.chain.client import ChainClient
+    from pywalrus.chain.objects import Event
     from pywalrus.client.committee import Committee, Member
     from pywalrus.client.node_client import NodeClient
     from pywalrus.core.types import BlobId
@@ -146,30 +147,55 @@ async def _ask_all(
     return answers, report
 
 
-async def confirmed_by_event(chain: ChainClient, blob_id: BlobId, status: Any) -> bool:
-    """True if the chain event a permanent or invalid status names is that status' event."""
-    if not isinstance(status, dict):
+async def confirmed_by_event(
+    chain: ChainClient, blob_id: BlobId, status: Any, chain_address: str | None = None
+) -> bool:
+    """True if the chain event a permanent or invalid status names is that status' event.
+
+    The event is found among the events of the objects its transaction touched, and, when
+    the chain's key is known (`chain_address`), checked against the signed checkpoint that
+    seals it.
+    """
+    if not isinstance(status, dict) or len(status) != 1:
         return False
     ((kind, body),) = status.items()
+    if kind not in ("permanent", "invalid") or not isinstance(body, dict):
+        return False
     event_id = body.get("statusEvent") if kind == "permanent" else body.get("event")
-    if kind not in ("permanent", "invalid") or not isinstance(event_id, dict):
-        return False
-    try:
-        tx = await chain.call("chain_getTransaction", digest=str(event_id["txDigest"]))
-        event = tx["effects"]["events"][int(event_id["eventSeq"])]
-    except (WalrusError, KeyError, IndexError, TypeError, ValueError):
-        return False
-    fields = event.get("fields", {})
-    if fields.get("blob_id") != str(blob_id):
+    if not isinstance(event_id, dict):
         return False
     if kind == "invalid":
-        return bool(event.get("type") == "InvalidBlobID")
-    expected = "BlobCertified" if body.get("isCertified") else "BlobRegistered"
-    return bool(
-        event.get("type") == expected
-        and fields.get("end_epoch") == body.get("endEpoch")
-        and not fields.get("deletable")
+        expected = "InvalidBlobID"
+    else:
+        expected = "BlobCertified" if body.get("isCertified") else "BlobRegistered"
+    try:
+        digest, index = str(event_id["txDigest"]), int(event_id["eventSeq"])
+        event = await _event(chain, digest, index, expected)
+        if event is None:
+            return False
+        if chain_address is not None:
+            await chain.verify_events([event], chain_address)
+    except (WalrusError, KeyError, TypeError, ValueError):
+        return False
+    fields = event.fields
+    if fields.get("blob_id") != str(blob_id):
+        return False
+    return kind == "invalid" or (
+        fields.get("end_epoch") == body.get("endEpoch") and not fields.get("deletable")
     )
+
+
+async def _event(chain: ChainClient, digest: str, index: int, type_: str) -> Event | None:
+    """Event `index` of transaction `digest`, if it is of `type_`."""
+    tx = await chain.call("chain_getTransaction", digest=digest)
+    if not isinstance(tx, dict):
+        return None
+    effects = tx.get("effects") or {}
+    for object_id in (*effects.get("mutated", ()), *effects.get("created", ())):
+        for event in await chain.query_events(types=[type_], object_id=object_id):
+            if event.tx_digest == digest and event.event_index == index:
+                return event
+    return None
 
 
 async def verified_status(
@@ -178,10 +204,12 @@ async def verified_status(
     chain: ChainClient,
     blob_id: BlobId,
     timeout: float = DEFAULT_TIMEOUT_S,
+    chain_address: str | None = None,
 ) -> VerifiedStatus:
     """The blob's status on upstream's rule (module docstring), or `BlobStatusUnknown`.
 
-    `node(member)` gives the `NodeClient` of a member.
+    `node(member)` gives the `NodeClient` of a member; `chain_address` (the chain key's
+    address, from the client config) lets chain events be checked against checkpoints.
     """
     answers, report = await _ask_all(committee, node, blob_id, timeout)
     if is_quorum(report.not_found, committee.n_shards):
@@ -189,7 +217,7 @@ async def verified_status(
     for status, weight in sorted(answers.values(), key=lambda a: status_rank(a[0]), reverse=True):
         if is_validity(weight, committee.n_shards):
             return VerifiedStatus(status, weight, False, report)
-        if await confirmed_by_event(chain, blob_id, status):
+        if await confirmed_by_event(chain, blob_id, status, chain_address):
             return VerifiedStatus(status, weight, True, report)
     raise BlobStatusUnknown(
         f"could not learn the status of blob {blob_id}: {report.describe()}", report
