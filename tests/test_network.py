@@ -517,3 +517,29 @@ async def test_node_store_from_before_shard_records_is_upgraded(network: Network
     finally:
         store.close()
     network.up()
+
+
+async def test_store_survives_an_epoch_change_before_certifying(network: Network) -> None:
+    """The epoch changes after the upload, before the certificate lands: the old committee's
+    certificate is refused, and the store uploads to the new committee and certifies."""
+    import threading
+
+    changed: list[int] = []
+
+    def progress(stage: str, done: int, total: int) -> None:
+        del total
+        if stage == "certifying" and done == 0 and not changed:
+            # Blocks the client's loop while the chain and nodes (other processes) move on.
+            thread = threading.Thread(target=lambda: asyncio.run(network.advance_epoch()))
+            thread.start()
+            thread.join(60)
+            changed.append(1)
+
+    before = (await network.staking())["epoch"]
+    data = random.randbytes(200_000)
+    async with network.client() as client:
+        client.progress = progress
+        result = await client.store(data, StoreOptions(epochs=3))
+        blob = result["newlyCreated"]["blobObject"]
+        assert changed and blob["certifiedEpoch"] == before + 1
+        assert await client.read(BlobId.parse(blob["blobId"])) == data

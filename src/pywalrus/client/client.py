@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import aiohttp
 
-from pywalrus.chain.client import ChainClient
+from pywalrus.chain.client import ChainClient, ChainError
 from pywalrus.chain.objects import Object
 from pywalrus.chain.tx import Call
 from pywalrus.client.blob_objects import BlobOps, blob_object_json, execute_paying, pay_coin
@@ -111,6 +111,9 @@ COMMITTEE_TTL_S = 30.0
 UPLOAD_BATCH_BYTES = 4 * 1024 * 1024
 """Slivers for one node go in batches of about this size: one request per sliver costs more
 than the node's check of a small sliver, and a few large batches keep the node's cores busy."""
+UPLOAD_BYTES_IN_FLIGHT = 32 * 1024 * 1024
+"""Bytes of sliver batches being built and sent at once during a store (at least two
+batches): each costs a copy of its slivers on top of the encoded blob."""
 READ_BYTES_IN_FLIGHT = 32 * 1024 * 1024
 """Bytes of large slivers fetched at once during a read (at least four slivers): it bounds
 the copies in flight, while keeping every node busy."""
@@ -259,13 +262,17 @@ class WalrusClient:
         self.progress("encoding", 0, 1)
         encoded = await asyncio.to_thread(encode_blob, data, committee.encoding)
         self.progress("encoding", 1, 1)
-        encoded_length = committee.encoding.encoded_length(len(data))
-        cost = plan.cost(len(data))
+        length = len(data)
+        # The slivers hold the blob from here on: without the caller's copy (when the caller
+        # passed its bytes along, as the CLI does) the upload holds it once, not twice.
+        del data
+        encoded_length = committee.encoding.encoded_length(length)
+        cost = plan.cost(length)
         if options.dry_run:
             return {
                 "dryRun": {
                     "blobId": str(encoded.blob_id),
-                    "unencodedSize": len(data),
+                    "unencodedSize": length,
                     "encodedSize": encoded_length,
                     "storageCost": cost,
                     "encodingType": "RS2",
@@ -280,26 +287,23 @@ class WalrusClient:
             str(encoded.blob_id), blob.id, blob.fields["storage"]["end_epoch"], paid
         )
         object_id = blob.id if options.deletable else None
-        try:
-            certificate = await self._upload(committee, encoded, object_id)
-        except NotEnoughConfirmations as exc:
-            raise NotEnoughConfirmations(f"{exc}; {pending.describe()}") from None
+        for attempt in range(2):
+            try:
+                certificate = await self._upload(committee, encoded, object_id)
+            except NotEnoughConfirmations as exc:
+                raise NotEnoughConfirmations(f"{exc}; {pending.describe()}") from None
+            self.progress("certifying", 0, 1)
+            try:
+                await self._certify(blob.id, certificate)
+                break
+            except ChainError as exc:
+                # The epoch changed during the upload: the certificate of the old committee is
+                # refused; the new committee stores and confirms the blob once more.
+                fresh = await self.committee()
+                if attempt or exc.reason != "EInvalidCertificate" or fresh.epoch == committee.epoch:
+                    raise
+                committee = fresh
         del encoded
-        self.progress("certifying", 0, 1)
-        await self.chain.execute(
-            self.account,
-            [
-                Call(
-                    "system::certify_blob",
-                    {
-                        "blob": blob.id,
-                        "signature": certificate["signature"],
-                        "signers_bitmap": certificate["signers_bitmap"],
-                        "message": certificate["message"],
-                    },
-                )
-            ],
-        )
         self.progress("certifying", 1, 1)
         certified = await self.chain.get_object(blob.id)
         assert certified is not None
@@ -315,6 +319,22 @@ class WalrusClient:
             result["sharedBlobObject"] = shared["effects"]["results"][0]["shared_blob"]
         self.unfinished = None
         return {"newlyCreated": result}
+
+    async def _certify(self, blob: str, certificate: dict[str, str]) -> None:
+        await self.chain.execute(
+            self.account,
+            [
+                Call(
+                    "system::certify_blob",
+                    {
+                        "blob": blob,
+                        "signature": certificate["signature"],
+                        "signers_bitmap": certificate["signers_bitmap"],
+                        "message": certificate["message"],
+                    },
+                )
+            ],
+        )
 
     async def _already_certified(
         self, blob_id: BlobId, end_epoch: int, deletable: bool
@@ -459,6 +479,7 @@ class WalrusClient:
         persistence = Deletable(bytes.fromhex(object_id[2:])) if object_id else PERMANENT
         expected = StorageConfirmation(Epoch(committee.epoch), blob_id, persistence).to_bytes()
         limit = asyncio.Semaphore(self.upload_concurrency)
+        batches_in_flight = asyncio.Semaphore(max(2, UPLOAD_BYTES_IN_FLIGHT // UPLOAD_BATCH_BYTES))
         sizes = {
             axis: config.sliver_size(axis, encoded.metadata.unencoded_length) for axis in SliverType
         }
@@ -498,9 +519,12 @@ class WalrusClient:
                 nonlocal uploaded
                 if len(batch) > 1 and member.url not in self._no_batch_route:
                     try:
-                        await retry(
-                            lambda: client.put_slivers(blob_id, encode_sliver_batch(slivers(batch)))
-                        )
+                        async with batches_in_flight:
+                            await retry(
+                                lambda: client.put_slivers(
+                                    blob_id, encode_sliver_batch(slivers(batch))
+                                )
+                            )
                     except NodeError as exc:
                         if not lacks_route(exc):
                             raise
