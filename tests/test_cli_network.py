@@ -478,3 +478,32 @@ def test_copied_config_and_an_existing_testbed(network: Network, tmp_path: Path)
         "already holds a network of 7 nodes and 100 shards; it keeps that network" in again.stderr
     )
     assert len(network.members()) == 8
+
+
+def test_read_shows_progress_also_when_the_blob_goes_to_the_terminal(network: Network) -> None:
+    data = b"hello walrus, on a terminal\n" * 2000
+    blob = store_sdk(network, data, epochs=2)
+    parent, child = pty.openpty()
+    env = {**os.environ, "WALRUS_CONFIG": str(network.config_path), "COLUMNS": "120"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pywalrus.cli", "read", blob["blobId"]],
+        stdin=subprocess.DEVNULL,
+        stdout=child,
+        stderr=child,
+        env=env,
+    )
+    os.close(child)
+    seen = b""
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        try:
+            chunk = os.read(parent, 65536)
+        except OSError:  # the other side closed: the process is done
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(parent)
+    assert process.wait(TIMEOUT) == 0
+    assert b"fetching slivers" in seen
+    assert seen.count(b"hello walrus, on a terminal") == 2000

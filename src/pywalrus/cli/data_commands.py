@@ -322,8 +322,9 @@ def read(
     if out is not None:
         _check_destination(out)
     config = load_config(ctx)
-    # Progress on a terminal, unless the blob itself goes to that terminal.
-    bars = not json_mode(ctx) and (out is not None or not sys.stdout.isatty())
+    # Progress on stderr when it is a terminal (the bars are gone before the blob is written,
+    # so they do not mix with a blob going to stdout on the same terminal).
+    bars = not json_mode(ctx)
 
     async def go() -> bytes:
         from pywalrus.cli.progress import progress_bars
