@@ -428,27 +428,36 @@ def run_size(
     return record
 
 
-def timed_process(command: list[str], env: dict[str, str], timeout: float) -> tuple[float, float]:
-    """(wall seconds, peak RSS MB) of one whole process, its output discarded."""
+def timed_process(command: list[str], env: dict[str, str], timeout: float) -> tuple[float, str]:
+    """(wall seconds, stdout) of one whole process."""
     t0 = time.perf_counter()
-    process = subprocess.Popen(
-        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=False
-    )
-    deadline = time.monotonic() + timeout
-    while True:
-        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-        if pid:
-            break
-        if time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError(f"{command[2:4]} did not finish within {timeout:.0f} s")
-        time.sleep(0.005)
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise RuntimeError(f"{command[3:6]} did not finish within {timeout:.0f} s") from None
     wall = time.perf_counter() - t0
-    process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode != 0:
-        err = process.stderr.read().decode(errors="replace") if process.stderr else ""
-        raise RuntimeError(f"{command[2:4]} exited {process.returncode}: {err[-500:]}")
-    return wall, usage.ru_maxrss / 1024
+        raise RuntimeError(f"{command[3:6]} exited {process.returncode}: {err.decode()[-500:]}")
+    return wall, out.decode()
+
+
+def _write_random(path: Path, size: int) -> None:
+    with path.open("wb") as out:
+        remaining = size
+        while remaining:
+            chunk = min(remaining, 4 * MiB)
+            out.write(os.urandom(chunk))
+            remaining -= chunk
+
+
+def _digest(path: Path) -> bytes:
+    digest = hashlib.sha256()
+    with path.open("rb") as data:
+        for chunk in iter(lambda: data.read(4 * MiB), b""):
+            digest.update(chunk)
+    return digest.digest()
 
 
 def run_cli(bed: Testbed, size_mib: float, reps: int, sdk: dict[str, Any]) -> dict[str, Any]:
@@ -456,32 +465,34 @@ def run_cli(bed: Testbed, size_mib: float, reps: int, sdk: dict[str, Any]) -> di
     (start-up, imports and exit included) and peak RSS, beside the SDK's figures."""
     env = {**os.environ, "WALRUS_CONFIG": str(bed.dir / "client_config.yaml")}
     walrus = [sys.executable, "-m", "pywalrus.cli"]
+    # A small launcher process measures each verb (RSS_LAUNCHER): the child's ru_maxrss would
+    # otherwise start at this process' size, which Linux copies at fork.
+    launcher = [sys.executable, "-c", RSS_LAUNCHER]
     work = Path(bed.tmp.name)
     timeout = worker_timeout(size_mib, 1, None)
     stores, reads, store_rss, read_rss = [], [], [], []
     log(f"cli: {size_mib} MiB x {reps}")
     for rep in range(reps):
-        data = os.urandom(int(size_mib * MiB))
         path = work / f"cli-{size_mib}-{rep}.bin"
-        path.write_bytes(data)
-        wall, rss = timed_process(
-            [*walrus, "store", str(path), "--epochs", "2", "--force"], env, timeout
-        )
+        _write_random(path, int(size_mib * MiB))
+        command = [*launcher, *walrus, "--json", "store", str(path), "--epochs", "2", "--force"]
+        wall, out = timed_process(command, env, timeout)
+        record = json.loads(out.splitlines()[-1])
         stores.append(wall)
-        store_rss.append(rss)
-        from pywalrus.core.config import EncodingConfig
-        from pywalrus.core.encoding import compute_metadata
-
-        blob_id = str(compute_metadata(data, EncodingConfig(bed.shards)).blob_id())
-        out = work / f"cli-{size_mib}-{rep}.out"
-        wall, rss = timed_process([*walrus, "read", blob_id, "--out", str(out)], env, timeout)
+        store_rss.append(record["peak_rss_mb"])
+        blob_id = json.loads(record["stdout"])[0]["blobStoreResult"]["newlyCreated"]["blobObject"][
+            "blobId"
+        ]
+        copy = work / f"cli-{size_mib}-{rep}.out"
+        command = [*launcher, *walrus, "read", blob_id, "--out", str(copy)]
+        wall, out = timed_process(command, env, timeout)
         reads.append(wall)
-        read_rss.append(rss)
-        if hashlib.sha256(out.read_bytes()).digest() != hashlib.sha256(data).digest():
+        read_rss.append(json.loads(out.splitlines()[-1])["peak_rss_mb"])
+        if _digest(copy) != _digest(path):
             raise RuntimeError(f"walrus read of {size_mib} MiB returned other bytes")
         path.unlink()
-        out.unlink()
-    help_s, help_rss = timed_process([*walrus, "--help"], env, 60)
+        copy.unlink()
+    help_s, out = timed_process([*launcher, *walrus, "--help"], env, 60)
     size_mb = size_mib * MiB / 1e6
     return {
         "bench": "network-cli",
@@ -499,10 +510,23 @@ def run_cli(bed: Testbed, size_mib: float, reps: int, sdk: dict[str, Any]) -> di
         "cli_store_rss_per_blob": round(max(store_rss) / size_mb, 2) if size_mb else None,
         "cli_read_rss_per_blob": round(max(read_rss) / size_mb, 2) if size_mb else None,
         "cli_help_s": round(help_s, 3),
-        "cli_help_peak_rss_mb": round(help_rss, 1),
+        "cli_help_peak_rss_mb": json.loads(out.splitlines()[-1])["peak_rss_mb"],
         "note": "whole processes: interpreter start-up, imports, chain look-ups and exit "
-        "included; RSS is the process' peak (ru_maxrss), baseline included",
+        "included (the launcher adds a few ms); RSS is the walrus process' peak, its baseline "
+        "included",
     }
+
+
+RSS_LAUNCHER = """
+import json, os, resource, subprocess, sys
+done = subprocess.run(sys.argv[1:], capture_output=True)
+peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+sys.stderr.write(done.stderr.decode(errors="replace"))
+print(json.dumps({"peak_rss_mb": round(peak, 1), "stdout": done.stdout.decode(errors="replace")}))
+sys.exit(done.returncode)
+"""
+"""Runs one command and prints its peak RSS: as a small process, its child's ru_maxrss is the
+child's own (Linux floors it at the forking parent's size)."""
 
 
 def f_down_set(bed: Testbed) -> tuple[list[str], int, int]:

@@ -184,6 +184,29 @@ def run(coroutine: Callable[[], Coroutine[Any, Any, T]]) -> T:
     return box[0]
 
 
+MMAP_THRESHOLD = 256 * 1024
+"""Buffers from this size on get pages of their own, handed back to the system when freed."""
+
+
+def fix_mmap_threshold() -> None:
+    """Keep glibc from raising its mmap threshold (it does after each large free, up to
+    32 MiB), for the rest of this process.
+
+    A read allocates and frees many sliver-sized buffers; with the threshold raised they land
+    in the heap, whose freed pages a process rarely returns: fixed, a 64 MiB read peaked at
+    215 MB of RSS instead of 260 MB, for about 0.05 s. Not for stores: there the encoder's
+    large temporaries then cost fresh page faults each (0.3 s more for 64 MiB, for 45 MB
+    less). No-op where the C library is not glibc.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import contextlib
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).mallopt(-3, MMAP_THRESHOLD)  # -3: M_MMAP_THRESHOLD
+
+
 def read_file(path: Path, max_size: int | None = None) -> bytes:
     """A file's bytes, or a one-line error naming why it cannot be read."""
     check_readable(path, max_size)

@@ -20,6 +20,7 @@ from pywalrus.cli.common import (
     at_most_one,
     check_readable,
     exactly_one,
+    fix_mmap_threshold,
     global_options,
     json_mode,
     load_config,
@@ -322,6 +323,7 @@ def read(
     if out is not None:
         _check_destination(out)
     config = load_config(ctx)
+    fix_mmap_threshold()
     # Progress on stderr when it is a terminal (the bars are gone before the blob is written,
     # so they do not mix with a blob going to stdout on the same terminal).
     bars = not json_mode(ctx)
