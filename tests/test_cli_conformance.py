@@ -43,6 +43,16 @@ DELETED = {"blobIdentity", "deletedBlobs", "noBlobFound", "aborted"}
 STAKED_WAL = {"id", "state", "node_id", "principal", "activation_epoch"}
 INFO = {"epochInfo", "storageInfo", "sizeInfo", "priceInfo"}
 HEALTH = {"healthInfo", "latestSeq"}
+BLOB_ID_OUTPUT = {
+    "blobId",
+    "file",
+    "unencodedLength",
+    "encodingType",
+    "rootHash",
+    "encodedLength",
+    "symbolSize",
+    "nShards",
+}
 
 # (upstream invocation, exit code, JSON keys: a set for an object, [set] for a list of
 # objects, a type for a scalar, None when nothing is checked beyond the exit code)
@@ -91,30 +101,12 @@ ROWS: list[tuple[str, int, Any]] = [
     (
         "blob-id {file}",
         0,
-        {
-            "blobId",
-            "file",
-            "unencodedLength",
-            "encodingType",
-            "rootHash",
-            "encodedLength",
-            "symbolSize",
-            "nShards",
-        },
+        BLOB_ID_OUTPUT,
     ),
     (
         "blob-id {file} --n-shards 1000",
         0,
-        {
-            "blobId",
-            "file",
-            "unencodedLength",
-            "encodingType",
-            "rootHash",
-            "encodedLength",
-            "symbolSize",
-            "nShards",
-        },
+        BLOB_ID_OUTPUT,
     ),
     ("convert-blob-id {decimal}", 0, str),
     ("read {blob_id}", 0, {"blobId", "blob"}),
@@ -217,16 +209,7 @@ JSON_ROWS: list[tuple[dict[str, Any], int, Any]] = [
     (
         {"command": {"blobId": {"file": "{file}", "nShards": 100}}},
         0,
-        {
-            "blobId",
-            "file",
-            "unencodedLength",
-            "encodingType",
-            "rootHash",
-            "encodedLength",
-            "symbolSize",
-            "nShards",
-        },
+        BLOB_ID_OUTPUT,
     ),
     ({"config": "{config}", "command": {"info": {}}}, 0, INFO),
     (

@@ -32,7 +32,7 @@ from pywalrus.core.encoding import compute_metadata
 from pywalrus.core.types import BlobId
 from pywalrus.demo import next_steps
 from pywalrus.testbed import local
-from testbed_harness import Network, running_testbed
+from testbed_harness import Network, running_testbed, walrus_text
 
 N_SHARDS = 100
 TIMEOUT = 90
@@ -48,15 +48,7 @@ def walrus(
 ) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "XDG_CONFIG_HOME"}
     env["WALRUS_CONFIG"] = str(config or network.config_path)
-    return subprocess.run(
-        [sys.executable, "-m", "pywalrus.cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        check=False,
-        env=env,
-        cwd=cwd,
-    )
+    return walrus_text(*args, env=env, cwd=cwd, timeout=TIMEOUT)
 
 
 def ok_json(network: Network, *args: str | Path, config: Path | None = None) -> Any:

@@ -24,20 +24,14 @@ from pywalrus.client.config import ClientConfig, ConfigError, Wallet, find_confi
 from pywalrus.client.store_plan import ChainTime, StoreRefused, epochs_ahead
 from pywalrus.core.accounts import Account
 from pywalrus.core.types import BlobId
+from testbed_harness import walrus_text
 
 HYPHEN_ID = "-" + "A" * 41 + "E"
 """A blob ID that starts with `-` (one in 64 do)."""
 BlobId.parse(HYPHEN_ID)
 
 
-def walrus(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pywalrus.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+walrus = walrus_text
 
 
 def in_process(*args: str) -> tuple[int, str, str]:

@@ -34,7 +34,7 @@ from pywalrus.cli.output import (
     usage,
     warning,
 )
-from pywalrus.cli.params import BLOB_ID, OBJECT_ID, WalrusCommand
+from pywalrus.cli.params import BLOB_ID, ENCODING_TYPE_OPTION, OBJECT_ID, WalrusCommand
 
 if TYPE_CHECKING:
     from pywalrus.client.blob_objects import BlobOps
@@ -89,7 +89,10 @@ def list_blobs(ctx: click.Context, include_expired: bool) -> None:
         _blob_table(blobs)
 
 
-def _identity(blob_id: str | None = None, file: str | None = None, object_id: str | None = None):  # type: ignore[no-untyped-def]
+def _identity(
+    blob_id: str | None = None, file: str | None = None, object_id: str | None = None
+) -> dict[str, Any]:
+    """Upstream's `BlobIdentity` JSON: what a delete was asked to act on."""
     return {"blobId": blob_id, "file": file, "objectId": object_id}
 
 
@@ -135,7 +138,7 @@ def _identity_text(identity: dict[str, Any]) -> str:
 )
 @click.option("--yes", is_flag=True, help="Delete without asking for confirmation.")
 @click.option("--no-status-check", is_flag=True, help="Do not check the status afterwards.")
-@click.option("--encoding-type", hidden=True, help="RS2, the only encoding.")
+@ENCODING_TYPE_OPTION
 @global_options
 @click.pass_context
 def delete(
@@ -145,7 +148,6 @@ def delete(
     object_ids: tuple[str, ...],
     yes: bool,
     no_status_check: bool,
-    encoding_type: str | None,
 ) -> None:
     """Delete deletable blobs the wallet owns, by file, blob ID or object ID.
 

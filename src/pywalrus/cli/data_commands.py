@@ -12,7 +12,7 @@ import datetime as dt
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import click
 
@@ -38,7 +38,15 @@ from pywalrus.cli.output import (
     success,
     usage,
 )
-from pywalrus.cli.params import BLOB_ID, DURATION, EPOCHS, TIME, WalrusCommand
+from pywalrus.cli.params import (
+    BLOB_ID,
+    ENCODING_TYPE_OPTION,
+    EPOCHS,
+    RPC_URL_OPTION,
+    TIME,
+    WalrusCommand,
+    timeout_option,
+)
 
 if TYPE_CHECKING:
     from pywalrus.client.client import WalrusClient
@@ -158,14 +166,14 @@ def _expiry_ms(when: dt.datetime | None) -> int | None:
 @click.option("--deletable", is_flag=True, hidden=True, help="Deletable (the default).")
 @click.option("--permanent", is_flag=True, help="Store permanent blobs (default: deletable).")
 @click.option("--share", is_flag=True, help="Put the blob into a shared object (permanent only).")
-@click.option("--encoding-type", hidden=True, help="RS2, the only encoding.")
+@ENCODING_TYPE_OPTION
 @click.option("--upload-relay", hidden=True, help="Not supported by pywalrus.")
 @global_options
 @click.pass_context
 def store(
     ctx: click.Context,
     files: tuple[Path, ...],
-    epochs: int | str | None,
+    epochs: int | Literal["max"] | None,
     earliest_expiry_time: dt.datetime | None,
     end_epoch: int | None,
     dry_run: bool,
@@ -174,7 +182,6 @@ def store(
     deletable: bool,
     permanent: bool,
     share: bool,
-    encoding_type: str | None,
     upload_relay: str | None,
 ) -> None:
     """Store FILES as blobs (deletable by default; for 1 epoch unless told).
@@ -192,13 +199,11 @@ def store(
     at_most_one(permanent=permanent, deletable=deletable)
     if share and not permanent:
         raise usage("--share needs --permanent: deletable blobs cannot be shared")
-    if encoding_type is not None and encoding_type.upper() != "RS2":
-        raise usage(f"unsupported encoding type {encoding_type!r}: pywalrus encodes RS2 only")
     if upload_relay is not None:
         raise usage("--upload-relay is not supported by pywalrus: it uploads to the nodes")
     sizes = [check_readable(path) for path in files]
     options = StoreOptions(
-        epochs=epochs if end_epoch is None and earliest_expiry_time is None else None,  # type: ignore[arg-type]
+        epochs=epochs if end_epoch is None and earliest_expiry_time is None else None,
         end_epoch=end_epoch,
         earliest_expiry_ms=_expiry_ms(earliest_expiry_time),
         deletable=not permanent,
@@ -293,7 +298,7 @@ async def _store_one(client: WalrusClient, path: Path, options: Any) -> dict[str
 @click.command("read", cls=WalrusCommand, hyphen_positionals=True)
 @click.argument("blob_id", type=BLOB_ID)
 @click.option("--out", type=click.Path(path_type=Path), help="Write the blob here (not stdout).")
-@click.option("--rpc-url", hidden=True, help="Ignored: the chain is the configuration's.")
+@RPC_URL_OPTION
 @click.option("--strict-consistency-check", is_flag=True, help="Re-encode the blob to check it.")
 @click.option("--skip-consistency-check", is_flag=True, help="Skip the consistency check.")
 @global_options
@@ -302,7 +307,6 @@ def read(
     ctx: click.Context,
     blob_id: BlobId,
     out: Path | None,
-    rpc_url: str | None,
     strict_consistency_check: bool,
     skip_consistency_check: bool,
 ) -> None:
@@ -371,15 +375,9 @@ def _check_destination(out: Path) -> None:
 @click.command("blob-status", cls=WalrusCommand)
 @click.option("--file", "file_", type=click.Path(path_type=Path), help="The file of the blob.")
 @click.option("--blob-id", type=BLOB_ID, help="The blob ID.")
-@click.option(
-    "--timeout",
-    type=DURATION,
-    default="1s",
-    show_default=True,
-    help="Timeout for each node's status request (e.g. 1s, 500ms).",
-)
-@click.option("--encoding-type", hidden=True, help="RS2, the only encoding.")
-@click.option("--rpc-url", hidden=True, help="Ignored: the chain is the configuration's.")
+@timeout_option("1s", "each node's status request")
+@ENCODING_TYPE_OPTION
+@RPC_URL_OPTION
 @global_options
 @click.pass_context
 def blob_status(
@@ -387,8 +385,6 @@ def blob_status(
     file_: Path | None,
     blob_id: BlobId | None,
     timeout: float,
-    encoding_type: str | None,
-    rpc_url: str | None,
 ) -> None:
     """Get the status of a blob, as nodes holding more than a third of the shards (or the
     chain event they name) confirm it; fail if that cannot be learned."""
@@ -486,16 +482,14 @@ def _render_status(blob: str, status: Any, expiry: str | None) -> None:
     type=int,
     help="Number of shards to encode for (default: the network's, read from the chain).",
 )
-@click.option("--encoding-type", hidden=True, help="RS2, the only encoding.")
-@click.option("--rpc-url", hidden=True, help="Ignored: the chain is the configuration's.")
+@ENCODING_TYPE_OPTION
+@RPC_URL_OPTION
 @global_options
 @click.pass_context
 def blob_id_command(
     ctx: click.Context,
     file: Path,
     n_shards: int | None,
-    encoding_type: str | None,
-    rpc_url: str | None,
 ) -> None:
     """Encode FILE to compute its blob ID (offline when --n-shards is given)."""
     from pywalrus.core.config import EncodingConfig

@@ -9,6 +9,7 @@ import click
 
 from pywalrus.cli.common import chain_client, global_options, json_mode, load_config, run
 from pywalrus.cli.output import emit_json, human_bytes, human_frost, thousands
+from pywalrus.cli.params import RPC_URL_OPTION
 
 if TYPE_CHECKING:
     from pywalrus.client.system_info import (
@@ -187,10 +188,10 @@ def _show(
 
 
 @click.group("info", invoke_without_command=True)
-@click.option("--rpc-url", hidden=True, help="Ignored: the chain is the configuration's.")
+@RPC_URL_OPTION
 @global_options
 @click.pass_context
-def info(ctx: click.Context, rpc_url: str | None) -> None:
+def info(ctx: click.Context) -> None:
     """Print information about the Walrus system: epoch, storage, size and prices (and with
     a subcommand: all, epoch, storage, size, price, bft, committee, coin)."""
     if ctx.invoked_subcommand is None:

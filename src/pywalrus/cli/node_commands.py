@@ -8,7 +8,7 @@ import click
 
 from pywalrus.cli.common import chain_client, global_options, json_mode, load_config, run
 from pywalrus.cli.output import emit_json, fail
-from pywalrus.cli.params import DURATION, OBJECT_ID, WalrusCommand
+from pywalrus.cli.params import OBJECT_ID, RPC_URL_OPTION, WalrusCommand, timeout_option
 
 if TYPE_CHECKING:
     from pywalrus.client.health import HealthReport, NodeHealth
@@ -41,14 +41,8 @@ if TYPE_CHECKING:
     show_default=True,
     help="Nodes asked at once.",
 )
-@click.option(
-    "--timeout",
-    type=DURATION,
-    default="5s",
-    show_default=True,
-    help="How long one node may take to answer (e.g. 5s, 500ms).",
-)
-@click.option("--rpc-url", hidden=True, help="Ignored: the chain is the configuration's.")
+@timeout_option("5s", "one node's answer")
+@RPC_URL_OPTION
 @global_options
 @click.pass_context
 def health(
@@ -62,7 +56,6 @@ def health(
     desc: bool,
     concurrent_requests: int,
     timeout: float,
-    rpc_url: str | None,
 ) -> None:
     """Print the health of storage nodes: give exactly one of --node-ids, --node-urls,
     --committee and --active-set. A node that does not answer within --timeout is reported,
@@ -100,8 +93,8 @@ def health(
     report = run(go)
     if json_mode(ctx):
         emit_json(report.to_json())
-        return
-    _render(report)
+    else:
+        _render(report)
     down = [n.node.name for n in report.nodes if n.health is None]
     if down and len(down) == len(report.nodes):
         raise fail(f"no node answered: {', '.join(down)}")

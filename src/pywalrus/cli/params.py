@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 if TYPE_CHECKING:
     from pywalrus.core.types import BlobId
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 BLOB_ID_SHAPE = re.compile(r"^[A-Za-z0-9_-]{43}$")
 """43 URL-safe base64 characters: the text of a blob ID."""
@@ -245,3 +247,35 @@ OBJECT_ID = ObjectIdParam()
 EPOCHS = EpochsParam()
 DURATION = DurationParam()
 TIME = TimeParam()
+
+
+def _encoding_type(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and value.upper() != "RS2":
+        raise click.BadParameter(f"unsupported encoding type {value!r}: pywalrus encodes RS2")
+    return value
+
+
+ENCODING_TYPE_OPTION = click.option(
+    "--encoding-type",
+    hidden=True,
+    expose_value=False,
+    callback=_encoding_type,
+    help="RS2, the only encoding (upstream's hidden flag).",
+)
+RPC_URL_OPTION = click.option(
+    "--rpc-url",
+    hidden=True,
+    expose_value=False,
+    help="Accepted for upstream's command lines: the chain is the configuration's.",
+)
+
+
+def timeout_option(default: str, what: str) -> Callable[[F], F]:
+    """`--timeout DURATION` for requests to storage nodes."""
+    return click.option(
+        "--timeout",
+        type=DURATION,
+        default=default,
+        show_default=True,
+        help=f"How long {what} may take (e.g. 1s, 500ms).",
+    )

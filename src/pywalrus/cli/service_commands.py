@@ -12,6 +12,7 @@ from pywalrus.cli.common import global_options, json_mode, one_line
 from pywalrus.cli.output import emit_json, fail, success, warning
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 
 def _run_service(kind: str, config_path: Path) -> None:
@@ -52,6 +53,16 @@ def node(config_path: Path) -> None:
 @click.group("testbed")
 def testbed() -> None:
     """Start, inspect and stop a local network in one directory."""
+
+
+def _on_testbed(operation: Callable[[], T]) -> T:
+    """Run a testbed operation; its failure is one line."""
+    from pywalrus.core.errors import WalrusError
+
+    try:
+        return operation()
+    except (WalrusError, OSError) as exc:
+        raise fail(one_line(str(exc))) from None
 
 
 _DIR = click.option("--dir", "directory", type=click.Path(path_type=Path), required=True)
@@ -135,13 +146,9 @@ def testbed_up(
 @click.pass_context
 def testbed_status(ctx: click.Context, directory: Path) -> None:
     """List each process with its pid, role, URL and health."""
-    from pywalrus.core.errors import WalrusError
     from pywalrus.testbed import local
 
-    try:
-        rows = local.status(directory)
-    except (WalrusError, OSError) as exc:
-        raise fail(str(exc)) from None
+    rows = _on_testbed(lambda: local.status(directory))
     if json_mode(ctx):
         emit_json(rows)
         return
@@ -156,13 +163,9 @@ def testbed_status(ctx: click.Context, directory: Path) -> None:
 @click.pass_context
 def testbed_down(ctx: click.Context, directory: Path) -> None:
     """Stop every process of the local network (data is kept)."""
-    from pywalrus.core.errors import WalrusError
     from pywalrus.testbed import local
 
-    try:
-        stopped = local.down(directory)
-    except (WalrusError, OSError) as exc:
-        raise fail(str(exc)) from None
+    stopped = _on_testbed(lambda: local.down(directory))
     if json_mode(ctx):
         emit_json({"stopped": stopped})
     else:

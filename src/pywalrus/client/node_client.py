@@ -74,15 +74,10 @@ class NodeClient:
             raise NodeError(self.url, 0, "UNREACHABLE", str(exc) or type(exc).__name__) from None
 
     async def _request(
-        self,
-        method: str,
-        path: str,
-        data: bytes | None = None,
-        params: dict[str, str] | list[tuple[str, str]] | None = None,
-        headers: dict[str, str] | None = None,
-        timeout: float | None = None,
+        self, method: str, path: str, *args: Any, **kwargs: Any
     ) -> tuple[int, bytes]:
-        async with self._response(method, path, data, params, headers, timeout) as response:
+        """Status and body of a successful request (arguments as `_response`)."""
+        async with self._response(method, path, *args, **kwargs) as response:
             return response.status, await response.read()
 
     def _error(self, status: int, body: bytes) -> NodeError:
