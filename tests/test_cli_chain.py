@@ -388,6 +388,12 @@ def test_committee_member_governance(net: Net) -> None:
     )
     assert upgrade["weight"] == len(staking["committee"][own])
     assert upgrade["packageDigest"] == digest
+    # Our earlier spelling still works: `vote-upgrade --digest`.
+    digest_2 = "0x" + "d1" * 32
+    again_vote = net.json(
+        "node-admin", "vote-upgrade", "--digest", digest_2, config=net.operator_config
+    )
+    assert again_vote["packageDigest"] == digest_2
     (package / "sources" / "walrus.py").write_text("upgraded = False\n")
     changed = net.json("node-admin", "package-digest", "--package-path", package)["digest"]
     assert changed != digest

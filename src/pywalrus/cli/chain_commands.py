@@ -35,7 +35,7 @@ from pywalrus.cli.output import (
     usage,
     warning,
 )
-from pywalrus.cli.params import OBJECT_ID, WalrusCommand
+from pywalrus.cli.params import OBJECT_ID, AliasGroup, WalrusCommand
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -448,7 +448,7 @@ def withdraw_stake(ctx: click.Context, staked_wal_ids: tuple[str, ...]) -> None:
     )
 
 
-@click.group("node-admin")
+@click.group("node-admin", cls=AliasGroup, aliases={"vote-upgrade": "vote-for-upgrade"})
 @global_options
 def node_admin() -> None:
     """Storage node operator actions (the wallet's address is the operator)."""

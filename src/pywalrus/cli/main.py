@@ -10,7 +10,6 @@ Nothing heavy is imported here or by the verb modules at import time (see `cli/c
 from __future__ import annotations
 
 import sys
-from typing import ClassVar
 
 import click
 
@@ -25,22 +24,15 @@ from pywalrus.cli import (
 )
 from pywalrus.cli.common import global_options
 from pywalrus.cli.output import fail
+from pywalrus.cli.params import AliasGroup
 
 INTERRUPTED = 130
 """Exit code after Ctrl-C (128 + SIGINT), as a shell reports a process SIGINT stopped."""
 
 
-class WalrusGroup(click.Group):
-    """The verb group, with upstream's hidden aliases (`write` for `store`)."""
-
-    aliases: ClassVar[dict[str, str]] = {"write": "store"}
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        return super().get_command(ctx, self.aliases.get(cmd_name, cmd_name))
-
-
 @click.group(
-    cls=WalrusGroup,
+    cls=AliasGroup,
+    aliases={"write": "store"},
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
 @global_options

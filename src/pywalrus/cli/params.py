@@ -119,6 +119,18 @@ class WalrusCommand(click.Command):
         )
 
 
+class AliasGroup(click.Group):
+    """A group whose commands also answer to hidden aliases (upstream's `write` for
+    `store`; our earlier spellings)."""
+
+    def __init__(self, *args: Any, aliases: dict[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.aliases = dict(aliases or {})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return super().get_command(ctx, self.aliases.get(cmd_name, cmd_name))
+
+
 class BlobIdParam(click.ParamType[Any, Any]):
     """A blob ID (URL-safe base64); a decimal value gets upstream's hint with its base64."""
 
