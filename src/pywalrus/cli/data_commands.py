@@ -213,6 +213,8 @@ def store(
     )
     config = load_config(ctx)
     client: list[WalrusClient] = []
+    phase = ["starting"]
+    """The stage the store is in (progress stages), for what an interruption leaves behind."""
 
     async def go() -> list[dict[str, Any]]:
         from pywalrus.cli.progress import progress_bars
@@ -229,13 +231,21 @@ def store(
                             f"file '{path}' has {size:,} bytes, more than the maximum blob "
                             f"size of {plan.max_blob_size:,} bytes; nothing was stored"
                         )
-                return [await _store_one(sdk, path, options) for path in files]
+                return [await _store_one(sdk, path, options, phase) for path in files]
 
     try:
         results = run(go)
     except KeyboardInterrupt:
         pending = client[0].unfinished if client else None
-        left = pending.describe() if pending else "nothing was registered by this store"
+        if pending is not None:
+            left = pending.describe()
+        elif phase[0] == "registering":
+            left = (
+                "the registration was under way and may have executed; storing the same data "
+                "again with the same options reuses it if it did"
+            )
+        else:
+            left = "nothing was registered for the blob being stored"
         raise Interrupted(f"interrupted: {left}") from None
     if json_mode(ctx):
         emit_json(results)
@@ -255,13 +265,16 @@ def store(
         )
 
 
-async def _store_one(client: WalrusClient, path: Path, options: Any) -> dict[str, Any]:
-    """One file's own result: stored, already certified, a dry run, or its error."""
+async def _store_one(
+    client: WalrusClient, path: Path, options: Any, phase: list[str]
+) -> dict[str, Any]:
+    """One file's own result: stored, already certified, a dry run, or its error; `phase[0]`
+    follows the stage it is in."""
     from pywalrus.cli.common import GAS_HINT
     from pywalrus.client.errors import InsufficientGas
     from pywalrus.core.errors import WalrusError
 
-    phase = ["reading"]
+    phase[0] = "reading"
     previous = client.progress
 
     def track(stage: str, done: int, total: int) -> None:
