@@ -114,6 +114,11 @@ than the node's check of a small sliver, and a few large batches keep the node's
 UPLOAD_BYTES_IN_FLIGHT = 32 * 1024 * 1024
 """Bytes of sliver batches being built and sent at once during a store (at least two
 batches): each costs a copy of its slivers on top of the encoded blob."""
+READ_TIMEOUT_S = 5.0
+READ_RATE = 4 * 1024 * 1024
+"""A read request may take `READ_TIMEOUT_S` plus a second per `READ_RATE` bytes it carries;
+a node slower than that is treated as down for the rest of the read (its slivers are taken
+from others), so one hung node costs a read seconds, not the session's two minutes."""
 READ_BYTES_IN_FLIGHT = 32 * 1024 * 1024
 """Bytes of large slivers fetched at once during a read (at least four slivers): it bounds
 the copies in flight, while keeping every node busy."""
@@ -605,9 +610,10 @@ class WalrusClient:
         random.shuffle(members)
         missing = 0
         self.progress("metadata", 0, 1)
+        timeout = READ_TIMEOUT_S + config.metadata_length * config.n_shards / READ_RATE
         for member in members:
             try:
-                data = await self.node(member).get_metadata(blob_id)
+                data = await self.node(member).get_metadata(blob_id, timeout)
                 metadata = verified_metadata(data, blob_id, config)
             except NodeError as exc:
                 if exc.status in (404, 451):
@@ -644,6 +650,9 @@ class WalrusClient:
         in_flight = max(4, READ_BYTES_IN_FLIGHT // sliver_size) if large else needed
         limit = asyncio.Semaphore(max(self.read_concurrency, min(needed, in_flight)))
         not_found = 0
+        slow: set[str] = set()
+        """Nodes that did not answer in time: asked no more during this read."""
+        timeout = READ_TIMEOUT_S + sliver_size / READ_RATE
         self.progress("slivers", 0, needed)
 
         async def fetch(pair: int) -> Sliver | None:
@@ -654,14 +663,18 @@ class WalrusClient:
             missing = 0
             async with limit:
                 for member in owners:
+                    if member.url in slow:
+                        continue
                     try:
                         sliver = await self.node(member).read_sliver(
-                            blob_id, pair, SliverType.PRIMARY, sliver_size
+                            blob_id, pair, SliverType.PRIMARY, sliver_size, timeout
                         )
                         if large:
                             await asyncio.to_thread(sliver.verify, metadata)
                     except NodeError as exc:
                         missing += exc.status in (404, 451)
+                        if exc.reason == "TIMEOUT":
+                            slow.add(member.url)
                         continue
                     except WalrusError:
                         continue  # malformed or unverifiable: ignore this node's answer
@@ -673,15 +686,22 @@ class WalrusClient:
 
         async def fetch_batch(member: Member, pairs: list[int]) -> list[Sliver]:
             """Small primary slivers from one node in one request; what it lacks it omits."""
-            if member.url in self._no_batch_route:
+            if member.url in self._no_batch_route or member.url in slow:
                 return []
             try:
                 async with limit:
-                    data = await self.node(member).get_slivers(blob_id, SliverType.PRIMARY, pairs)
+                    data = await self.node(member).get_slivers(
+                        blob_id,
+                        SliverType.PRIMARY,
+                        pairs,
+                        timeout + len(pairs) * sliver_size / READ_RATE,
+                    )
                 batch = decode_sliver_batch(data)
             except NodeError as exc:
                 if lacks_route(exc):
                     self._no_batch_route.add(member.url)  # an upstream node
+                if exc.reason == "TIMEOUT":
+                    slow.add(member.url)
                 return []
             except WalrusError:
                 return []  # malformed: ask for these slivers one by one

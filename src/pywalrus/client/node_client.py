@@ -48,7 +48,7 @@ class NodeClient:
         """A successful response whose body is still to be read; errors as `NodeError`.
 
         `timeout` (seconds) bounds the whole request instead of the session's default; a
-        node that does not answer in time is reported `UNREACHABLE` with reason `TIMEOUT`.
+        node that does not answer in time is a `NodeError` with reason `TIMEOUT`.
         """
         if data:
             headers = {**OCTET, **(headers or {})}
@@ -123,19 +123,28 @@ class NodeClient:
         )
         return status
 
-    async def get_metadata(self, blob_id: BlobId) -> bytes:
-        return (await self._request("GET", f"/v1/blobs/{blob_id}/metadata"))[1]
+    async def get_metadata(self, blob_id: BlobId, timeout: float | None = None) -> bytes:
+        path = f"/v1/blobs/{blob_id}/metadata"
+        return (await self._request("GET", path, timeout=timeout))[1]
 
-    async def get_slivers(self, blob_id: BlobId, axis: SliverType, pairs: list[int]) -> bytes:
+    async def get_slivers(
+        self, blob_id: BlobId, axis: SliverType, pairs: list[int], timeout: float | None = None
+    ) -> bytes:
         """A sliver batch of those of the pairs' slivers the node serves (pywalrus nodes only)."""
         params = [("type", axis.label), *(("pair", str(p)) for p in pairs)]
-        return (await self._request("GET", f"/v1/blobs/{blob_id}/slivers", params=params))[1]
+        path = f"/v1/blobs/{blob_id}/slivers"
+        return (await self._request("GET", path, params=params, timeout=timeout))[1]
 
     async def get_sliver(self, blob_id: BlobId, pair: int, axis: SliverType) -> bytes:
         return (await self._request("GET", f"/v1/blobs/{blob_id}/slivers/{pair}/{axis.label}"))[1]
 
     async def read_sliver(
-        self, blob_id: BlobId, pair: int, axis: SliverType, expected_length: int
+        self,
+        blob_id: BlobId,
+        pair: int,
+        axis: SliverType,
+        expected_length: int,
+        timeout: float | None = None,
     ) -> Sliver:
         """A sliver (unverified) parsed from its BCS `SliverData` as the body streams in.
 
@@ -144,7 +153,7 @@ class NodeClient:
         than `expected_length` bytes of symbols is refused before any of them is read.
         """
         path = f"/v1/blobs/{blob_id}/slivers/{pair}/{axis.label}"
-        async with self._response("GET", path) as response:
+        async with self._response("GET", path, timeout=timeout) as response:
             body = response.content
             try:
                 prefix = b""
