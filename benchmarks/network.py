@@ -21,15 +21,20 @@ the stopped nodes. Unless `--no-tahoe`, it then (with the testbed down, so the t
 the 2 cores) runs the Tahoe-LAFS peer `../shared/peers/tahoe/bench.sh -n NODES --sizes ... --reps
 ... [--kill-f]` and prints ratio lines.
 
+With `--cli` (default) each all-up size is also stored and read by whole `walrus store` and
+`walrus read --out` processes, as users run them (interpreter start-up, imports and exit
+included), with each process' peak RSS, beside the SDK's figures (`network-cli` lines).
+
 Output: JSON lines on stdout, progress on stderr.
     {"bench": "network", "impl": "pywalrus"|"tahoe", "mode": "all-up"|"f-down", "size_mib", ...}
+    {"bench": "network-cli", "size_mib", "cli_store_p50_s", "cli_read_p50_s", "sdk_*", ...}
     {"bench": "network-compare", "mode", "size_mib", "read_ratio", "store_ratio", ...}
     {"bench": "network-note", ...}                (setup facts, skipped parts, errors)
 All `*_mb_s` figures are MiB/s (2^20 bytes per second), Tahoe's included (converted from its
 10^6-byte MBps); ratios are ours / Tahoe's, > 1 means pywalrus is faster.
 
 Usage: python benchmarks/network.py [--sizes-mib 1 16 64] [--reps 3] [--no-with-f-down]
-                                    [--no-tahoe] [--nodes 7] [--shards 100]
+                                    [--no-tahoe] [--no-cli] [--nodes 7] [--shards 100]
 """
 
 from __future__ import annotations
@@ -423,6 +428,107 @@ def run_size(
     return record
 
 
+def timed_process(command: list[str], env: dict[str, str], timeout: float) -> tuple[float, str]:
+    """(wall seconds, stdout) of one whole process."""
+    t0 = time.perf_counter()
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise RuntimeError(f"{command[3:6]} did not finish within {timeout:.0f} s") from None
+    wall = time.perf_counter() - t0
+    if process.returncode != 0:
+        raise RuntimeError(f"{command[3:6]} exited {process.returncode}: {err.decode()[-500:]}")
+    return wall, out.decode()
+
+
+def _write_random(path: Path, size: int) -> None:
+    with path.open("wb") as out:
+        remaining = size
+        while remaining:
+            chunk = min(remaining, 4 * MiB)
+            out.write(os.urandom(chunk))
+            remaining -= chunk
+
+
+def _digest(path: Path) -> bytes:
+    digest = hashlib.sha256()
+    with path.open("rb") as data:
+        for chunk in iter(lambda: data.read(4 * MiB), b""):
+            digest.update(chunk)
+    return digest.digest()
+
+
+def run_cli(bed: Testbed, size_mib: float, reps: int, sdk: dict[str, Any]) -> dict[str, Any]:
+    """Whole `walrus store` and `walrus read --out` processes, as users run them: wall time
+    (start-up, imports and exit included) and peak RSS, beside the SDK's figures."""
+    env = {**os.environ, "WALRUS_CONFIG": str(bed.dir / "client_config.yaml")}
+    walrus = [sys.executable, "-m", "pywalrus.cli"]
+    # A small launcher process measures each verb (RSS_LAUNCHER): the child's ru_maxrss would
+    # otherwise start at this process' size, which Linux copies at fork.
+    launcher = [sys.executable, "-c", RSS_LAUNCHER]
+    work = Path(bed.tmp.name)
+    timeout = worker_timeout(size_mib, 1, None)
+    stores, reads, store_rss, read_rss = [], [], [], []
+    log(f"cli: {size_mib} MiB x {reps}")
+    for rep in range(reps):
+        path = work / f"cli-{size_mib}-{rep}.bin"
+        _write_random(path, int(size_mib * MiB))
+        command = [*launcher, *walrus, "--json", "store", str(path), "--epochs", "2", "--force"]
+        wall, out = timed_process(command, env, timeout)
+        record = json.loads(out.splitlines()[-1])
+        stores.append(wall)
+        store_rss.append(record["peak_rss_mb"])
+        blob_id = json.loads(record["stdout"])[0]["blobStoreResult"]["newlyCreated"]["blobObject"][
+            "blobId"
+        ]
+        copy = work / f"cli-{size_mib}-{rep}.out"
+        command = [*launcher, *walrus, "read", blob_id, "--out", str(copy)]
+        wall, out = timed_process(command, env, timeout)
+        reads.append(wall)
+        read_rss.append(json.loads(out.splitlines()[-1])["peak_rss_mb"])
+        if _digest(copy) != _digest(path):
+            raise RuntimeError(f"walrus read of {size_mib} MiB returned other bytes")
+        path.unlink()
+        copy.unlink()
+    help_s, out = timed_process([*launcher, *walrus, "--help"], env, 60)
+    size_mb = size_mib * MiB / 1e6
+    return {
+        "bench": "network-cli",
+        "mode": "all-up",
+        "size_mib": size_mib,
+        "reps": reps,
+        "cli_store_p50_s": p50(stores),
+        "cli_read_p50_s": p50(reads),
+        "cli_store_s_all": [round(x, 3) for x in stores],
+        "cli_read_s_all": [round(x, 3) for x in reads],
+        "sdk_store_p50_s": sdk.get("store_p50_s"),
+        "sdk_read_p50_s": sdk.get("read_p50_s"),
+        "cli_store_peak_rss_mb": max(store_rss),
+        "cli_read_peak_rss_mb": max(read_rss),
+        "cli_store_rss_per_blob": round(max(store_rss) / size_mb, 2) if size_mb else None,
+        "cli_read_rss_per_blob": round(max(read_rss) / size_mb, 2) if size_mb else None,
+        "cli_help_s": round(help_s, 3),
+        "cli_help_peak_rss_mb": json.loads(out.splitlines()[-1])["peak_rss_mb"],
+        "note": "whole processes: interpreter start-up, imports, chain look-ups and exit "
+        "included (the launcher adds a few ms); RSS is the walrus process' peak, its baseline "
+        "included",
+    }
+
+
+RSS_LAUNCHER = """
+import json, os, resource, subprocess, sys
+done = subprocess.run(sys.argv[1:], capture_output=True)
+peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+sys.stderr.write(done.stderr.decode(errors="replace"))
+print(json.dumps({"peak_rss_mb": round(peak, 1), "stdout": done.stdout.decode(errors="replace")}))
+sys.exit(done.returncode)
+"""
+"""Runs one command and prints its peak RSS: as a small process, its child's ru_maxrss is the
+child's own (Linux floors it at the forking parent's size)."""
+
+
 def f_down_set(bed: Testbed) -> tuple[list[str], int, int]:
     """(names, their shard count, f): the most nodes, fewest shards first, within f shards."""
     from pywalrus.client.client import WalrusClient
@@ -646,6 +752,8 @@ def bench(args: argparse.Namespace) -> int:
             )
             ours[("all-up", size)] = record
             emit(record)
+            if args.cli:
+                emit(run_cli(bed, size, args.reps, record))
         if args.with_f_down:
             down, weight, f = f_down_set(bed)
             for name in down:
@@ -725,6 +833,12 @@ def main() -> int:
         help="also measure with f shards' worth of nodes stopped (default on)",
     )
     parser.add_argument("--no-tahoe", action="store_true", help="skip the Tahoe-LAFS peer")
+    parser.add_argument(
+        "--cli",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also time whole `walrus store`/`walrus read` processes (default on)",
+    )
     parser.add_argument(
         "--tahoe-deadline", type=int, default=420, help="s, passed to bench.sh --deadline"
     )

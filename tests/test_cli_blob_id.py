@@ -3,24 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from testbed_harness import walrus_text
 
 KNOWN = b"walrus blob id v1 regression test"
 KNOWN_ID = "RcU82Mwf-CFkv1LaI_2qcpANwpGUuG3TMwnVzZxD2kY"
 
 
-def walrus(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pywalrus.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+walrus = walrus_text
 
 
 @pytest.fixture
@@ -78,7 +73,13 @@ def test_errors(tmp_path: Path, known_file: Path) -> None:
     _one_line_error(walrus("blob-id", str(known_file), "--n-shards", "3"), "number of shards")
     _one_line_error(walrus("blob-id", str(known_file), "--n-shards", "70000"), "number of shards")
     _one_line_error(walrus("blob-id", str(known_file), "--n-shards", "ten"), "--n-shards")
-    _one_line_error(walrus("blob-id", str(known_file)), "--n-shards")
+    # Without --n-shards the count comes from the chain, which needs a client config.
+    alone = {k: v for k, v in os.environ.items() if k not in ("WALRUS_CONFIG", "XDG_CONFIG_HOME")}
+    alone["HOME"] = str(tmp_path)
+    _one_line_error(
+        walrus("blob-id", str(known_file), env={**alone, "PWD": str(tmp_path)}),
+        "no client config found",
+    )
     _one_line_error(walrus("blob-id", str(known_file), "--n-shards", "4", "--bogus"), "--bogus")
     big = tmp_path / "big"
     big.write_bytes(bytes(393_205))  # one byte past the maximum for n = 4

@@ -4,7 +4,6 @@ against a real chain process, with their effects checked on the chain itself."""
 from __future__ import annotations
 
 import asyncio
-import inspect
 import io
 import json
 import os
@@ -37,30 +36,7 @@ EPOCH_MS = 3_600_000
 TIMEOUT = 30
 
 
-def _wire() -> None:
-    """Register the chain verbs and the shared global options on `walrus` if main.py does not
-    (yet), so these tests pass before and after it does."""
-    from pywalrus.cli import chain_commands, common
-    from pywalrus.cli.main import cli
-
-    if "info" not in cli.commands:
-        chain_commands.register(cli)
-    if not any(p.name == "client_config" for p in cli.params):
-        cli.params = [p for p in cli.params if p.name != "json_output"]
-        common.global_options(cli)
-
-
-def _wired() -> bool:
-    from pywalrus.cli.main import cli
-
-    return "info" in cli.commands and any(p.name == "client_config" for p in cli.params)
-
-
-BOOTSTRAP = (
-    inspect.getsource(_wire)
-    + "\n_wire()\nimport sys\nfrom pywalrus.cli.main import main\nsys.exit(main(sys.argv[1:]))\n"
-)
-WALRUS = [sys.executable, "-m", "pywalrus.cli"] if _wired() else [sys.executable, "-c", BOOTSTRAP]
+WALRUS = [sys.executable, "-m", "pywalrus.cli"]
 
 
 @dataclass
@@ -98,7 +74,6 @@ class Net:
         process of their own, to keep the module fast."""
         from pywalrus.cli.main import main
 
-        _wire()
         argv = [str(a) for a in args]
         if "--config" not in argv:
             argv += ["--config", str(self.config)]
@@ -176,38 +151,48 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
 
 
 def test_info_matches_the_chain(net: Net) -> None:
-    # --config and --json before the verb, as global options.
+    # --config and --json before the verb, as global options; upstream's InfoOutput sections.
     result = net.run("--config", net.config, "--json", "info")
     assert result.returncode == 0, result.stderr
     info = json.loads(result.stdout)
+    assert set(info) == {"epochInfo", "storageInfo", "sizeInfo", "priceInfo"}
     system, staking = net.singleton("walrus::System"), net.singleton("walrus::Staking")
-    assert info["epoch"] == system["epoch"] == 1
-    assert info["epochState"] == staking["epoch_state"]["kind"] == "EpochChangeDone"
-    assert info["nShards"] == N_SHARDS
-    assert info["epochDurationMs"] == EPOCH_MS
-    assert info["maxEpochsAhead"] == system["max_epochs_ahead"] == 53
-    assert info["storagePricePerUnitSize"] == system["storage_price_per_unit_size"]
-    assert info["writePricePerUnitSize"] == system["write_price_per_unit_size"]
-    assert info["totalCapacitySize"] == system["total_capacity_size"]
-    ring = net.singleton("walrus::FutureAccounting")["ring"]
-    assert info["usedCapacitySize"] == ring[0]["used_capacity"]
-    members = {m["nodeId"]: m for m in info["committee"]}
-    assert {k: len(v) for k, v in staking["committee"].items()} == {
-        k: m["nShards"] for k, m in members.items()
-    }
-    assert sorted(m["name"] for m in members.values()) == [n.name for n in net.nodes]
-    assert {m["networkAddress"] for m in members.values()} == {n.network_address for n in net.nodes}
+    epoch = info["epochInfo"]
+    assert epoch["currentEpoch"] == system["epoch"] == 1
+    assert epoch["epochDuration"] == {"secs": EPOCH_MS // 1000, "nanos": 0}
+    assert epoch["maxEpochsAhead"] == system["max_epochs_ahead"] == 53
+    assert "DateTime" in epoch["startOfCurrentEpoch"]
+    assert info["storageInfo"] == {"nShards": N_SHARDS, "nNodes": len(staking["committee"])}
     config = EncodingConfig(N_SHARDS)
-    first = info["priceExamples"][0]
-    units = config.storage_units(1 << 20)
-    assert (first["unencodedSize"], first["storageUnits"]) == (1 << 20, units)
-    price = system["storage_price_per_unit_size"] + system["write_price_per_unit_size"]
-    assert first["totalCostForOneEpoch"] == units * price
-    assert info["priceExamples"][-1]["unencodedSize"] == info["maxBlobSize"]
+    assert info["sizeInfo"]["maxBlobSize"] == config.max_blob_size
+    assert info["sizeInfo"]["storageUnitSize"] == 1 << 20
+    price = info["priceInfo"]
+    assert price["storagePricePerUnitSize"] == system["storage_price_per_unit_size"]
+    assert price["writePricePerUnitSize"] == system["write_price_per_unit_size"]
+    (rs2,) = price["encodingDependentPriceInfo"]
+    assert rs2["encodingType"] == "RS2"
+    examples = rs2["exampleBlobs"]
+    assert [e["unencodedSize"] for e in examples][-1] == config.max_blob_size
+    units = -(-config.encoded_length(config.max_blob_size) // (1 << 20))
+    assert examples[-1]["price"] == units * system["storage_price_per_unit_size"]
+    # `info all` adds the committee and BFT sections; each section also on its own.
+    full = net.json("info", "all")
+    assert set(full) == {*info, "committeeInfo", "bftInfo"}
+    nodes = {m["nodeId"]: m for m in full["committeeInfo"]["currentStorageNodes"]}
+    assert {k: len(v) for k, v in staking["committee"].items()} == {
+        k: m["nShards"] for k, m in nodes.items()
+    }
+    assert sorted(m["name"] for m in nodes.values()) == [n.name for n in net.nodes]
+    assert {m["networkAddress"] for m in nodes.values()} == {n.network_address for n in net.nodes}
+    assert full["bftInfo"]["maxFaultyShards"] == 3 and full["bftInfo"]["quorumThreshold"] == 7
+    for section, key in (("epoch", "epochInfo"), ("size", "sizeInfo"), ("bft", "bftInfo")):
+        assert net.json("info", section) == full[key] or section == "epoch"
+    assert net.json("info", "committee")["nShards"] == N_SHARDS
     # Human output: sections and the committee table.
     text = net.ok("info")
     assert "Current epoch: 1" in text
     assert "Number of shards: 10" in text
+    text = net.ok("info", "all")
     for node in net.nodes:
         assert node.name in text and node.network_address in text
 
@@ -235,9 +220,9 @@ def test_wallet_balance_and_transfer(net: Net) -> None:
 def test_faucet_wallet_and_coin_merging(net: Net) -> None:
     path = net.root / "fresh" / "wallet.keystore"
     made = net.json("generate-sui-wallet", "--path", path, "--use-faucet")
-    address = made["address"]
+    address = made["walletAddress"]
     assert Wallet.load(path).active.address == address
-    assert made["faucet"]["wal"] == 10 * FROST_PER_WAL
+    assert net.balance(address).wal == 10 * FROST_PER_WAL
     config = net.root / "fresh" / "client_config.yaml"
     write_client_config(config, net.url, None, "wallet.keystore")
     got = net.json("get-wal", "--amount", str(2 * FROST_PER_WAL), config=config)
@@ -259,6 +244,14 @@ def test_faucet_wallet_and_coin_merging(net: Net) -> None:
     assert "Received 0.5 WAL" in net.ok("get-wal", config=config)
     assert net.balance(address).wal == FROST_PER_WAL + FROST_PER_WAL // 2
     one_line_error(net.in_process("generate-sui-wallet", "--path", path), "already exists")
+    # Without --path: the Sui configuration directory, which must be empty.
+    made = net.json("generate-sui-wallet")
+    default = net.home / ".sui" / "sui_config" / "sui.keystore"
+    assert Wallet.load(default).active.address == made["walletAddress"]
+    one_line_error(net.run("generate-sui-wallet"), "is not empty", "--path")
+    # Gas from the faucet too, as the hint for too little gas says.
+    got = net.json("get-wal", "--amount", "0", "--gas", "5000", config=config)
+    assert (got["wal"], got["gas"]) == (0, 5000)
 
 
 def test_stake_list_and_withdraw(net: Net) -> None:
@@ -266,30 +259,42 @@ def test_stake_list_and_withdraw(net: Net) -> None:
     node_a, node_b = sorted(staking["committee"])[:2]
     before = net.balance(net.user.address).wal
     staked = net.json("stake", "--node-ids", node_a, "--amounts", str(2 * FROST_PER_WAL))
-    (new,) = staked["staked"]
-    assert (new["nodeId"], new["principal"]) == (node_a, 2 * FROST_PER_WAL)
-    assert new["activationEpoch"] == staking["epoch"] + 1
+    (new,) = staked["stakedWal"]  # upstream's StakeOutput, StakedWal in snake_case
+    assert (new["node_id"], new["principal"], new["state"]) == (node_a, 2 * FROST_PER_WAL, "Staked")
+    assert new["activation_epoch"] == staking["epoch"] + 1
     assert net.balance(net.user.address).wal == before - 2 * FROST_PER_WAL
-    listed = {s["stakedWalId"]: s for s in net.json("list-staked-wal")}
-    assert listed[new["stakedWalId"]]["state"] == "staked"
-    assert listed[new["stakedWalId"]]["nodeName"] in {n.name for n in net.nodes}
+    listed = {s["id"]: s for s in net.json("list-staked-wal")["stakedWals"]}
+    assert listed[new["id"]]["state"] == "Staked"
+    only_staked = net.json("list-staked-wal", "--staked-only")["stakedWals"]
+    assert new["id"] in {s["id"] for s in only_staked}
+    assert net.json("list-staked-wal", "--withdrawing-only") == {"stakedWals": []}
+    both = net.in_process("list-staked-wal", "--staked-only", "--withdrawing-only")
+    assert both.returncode == 2 and both.stderr.startswith("Error: ")
+    # Upstream's positional arguments: NODE_ID [STAKED_WAL_IDS]; --dry-run changes nothing.
+    dry = net.json("request-withdraw-stake", node_a, "--dry-run")
+    assert [s["id"] for s in dry["stakedWals"]] == [new["id"]]
+    assert net.obj(new["id"]).fields["state"] == "staked"
     # Not active yet: a withdrawal request is refused by the contract, with its reason...
-    refused = net.run(
-        "request-withdraw-stake", "--staked-wal-id", new["stakedWalId"], "--config", net.config
-    )
+    refused = net.run("request-withdraw-stake", node_a, new["id"], "--config", net.config)
     one_line_error(refused, "transaction rejected", "ENotWithdrawing", "not active yet")
     # ...and the stake is withdrawn directly, principal back, no rewards.
-    out = net.json("withdraw-stake", "--staked-wal-id", new["stakedWalId"])
-    assert (out["principal"], out["rewards"]) == (2 * FROST_PER_WAL, 0)
+    out = net.json("withdraw-stake", new["id"])
+    assert out == {"stakedWalIds": [new["id"]], "txDigest": out["txDigest"]}
     assert net.balance(net.user.address).wal == before
-    assert new["stakedWalId"] not in {s.id for s in net.staked(net.user.address)}
-    # Two nodes, default amount (1 WAL each), human output.
-    text = net.ok("stake", "--node-ids", f"{node_a},{node_b}")
-    assert "Staked 2 WAL with 2 node(s)" in text
+    assert new["id"] not in {s.id for s in net.staked(net.user.address)}
+    # Two nodes after one flag (num_args = 1..), default amount (1 WAL each), human output.
+    text = net.ok("stake", "--node-ids", node_a, node_b)
+    assert "Staked WAL successfully on 2 storage nodes" in text
     mine = [s for s in net.staked(net.user.address) if s.node_id in (node_a, node_b)]
     assert sorted(s.principal for s in mine) == [FROST_PER_WAL, FROST_PER_WAL]
-    text = net.ok("withdraw-stake", "--staked-wal-id", mine[0].id)
-    assert "Withdrew 1 WAL" in text
+    assert sorted(s.node_id for s in mine) == sorted([node_a, node_b])
+    # Several StakedWal of one node: listed, and the ones to withdraw must be named.
+    net.ok("stake", "--node-ids", node_a)
+    several = net.json("request-withdraw-stake", node_a)
+    assert len(several["stakedWals"]) == 2 and "txDigest" not in several
+    ids = [s.id for s in mine]
+    text = net.ok("withdraw-stake", *ids)
+    assert f"Withdrew staked WAL from 2 StakedWal object(s): {', '.join(ids)}" in text
     # Refused before sending: below the minimum stake, unknown node, mismatched amounts.
     low = net.in_process("stake", "--node-ids", node_a, "--amounts", "1", "--config", net.config)
     one_line_error(low, "must be between 1000000000")
@@ -298,7 +303,7 @@ def test_stake_list_and_withdraw(net: Net) -> None:
         net.in_process("stake", "--node-id", unknown, "--config", net.config), "no storage"
     )
     mismatch = net.in_process(
-        "stake", "--node-ids", f"{node_a},{node_b}", "--amounts", "1,2,3", "--config", net.config
+        "stake", "--node-ids", node_a, node_b, "--amounts", "1", "2", "3", "--config", net.config
     )
     assert mismatch.returncode == 2 and len(mismatch.stderr.splitlines()) == 1
 
@@ -364,10 +369,34 @@ def test_committee_member_governance(net: Net) -> None:
     )
     own = caps[0].fields["node_id"]
     target = next(n for n in staking["committee"] if n != own)
-    digest = "0x" + "d1" * 32
-    upgrade = net.json("node-admin", "vote-upgrade", "--digest", digest, config=net.operator_config)
+    # Upstream's arguments: the node, the upgrade manager and the package directory.
+    package = net.root / "package"
+    (package / "sources").mkdir(parents=True)
+    (package / "sources" / "walrus.py").write_text("upgraded = True\n")
+    digest = net.json("node-admin", "package-digest", "--package-path", package)["digest"]
+    assert len(bytes.fromhex(digest[2:])) == 32
+    upgrade = net.json(
+        "node-admin",
+        "vote-for-upgrade",
+        "--node-id",
+        own,
+        "--upgrade-manager-object-id",
+        "0x" + "01" * 32,
+        "--package-path",
+        package,
+        config=net.operator_config,
+    )
     assert upgrade["weight"] == len(staking["committee"][own])
     assert upgrade["packageDigest"] == digest
+    # Our earlier spelling still works: `vote-upgrade --digest`.
+    digest_2 = "0x" + "d1" * 32
+    again_vote = net.json(
+        "node-admin", "vote-upgrade", "--digest", digest_2, config=net.operator_config
+    )
+    assert again_vote["packageDigest"] == digest_2
+    (package / "sources" / "walrus.py").write_text("upgraded = False\n")
+    changed = net.json("node-admin", "package-digest", "--package-path", package)["digest"]
+    assert changed != digest
     slash = net.json("node-admin", "vote-slash", "--node-id", target, config=net.operator_config)
     assert (slash["target"], slash["weight"]) == (target, len(staking["committee"][own]))
     again = net.in_process(
@@ -419,9 +448,7 @@ def test_bad_inputs_are_one_line_errors(net: Net) -> None:
         net.run("info", "--config", dead), f"cannot reach the chain at http://127.0.0.1:{port}/"
     )
     one_line_error(
-        net.in_process(
-            "withdraw-stake", "--staked-wal-id", "0x" + "12" * 32, "--config", net.config
-        ),
+        net.in_process("withdraw-stake", "0x" + "12" * 32, "--config", net.config),
         "does not exist",
     )
 

@@ -74,6 +74,26 @@ def test_decode_from_any_minimal_primary_subset(n: int, size: int, seed: int) ->
 
 @property_settings
 @given(n=st.sampled_from(SHARD_COUNTS), size=sizes, seed=st.integers(0, 2**32))
+def test_decode_from_the_systematic_slivers_and_others(n: int, size: int, seed: int) -> None:
+    # All systematic slivers, in any order and with other slivers among them: the blob is
+    # joined straight from them (no matrix is built), exactly as decoding would give it.
+    config = EncodingConfig(n)
+    blob = _blob(seed, min(size, config.max_blob_size))
+    encoded = encode_blob(blob, config)
+    rng = random.Random(seed)
+    chosen = [*range(config.n_primary_source_symbols), *rng.sample(range(n), 2)]
+    rng.shuffle(chosen)
+    slivers = [encoded.primary_sliver(i) for i in chosen]
+    for check in ConsistencyCheck:
+        assert decode_blob(slivers, encoded.metadata, encoded.blob_id, check) == blob
+    wrong = EncodingConfig(n + 3) if n + 3 <= 1000 else EncodingConfig(n - 3)
+    other = encode_blob(blob, wrong).primary_sliver(0)
+    with pytest.raises(InvalidSliverError):
+        decode_blob([other, *slivers[1:]], encoded.metadata, encoded.blob_id)
+
+
+@property_settings
+@given(n=st.sampled_from(SHARD_COUNTS), size=sizes, seed=st.integers(0, 2**32))
 def test_decode_from_any_minimal_secondary_subset(n: int, size: int, seed: int) -> None:
     config = EncodingConfig(n)
     size = min(size, config.max_blob_size)

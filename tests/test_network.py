@@ -474,16 +474,13 @@ def test_upload_batches_respect_the_byte_budget() -> None:
     from pywalrus.client.client import UPLOAD_BATCH_BYTES, upload_batches
 
     config = EncodingConfig(10)
-    encoded = encode_blob(random.randbytes(3 * MiB // 2), config)
-    slivers = [
-        (pair, encoded.sliver(axis, config.sliver_index(axis, SliverPairIndex(pair))))
-        for pair in range(10)
-        for axis in SliverType
-    ]
-    batches = upload_batches(slivers)
+    length = 3 * MiB // 2
+    sizes = {axis: config.sliver_size(axis, length) for axis in SliverType}
+    slivers = [(pair, axis) for pair in range(10) for axis in SliverType]
+    batches = upload_batches(slivers, sizes)
     assert [entry for batch in batches for entry in batch] == slivers
     for batch in batches:
-        size = sum(len(s.data) for _, s in batch)
+        size = sum(sizes[axis] for _, axis in batch)
         assert size <= UPLOAD_BATCH_BYTES or len(batch) == 1
     assert len(batches) > 1
 
@@ -520,3 +517,29 @@ async def test_node_store_from_before_shard_records_is_upgraded(network: Network
     finally:
         store.close()
     network.up()
+
+
+async def test_store_survives_an_epoch_change_before_certifying(network: Network) -> None:
+    """The epoch changes after the upload, before the certificate lands: the old committee's
+    certificate is refused, and the store uploads to the new committee and certifies."""
+    import threading
+
+    changed: list[int] = []
+
+    def progress(stage: str, done: int, total: int) -> None:
+        del total
+        if stage == "certifying" and done == 0 and not changed:
+            # Blocks the client's loop while the chain and nodes (other processes) move on.
+            thread = threading.Thread(target=lambda: asyncio.run(network.advance_epoch()))
+            thread.start()
+            thread.join(60)
+            changed.append(1)
+
+    before = (await network.staking())["epoch"]
+    data = random.randbytes(200_000)
+    async with network.client() as client:
+        client.progress = progress
+        result = await client.store(data, StoreOptions(epochs=3))
+        blob = result["newlyCreated"]["blobObject"]
+        assert changed and blob["certifiedEpoch"] == before + 1
+        assert await client.read(BlobId.parse(blob["blobId"])) == data

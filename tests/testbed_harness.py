@@ -30,6 +30,24 @@ def walrus(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[byte
     )
 
 
+def walrus_text(
+    *args: str | Path,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[str]:
+    """`walrus ARGS` as a real process, its output as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "pywalrus.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env=env,
+        cwd=cwd,
+    )
+
+
 class Network:
     """Handles on a running testbed."""
 

@@ -34,6 +34,19 @@ async def round_trip(config: ClientConfig, data: bytes) -> tuple[BlobId, float, 
     return blob_id, stored, read
 
 
+def next_steps(walrus: Path, directory: Path, blob_id: BlobId) -> list[str]:
+    """Commands to keep using the network, each one that works as printed (a blob ID may
+    start with `-`, which `walrus read` takes as upstream's does)."""
+    return [
+        f"export WALRUS_CONFIG={directory / 'client_config.yaml'}",
+        f"{walrus} store FILE --epochs 3",
+        f"{walrus} read {blob_id} --out copy.bin",
+        f"{walrus} info          # epoch, storage, sizes, prices",
+        f"{walrus} testbed status --dir {directory}",
+        f"{walrus} testbed down --dir {directory}",
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("file", nargs="?", type=Path, help="file to store (default: a sample)")
@@ -50,16 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     blob_id, stored, read = asyncio.run(round_trip(config, data))
     print(f"stored {name} in {stored:.2f} s and read it back in {read:.2f} s: bytes match")
     print(f"blob ID: {blob_id}")
-    walrus = Path(sys.executable).parent / "walrus"
-    print(
-        "\nThe network keeps running. Try:\n"
-        f"  export WALRUS_CONFIG={directory / 'client_config.yaml'}\n"
-        f"  {walrus} store FILE --epochs 3\n"
-        f"  {walrus} read {blob_id} --out copy.bin\n"
-        f"  {walrus} info          # epoch, committee, prices\n"
-        f"  {walrus} testbed status --dir {directory}\n"
-        f"  {walrus} testbed down --dir {directory}"
-    )
+    print("\nThe network keeps running. Try:")
+    for line in next_steps(Path(sys.executable).parent / "walrus", directory, blob_id):
+        print(f"  {line}")
     return 0
 
 

@@ -37,8 +37,12 @@ class ChainUnavailable(WalrusError):
 class ChainClient:
     """An async client of one chain."""
 
-    def __init__(self, url: str, session: aiohttp.ClientSession | None = None) -> None:
+    def __init__(
+        self, url: str, session: aiohttp.ClientSession | None = None, gas_budget: int | None = None
+    ) -> None:
         self.url = url
+        self.gas_budget = gas_budget
+        """The most a transaction may cost in fees (MIST); None: exactly its fee."""
         self._session = session
         self._own_session = session is None
         self._ids = itertools.count()
@@ -72,7 +76,12 @@ class ChainClient:
                 if response.status != 200:
                     raise ChainUnavailable(f"chain at {self.url} answered HTTP {response.status}")
                 reply = await response.json()
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except aiohttp.ClientConnectorError as exc:
+            why = exc.os_error.strerror or str(exc.os_error)
+            raise ChainUnavailable(f"cannot reach the chain at {self.url}: {why}") from None
+        except TimeoutError:
+            raise ChainUnavailable(f"cannot reach the chain at {self.url}: timed out") from None
+        except aiohttp.ClientError as exc:
             raise ChainUnavailable(f"cannot reach the chain at {self.url}: {exc}") from None
         if "error" in reply:
             error = reply["error"]
@@ -100,7 +109,8 @@ class ChainClient:
             if nonce is None:
                 nonce = (await self.account(address))["nonce"]
             data = TransactionData(chain_id, address, nonce, 0, tuple(calls))
-            data = TransactionData(chain_id, address, nonce, fee_for(data), tuple(calls))
+            budget = fee_for(data) if self.gas_budget is None else self.gas_budget
+            data = TransactionData(chain_id, address, nonce, budget, tuple(calls))
             try:
                 result: dict[str, Any] = await self.call(
                     "chain_submitTransaction", transaction=data.sign(account).to_json()

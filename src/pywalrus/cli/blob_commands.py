@@ -1,378 +1,342 @@
-"""The blob verbs of `walrus`: store, read, blob-status, list-blobs, delete, extend, share,
-fund-shared-blob, burn-blobs, blob attributes and health.
+"""The verbs that manage Blob objects on chain: list-blobs, delete, extend, share,
+fund-shared-blob, burn-blobs and the blob attribute verbs.
 
-Each verb parses, calls the SDK (`pywalrus.client.client`) and renders the result as text or,
-with `--json`, as the JSON upstream Walrus prints.
+Arguments and `--json` shapes are upstream's (`args.rs`, `responses.rs`); the SDK is imported
+inside each verb.
 """
 
 from __future__ import annotations
 
-import base64
-import datetime as dt
-import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from pywalrus.cli.common import global_options, json_mode, load_config, read_file, run
-from pywalrus.cli.output import emit_json, fail, success
-from pywalrus.cli.progress import progress_bars
-from pywalrus.client.client import StoreOptions, WalrusClient
-from pywalrus.client.config import ClientConfig
-from pywalrus.core.decoding import ConsistencyCheck
-from pywalrus.core.types import BlobId, InvalidBlobIdError
-
-FROST_PER_WAL = 10**9
-
-
-def _client(config: ClientConfig, progress: Any = None) -> WalrusClient:
-    return WalrusClient(config, progress=progress)
-
-
-def _blob_id(text: str) -> BlobId:
-    try:
-        return BlobId.parse(text)
-    except InvalidBlobIdError as exc:
-        raise fail(str(exc)) from None
-
-
-def _wal(frost: int) -> str:
-    return f"{frost / FROST_PER_WAL:.9f}".rstrip("0").rstrip(".") + " WAL"
-
-
-def _parse_time(text: str) -> int:
-    try:
-        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise fail(f"invalid time {text!r}: expected RFC 3339, e.g. 2026-12-31T00:00:00Z") from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    return int(when.timestamp() * 1000)
-
-
-def _render_store(path: Path, result: dict[str, Any]) -> None:
-    if "newlyCreated" in result:
-        created = result["newlyCreated"]
-        blob = created["blobObject"]
-        kind = "Deletable" if blob["deletable"] else "Permanent"
-        ((operation, details),) = created["resourceOperation"].items()
-        success(f"{kind} blob stored successfully.")
-        click.echo(f"Path: {path}")
-        click.echo(f"Blob ID: {blob['blobId']}")
-        click.echo(f"Sui object ID: {blob['id']}")
-        click.echo(f"Unencoded size: {blob['size']}")
-        click.echo(f"Encoded size (including replicated metadata): {details['encodedLength']}")
-        click.echo(f"Cost (excluding gas): {_wal(created['cost'])} ({operation})")
-        click.echo(f"Expiry epoch (exclusive): {blob['storage']['endEpoch']}")
-        if "sharedBlobObject" in created:
-            click.echo(f"Shared blob object ID: {created['sharedBlobObject']}")
-    elif "alreadyCertified" in result:
-        info = result["alreadyCertified"]
-        success(
-            "Blob was already available and certified within Walrus, "
-            "for a sufficient number of epochs."
-        )
-        click.echo(f"Path: {path}")
-        click.echo(f"Blob ID: {info['blobId']}")
-        click.echo(f"Expiry epoch (exclusive): {info['endEpoch']}")
-    elif "dryRun" in result:
-        info = result["dryRun"]
-        success("Store dry-run succeeded.")
-        click.echo(f"Path: {path}")
-        click.echo(f"Blob ID: {info['blobId']}")
-        click.echo(f"Unencoded size: {info['unencodedSize']}")
-        click.echo(f"Encoded size (including replicated metadata): {info['encodedSize']}")
-        click.echo(f"Cost to store as new blob (excluding gas): {_wal(info['storageCost'])}")
-
-
-@click.command("store")
-@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--epochs", type=click.IntRange(min=1), help="Epochs ahead to store the blob for.")
-@click.option("--end-epoch", type=click.IntRange(min=1), help="Exclusive end epoch.")
-@click.option("--earliest-expiry-time", help="Earliest expiry, RFC 3339.")
-@click.option("--permanent", is_flag=True, help="Store a permanent blob (default: deletable).")
-@click.option("--deletable", is_flag=True, hidden=True, help="Store a deletable blob (default).")
-@click.option("--force", is_flag=True, help="Store even if already certified long enough.")
-@click.option("--dry-run", is_flag=True, help="Only encode and print the cost.")
-@click.option("--share", is_flag=True, help="Wrap the blob into a shared blob (needs --permanent).")
-@global_options
-@click.pass_context
-def store(
-    ctx: click.Context,
-    files: tuple[Path, ...],
-    epochs: int | None,
-    end_epoch: int | None,
-    earliest_expiry_time: str | None,
-    permanent: bool,
-    deletable: bool,
-    force: bool,
-    dry_run: bool,
-    share: bool,
-) -> None:
-    """Store FILES on Walrus."""
-    chosen = [x is not None for x in (epochs, end_epoch, earliest_expiry_time)]
-    if sum(chosen) > 1:
-        raise fail("give only one of --epochs, --end-epoch and --earliest-expiry-time")
-    if permanent and deletable:
-        raise fail("--permanent and --deletable exclude each other")
-    if share and not permanent:
-        raise fail("--share needs --permanent: only permanent blobs can be shared")
-    options = StoreOptions(
-        epochs=epochs if any(chosen) else 1,
-        end_epoch=end_epoch,
-        earliest_expiry_ms=_parse_time(earliest_expiry_time) if earliest_expiry_time else None,
-        deletable=not permanent,
-        force=force,
-        dry_run=dry_run,
-        share=share,
-    )
-    contents = [(path, read_file(path)) for path in files]
-    config = load_config(ctx)
-
-    async def go() -> list[dict[str, Any]]:
-        out = []
-        with progress_bars(not json_mode(ctx)) as progress:
-            async with _client(config, progress) as client:
-                for path, data in contents:
-                    out.append(
-                        {"path": str(path), "blobStoreResult": await client.store(data, options)}
-                    )
-        return out
-
-    results = run(go)
-    if json_mode(ctx):
-        emit_json(results)
-        return
-    for item in results:
-        _render_store(Path(item["path"]), item["blobStoreResult"])
-
-
-@click.command("read")
-@click.argument("blob_id")
-@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), help="Write the blob here.")
-@click.option("--strict-consistency-check", is_flag=True, help="Re-encode the blob to check it.")
-@click.option("--skip-consistency-check", is_flag=True, help="Skip the consistency check.")
-@global_options
-@click.pass_context
-def read(
-    ctx: click.Context,
-    blob_id: str,
-    out: Path | None,
-    strict_consistency_check: bool,
-    skip_consistency_check: bool,
-) -> None:
-    """Read BLOB_ID, to --out FILE or stdout."""
-    if strict_consistency_check and skip_consistency_check:
-        raise fail("--strict-consistency-check and --skip-consistency-check exclude each other")
-    check = (
-        ConsistencyCheck.STRICT
-        if strict_consistency_check
-        else ConsistencyCheck.SKIP
-        if skip_consistency_check
-        else ConsistencyCheck.DEFAULT
-    )
-    parsed = _blob_id(blob_id)
-    config = load_config(ctx)
-
-    async def go() -> bytes:
-        with progress_bars(not json_mode(ctx) and out is not None) as progress:
-            async with _client(config, progress) as client:
-                return await client.read(parsed, check)
-
-    data = run(go)
-    if out is not None:
-        try:
-            out.write_bytes(data)
-        except OSError as exc:
-            raise fail(f"cannot write '{out}': {exc.strerror}") from None
-    if json_mode(ctx):
-        body: dict[str, Any] = {"blobId": str(parsed)}
-        if out is None:
-            body["blob"] = base64.b64encode(data).decode()
-        else:
-            body["out"] = str(out)
-        emit_json(body)
-    elif out is None:
-        sys.stdout.buffer.write(data)
-        sys.stdout.flush()
-    else:
-        success(f"Blob {parsed} reconstructed from Walrus and written to {out}.")
-
-
-@click.command("blob-status")
-@click.option("--blob-id", help="The blob ID.")
-@click.option(
-    "--file", "file_", type=click.Path(path_type=Path), help="Compute the blob ID of FILE."
+from pywalrus.cli.common import (
+    check_readable,
+    confirm,
+    exactly_one,
+    global_options,
+    json_mode,
+    load_config,
+    one_line,
+    read_file,
+    run,
+    walrus_client,
+    will_ask,
 )
-@global_options
-@click.pass_context
-def blob_status(ctx: click.Context, blob_id: str | None, file_: Path | None) -> None:
-    """The status of a blob, as a third of the shards report it."""
-    if (blob_id is None) == (file_ is None):
-        raise fail("give exactly one of --blob-id and --file")
-    config = load_config(ctx)
+from pywalrus.cli.output import (
+    emit_json,
+    fail,
+    human_bytes,
+    human_frost,
+    success,
+    usage,
+    warning,
+)
+from pywalrus.cli.params import BLOB_ID, ENCODING_TYPE_OPTION, OBJECT_ID, WalrusCommand
 
-    async def go() -> tuple[BlobId, Any]:
-        async with _client(config) as client:
-            if file_ is not None:
-                from pywalrus.core.encoding import compute_metadata
+if TYPE_CHECKING:
+    from pywalrus.client.blob_objects import BlobOps
+    from pywalrus.client.client import WalrusClient
+    from pywalrus.core.types import BlobId
 
-                committee = await client.committee()
-                parsed = compute_metadata(read_file(file_), committee.encoding).blob_id()
-            else:
-                assert blob_id is not None
-                parsed = _blob_id(blob_id)
-            return parsed, await client.blob_status(parsed)
+POST_DELETION_WAIT_S = 1.0
+"""Upstream waits this long after deleting before it asks for the blob's status."""
 
-    parsed, status = run(go)
-    if json_mode(ctx):
-        emit_json({"blobId": str(parsed), "status": status})
-        return
-    if status == "nonexistent":
-        click.echo(f"Blob ID {parsed} is not stored on Walrus.")
-    elif "invalid" in status:
-        click.echo(f"Blob ID {parsed} is invalid.")
-    elif "permanent" in status:
-        body = status["permanent"]
-        state = "certified" if body["isCertified"] else "registered"
-        click.echo(
-            f"Blob ID {parsed} is stored as a permanent blob ({state}), "
-            f"expiring at the start of epoch {body['endEpoch']}."
+
+def _blob_table(blobs: list[dict[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table()
+    for header in ("Blob ID", "Unencoded size", "Certified?", "Deletable?", "Exp. epoch"):
+        table.add_column(header, justify="left" if header == "Blob ID" else "center")
+    table.add_column("Object ID", no_wrap=True)
+    for blob in blobs:
+        table.add_row(
+            blob["blobId"],
+            human_bytes(blob["size"]),
+            str(blob["certifiedEpoch"] is not None).lower(),
+            str(blob["deletable"]).lower(),
+            str(blob["storage"]["endEpoch"]),
+            blob["id"],
         )
-    else:
-        counts = status["deletable"]["deletableCounts"]
-        click.echo(
-            f"Blob ID {parsed} is registered as {counts['count_deletable_total']} "
-            "deletable blob(s), "
-            f"{counts['count_deletable_certified']} certified."
-        )
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console = Console(highlight=False, width=220)
+    console.print(table)
 
 
 @click.command("list-blobs")
-@click.option("--include-expired", is_flag=True)
+@click.option("--include-expired", is_flag=True, help="Include expired blobs.")
 @global_options
 @click.pass_context
 def list_blobs(ctx: click.Context, include_expired: bool) -> None:
-    """The blob objects the wallet owns."""
+    """List the blob objects the wallet owns."""
     config = load_config(ctx)
 
     async def go() -> list[dict[str, Any]]:
-        async with _client(config) as client:
+        async with walrus_client(ctx, config) as client:
             return await client.blobs().list_blobs(include_expired)
 
     blobs = run(go)
     if json_mode(ctx):
         emit_json(blobs)
-        return
-    if not blobs:
+    elif not blobs:
         click.echo("No blobs found.")
-    for blob in blobs:
-        state = "certified" if blob["certifiedEpoch"] is not None else "registered"
-        kind = "deletable" if blob["deletable"] else "permanent"
-        click.echo(
-            f"{blob['blobId']}  {blob['size']:>12} B  {kind:9} {state:10} "
-            f"end epoch {blob['storage']['endEpoch']}  {blob['id']}"
-        )
+    else:
+        _blob_table(blobs)
 
 
-@click.command("delete")
-@click.option(
-    "--blob-id", "blob_ids", multiple=True, help="Delete every owned object of this blob."
+def _identity(
+    blob_id: str | None = None, file: str | None = None, object_id: str | None = None
+) -> dict[str, Any]:
+    """Upstream's `BlobIdentity` JSON: what a delete was asked to act on."""
+    return {"blobId": blob_id, "file": file, "objectId": object_id}
+
+
+def _identity_text(identity: dict[str, Any]) -> str:
+    parts = []
+    if identity["blobId"]:
+        parts.append(f"blob ID: {identity['blobId']}")
+    if identity["file"]:
+        parts.append(f"file: {identity['file']}")
+    if identity["objectId"]:
+        parts.append(f"object ID: {identity['objectId']}")
+    return " ".join(parts)
+
+
+@click.command(
+    "delete",
+    cls=WalrusCommand,
+    variadic=("--files", "--file", "--blob-ids", "--blob-id", "--object-ids", "--object-id"),
 )
-@click.option("--object-id", "object_ids", multiple=True, help="Delete this blob object.")
-@click.option("--file", "files", multiple=True, type=click.Path(path_type=Path))
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--files",
+    "--file",
+    "files",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="File(s) whose blobs to delete (their blob IDs are computed).",
+)
+@click.option(
+    "--blob-ids",
+    "--blob-id",
+    "blob_ids",
+    multiple=True,
+    type=BLOB_ID,
+    help="Blob ID(s): every owned deletable object of each is deleted.",
+)
+@click.option(
+    "--object-ids",
+    "--object-id",
+    "object_ids",
+    multiple=True,
+    type=OBJECT_ID,
+    help="Blob object ID(s) to delete.",
+)
+@click.option("--yes", is_flag=True, help="Delete without asking for confirmation.")
+@click.option("--no-status-check", is_flag=True, help="Do not check the status afterwards.")
+@ENCODING_TYPE_OPTION
 @global_options
 @click.pass_context
 def delete(
     ctx: click.Context,
-    blob_ids: tuple[str, ...],
-    object_ids: tuple[str, ...],
     files: tuple[Path, ...],
+    blob_ids: tuple[BlobId, ...],
+    object_ids: tuple[str, ...],
     yes: bool,
+    no_status_check: bool,
 ) -> None:
-    """Delete deletable blobs the wallet owns."""
-    if not (blob_ids or object_ids or files):
-        raise fail("give --blob-id, --object-id or --file")
-    parsed = [_blob_id(b) for b in blob_ids]
-    datas = [read_file(f) for f in files]
+    """Delete deletable blobs the wallet owns, by file, blob ID or object ID.
+
+    Every target is checked (files readable, IDs well-formed) before anything is deleted;
+    each then gets its own result. On a terminal, the objects of each blob ID are listed and
+    deleted only once confirmed (unless --yes).
+    """
+    if not (files or blob_ids or object_ids):
+        raise usage("no files, blob IDs, or object IDs specified")
+    for path in files:
+        check_readable(path)
     config = load_config(ctx)
-    if not yes and not json_mode(ctx) and sys.stdin.isatty():
-        click.confirm("Delete these blobs?", abort=True)
+    as_json = json_mode(ctx)
 
     async def go() -> list[dict[str, Any]]:
-        async with _client(config) as client:
-            ops = client.blobs()
-            targets = list(object_ids)
-            if datas:
-                from pywalrus.core.encoding import compute_metadata
+        from pywalrus.core.encoding import compute_metadata
 
+        async with walrus_client(ctx, config) as client:
+            targets: list[tuple[dict[str, Any], BlobId | None]] = []
+            if files:
                 encoding = (await client.committee()).encoding
-                parsed.extend(compute_metadata(d, encoding).blob_id() for d in datas)
-            for blob_id in parsed:
-                found = [o for o in await ops.objects_for(blob_id) if o.fields["deletable"]]
-                if not found:
-                    from pywalrus.client.errors import BlobNotFound
+                for path in files:
+                    computed = compute_metadata(read_file(path), encoding).blob_id()
+                    targets.append((_identity(str(computed), str(path)), computed))
+            targets += [(_identity(str(b)), b) for b in blob_ids]
+            targets += [(_identity(object_id=o), None) for o in object_ids]
+            return [
+                await _delete_one(client, identity, blob_id, yes or as_json, no_status_check)
+                for identity, blob_id in targets
+            ]
 
-                    raise BlobNotFound(f"the wallet owns no deletable object of blob {blob_id}")
-                targets.extend(o.id for o in found)
-            return [await ops.delete(t) for t in targets]
-
-    deleted = run(go)
-    if json_mode(ctx):
-        emit_json(deleted)
+    outputs = run(go)
+    if as_json:
+        emit_json(outputs)
     else:
-        for item in deleted:
-            success(f"Deleted blob object {item['objectId']}.")
+        for output in outputs:
+            _render_delete(output)
+    good = [o for o in outputs if not o.get("error") and not o["aborted"] and not o["noBlobFound"]]
+    if not as_json:
+        if len(good) == len(outputs):
+            success(f"All {len(outputs)} deletion operations completed successfully.")
+        else:
+            warning(
+                f"{len(good)}/{len(outputs)} deletion operations completed successfully.", err=False
+            )
+    failed = [o for o in outputs if o.get("error") or o["noBlobFound"]]
+    if failed:
+        raise fail(f"{len(failed)} of {len(outputs)} deletions failed or found nothing to delete")
+
+
+async def _delete_one(
+    client: WalrusClient,
+    identity: dict[str, Any],
+    blob_id: BlobId | None,
+    yes: bool,
+    no_status_check: bool,
+) -> dict[str, Any]:
+    """One target's `DeleteOutput` (upstream's shape), its failure included."""
+    import asyncio
+
+    from pywalrus.client.blob_objects import blob_object_json
+    from pywalrus.core.errors import WalrusError
+
+    ops = client.blobs()
+    output: dict[str, Any] = {
+        "blobIdentity": identity,
+        "deletedBlobs": [],
+        "noBlobFound": False,
+        "aborted": False,
+    }
+    try:
+        if blob_id is not None:
+            found = [o for o in await ops.objects_for(blob_id) if o.fields["deletable"]]
+        else:
+            found = [o for o in await ops.owned_live_blobs() if o.id == identity["objectId"]]
+        if not found:
+            output["noBlobFound"] = True
+            return output
+        if blob_id is not None and will_ask(yes, False):
+            ids = "\n".join(o.id for o in found)
+            click.echo(f"The following blobs with blob ID {blob_id} are deletable:\n{ids}")
+            if not confirm("Do you want to proceed?", False, False):
+                success("Aborting. No blobs were deleted.")
+                output["aborted"] = True
+                return output
+        for obj in found:
+            await ops.delete(obj.id)
+            output["deletedBlobs"].append(blob_object_json(obj))
+        if blob_id is not None and not no_status_check:
+            await asyncio.sleep(POST_DELETION_WAIT_S)
+            try:
+                output["postDeletionStatus"] = await client.blob_status(blob_id)
+            except WalrusError as exc:
+                output["error"] = f"Failed to get post-deletion status: {one_line(str(exc))}"
+    except WalrusError as exc:
+        output["error"] = one_line(str(exc))
+    return output
+
+
+def _render_delete(output: dict[str, Any]) -> None:
+    click.echo(
+        "\n"
+        + click.style("Delete result for: ", bold=True)
+        + _identity_text(output["blobIdentity"])
+    )
+    if output.get("error"):
+        click.echo(click.style("Error:", fg="red", bold=True) + " " + output["error"])
+    elif output["aborted"]:
+        warning("Operation aborted. No blobs were deleted.", err=False)
+    elif output["noBlobFound"]:
+        warning("No owned deletable blobs found.", err=False)
+        return
+    if output["deletedBlobs"]:
+        success("The following objects were deleted:")
+        _blob_table(output["deletedBlobs"])
+        status = output.get("postDeletionStatus")
+        if status is not None:
+            click.echo(click.style("Note:", bold=True) + " " + _after_deletion(status))
+
+
+def _after_deletion(status: Any) -> str:
+    still = "The above blob objects were removed, but the blob still exists on Walrus."
+    if status == "nonexistent":
+        return (
+            "The blob was removed from Walrus (note that the data may still be publicly "
+            "available, i.e., if someone has downloaded it before deletion)."
+        )
+    ((kind, body),) = status.items()
+    counts = body.get("deletableCounts") or {}
+    summary = (
+        f"{counts.get('count_deletable_total', 0)} total, of which "
+        f"{counts.get('count_deletable_certified', 0)} certified"
+    )
+    if kind == "invalid":
+        return "The blob was marked as invalid."
+    if kind == "permanent":
+        state = "certified" if body["isCertified"] else "registered"
+        extra = (
+            f"and deletable instances ({summary}) " if counts.get("count_deletable_total") else ""
+        )
+        return f"{still} There are still one or more {state} permanent instances {extra}available."
+    return f"{still} There are still one or more deletable instances ({summary}) available."
 
 
 @click.command("extend")
-@click.option("--blob-obj-id", required=True)
-@click.option("--epochs-extended", type=click.IntRange(min=1), required=True)
-@click.option("--shared", is_flag=True, help="The object is a shared blob, paid from its funds.")
+@click.option("--blob-obj-id", type=OBJECT_ID, required=True, help="The blob object to extend.")
+@click.option("--shared", is_flag=True, help="The object is a shared blob (paid from its funds).")
+@click.option("--epochs-extended", type=click.IntRange(min=1), required=True, help="Epochs to add.")
 @global_options
 @click.pass_context
-def extend(ctx: click.Context, blob_obj_id: str, epochs_extended: int, shared: bool) -> None:
-    """Extend a certified blob's lifetime."""
+def extend(ctx: click.Context, blob_obj_id: str, shared: bool, epochs_extended: int) -> None:
+    """Extend an owned or shared blob's lifetime."""
     config = load_config(ctx)
 
     async def go() -> dict[str, Any]:
-        async with _client(config) as client:
+        async with walrus_client(ctx, config) as client:
             return await client.blobs().extend(blob_obj_id, epochs_extended, shared)
 
-    result = run(go)
+    run(go)
     if json_mode(ctx):
-        emit_json(result)
+        emit_json({"epochsExtended": epochs_extended})
     else:
-        success(
-            f"Blob object {blob_obj_id} extended by {epochs_extended} epochs "
-            f"({_wal(result['cost'])})."
-        )
+        success(f"The blob has been extended by {epochs_extended} epochs")
 
 
 @click.command("share")
-@click.option("--blob-obj-id", required=True)
-@click.option("--amount", type=click.IntRange(min=0), default=0, help="FROST to fund it with.")
+@click.option("--blob-obj-id", type=OBJECT_ID, required=True, help="The (owned) blob to share.")
+@click.option("--amount", type=click.IntRange(min=1), help="FROST to fund the shared blob with.")
 @global_options
 @click.pass_context
-def share(ctx: click.Context, blob_obj_id: str, amount: int) -> None:
-    """Turn a permanent blob into a shared blob anyone can fund and extend."""
+def share(ctx: click.Context, blob_obj_id: str, amount: int | None) -> None:
+    """Share a permanent blob: anyone can then fund and extend it."""
     config = load_config(ctx)
 
     async def go() -> dict[str, Any]:
-        async with _client(config) as client:
-            return await client.blobs().share(blob_obj_id, amount)
+        async with walrus_client(ctx, config) as client:
+            return await client.blobs().share(blob_obj_id, amount or 0)
 
     result = run(go)
+    shared_id = result["sharedBlobObject"]
     if json_mode(ctx):
-        emit_json(result)
+        emit_json({"sharedBlobObjectId": shared_id, "amount": amount})
     else:
-        success(f"Shared blob object: {result['sharedBlobObject']}")
+        funded = f", funded with {human_frost(amount)}" if amount else ""
+        success(f"The blob has been shared, object id: {shared_id}{funded}")
 
 
 @click.command("fund-shared-blob")
-@click.option("--shared-blob-obj-id", required=True)
+@click.option("--shared-blob-obj-id", type=OBJECT_ID, required=True, help="The shared blob.")
 @click.option("--amount", type=click.IntRange(min=1), required=True, help="FROST to add.")
 @global_options
 @click.pass_context
@@ -381,164 +345,157 @@ def fund_shared_blob(ctx: click.Context, shared_blob_obj_id: str, amount: int) -
     config = load_config(ctx)
 
     async def go() -> dict[str, Any]:
-        async with _client(config) as client:
+        async with walrus_client(ctx, config) as client:
             return await client.blobs().fund_shared(shared_blob_obj_id, amount)
 
-    result = run(go)
+    run(go)
     if json_mode(ctx):
-        emit_json(result)
+        emit_json({"amount": amount})
     else:
-        success(f"Funded shared blob {shared_blob_obj_id} with {_wal(amount)}.")
+        success(f"The blob has been funded with {human_frost(amount)}")
 
 
-@click.command("burn-blobs")
-@click.option("--object-ids", "object_ids", multiple=True)
+@click.command("burn-blobs", cls=WalrusCommand, variadic=("--object-ids",))
+@click.option("--object-ids", multiple=True, type=OBJECT_ID, help="The Blob objects to burn.")
 @click.option("--all", "all_", is_flag=True, help="Burn every blob object the wallet owns.")
-@click.option("--all-expired", is_flag=True, help="Burn every expired blob object.")
+@click.option("--all-expired", is_flag=True, help="Burn every expired blob object it owns.")
+@click.option("--yes", is_flag=True, help="Burn without asking for confirmation.")
 @global_options
 @click.pass_context
 def burn_blobs(
-    ctx: click.Context, object_ids: tuple[str, ...], all_: bool, all_expired: bool
+    ctx: click.Context, object_ids: tuple[str, ...], all_: bool, all_expired: bool, yes: bool
 ) -> None:
-    """Destroy blob objects (the data stays until it expires)."""
-    if sum([bool(object_ids), all_, all_expired]) != 1:
-        raise fail("give exactly one of --object-ids, --all and --all-expired")
+    """Burn Blob objects: the data stays on Walrus until it expires, but the objects (and
+    the right to extend or delete them) are gone, and no storage is refunded."""
+    exactly_one(object_ids=bool(object_ids), all=all_, all_expired=all_expired)
     config = load_config(ctx)
+    as_json = json_mode(ctx)
 
-    async def go() -> dict[str, Any]:
-        async with _client(config) as client:
+    async def targets(ops: BlobOps) -> list[str]:
+        if object_ids:
+            return list(object_ids)
+        everything = await ops.list_blobs(include_expired=True)
+        live = {b["id"] for b in await ops.list_blobs()}
+        return [b["id"] for b in everything if all_ or b["id"] not in live]
+
+    async def go() -> list[str] | None:
+        async with walrus_client(ctx, config) as client:
             ops = client.blobs()
-            targets = list(object_ids)
-            if all_ or all_expired:
-                everything = await ops.list_blobs(include_expired=True)
-                live = {b["id"] for b in await ops.list_blobs()}
-                targets = [b["id"] for b in everything if all_ or b["id"] not in live]
-            return await ops.burn(targets)
+            chosen = await targets(ops)
+            if not chosen:
+                return chosen
+            if will_ask(yes, as_json):
+                listing = "\n".join(chosen)
+                warning(
+                    f"You are about to burn the following blob object(s):\n{listing}\n"
+                    f"({len(chosen)} total).\nIf unsure, please enter `No` and check the "
+                    "`--help` manual.",
+                    err=False,
+                )
+            if not confirm("Do you want to proceed?", yes, as_json):
+                return None
+            await ops.burn(chosen)
+            return chosen
 
-    result = run(go)
-    if json_mode(ctx):
-        emit_json(result)
+    burned = run(go)
+    if burned is None:
+        success("Aborting. No blobs were burned.")
+    elif as_json:
+        emit_json({"burnedBlobObjectIds": burned})
+    elif not burned:
+        click.echo(f"The wallet does not own any {'expired ' if all_expired else ''}blob objects.")
     else:
-        success(f"Burned {len(result['burned'])} blob object(s).")
+        success("The specified blob objects have been burned")
 
 
 @click.command("get-blob-attribute")
-@click.argument("blob_obj_id")
+@click.argument("blob_obj_id", type=OBJECT_ID)
 @global_options
 @click.pass_context
 def get_blob_attribute(ctx: click.Context, blob_obj_id: str) -> None:
-    """Print a blob object's attributes."""
+    """Print a blob object's attribute (its key-value pairs)."""
     config = load_config(ctx)
 
-    async def go() -> dict[str, str]:
-        async with _client(config) as client:
+    async def go() -> dict[str, str] | None:
+        async with walrus_client(ctx, config) as client:
             return await client.blobs().attributes(blob_obj_id)
 
     attributes = run(go)
     if json_mode(ctx):
-        emit_json({"attribute": attributes})
+        contents = [{"key": k, "value": v} for k, v in (attributes or {}).items()]
+        emit_json({"attribute": {"metadata": {"contents": contents}} if attributes else None})
     elif not attributes:
-        click.echo("No attribute found.")
+        click.echo("No attribute found")
     else:
+        click.echo("\n" + click.style("Attribute", bold=True))
         for key, value in attributes.items():
             click.echo(f"{key}: {value}")
 
 
 @click.command("set-blob-attribute")
-@click.argument("blob_obj_id")
-@click.option("--attr", "attrs", nargs=2, multiple=True, required=True, metavar="KEY VALUE")
+@click.argument("blob_obj_id", type=OBJECT_ID)
+@click.option("--attr", "attributes", nargs=2, multiple=True, required=True, metavar="KEY VALUE")
 @global_options
 @click.pass_context
 def set_blob_attribute(
-    ctx: click.Context, blob_obj_id: str, attrs: tuple[tuple[str, str], ...]
+    ctx: click.Context, blob_obj_id: str, attributes: tuple[tuple[str, str], ...]
 ) -> None:
-    """Set attributes (key-value pairs) of a blob object."""
+    """Set key-value pairs of a blob object's attribute (`--attr KEY VALUE`, repeated)."""
     config = load_config(ctx)
 
     async def go() -> None:
-        async with _client(config) as client:
-            await client.blobs().set_attributes(blob_obj_id, dict(attrs))
+        async with walrus_client(ctx, config) as client:
+            await client.blobs().set_attributes(blob_obj_id, dict(attributes))
 
     run(go)
     if json_mode(ctx):
-        emit_json({"objectId": blob_obj_id, "set": dict(attrs)})
+        emit_json({"blobObjId": blob_obj_id, "set": dict(attributes)})
     else:
-        success(f"Attributes set on {blob_obj_id}.")
+        success(f"Successfully added attribute for blob object {blob_obj_id}")
 
 
-@click.command("remove-blob-attribute-fields")
-@click.argument("blob_obj_id")
-@click.option("--keys", "keys", multiple=True, required=True)
+@click.command("remove-blob-attribute-fields", cls=WalrusCommand, variadic=("--keys",))
+@click.argument("blob_obj_id", type=OBJECT_ID)
+@click.option("--keys", "keys", multiple=True, required=True, help="The keys to remove.")
 @global_options
 @click.pass_context
 def remove_blob_attribute_fields(
     ctx: click.Context, blob_obj_id: str, keys: tuple[str, ...]
 ) -> None:
-    """Remove some attribute keys of a blob object."""
+    """Remove key-value pairs from a blob object's attribute (`--keys K1 K2 …`)."""
     config = load_config(ctx)
 
     async def go() -> None:
-        async with _client(config) as client:
+        async with walrus_client(ctx, config) as client:
             await client.blobs().remove_attribute_fields(blob_obj_id, list(keys))
 
     run(go)
     if json_mode(ctx):
-        emit_json({"objectId": blob_obj_id, "removed": list(keys)})
+        emit_json({"blobObjId": blob_obj_id, "removed": list(keys)})
     else:
-        success(f"Attribute fields removed from {blob_obj_id}.")
+        success(f"Successfully removed attribute for blob object {blob_obj_id}")
 
 
 @click.command("remove-blob-attribute")
-@click.argument("blob_obj_id")
+@click.argument("blob_obj_id", type=OBJECT_ID)
 @global_options
 @click.pass_context
 def remove_blob_attribute(ctx: click.Context, blob_obj_id: str) -> None:
-    """Remove every attribute of a blob object."""
+    """Remove a blob object's whole attribute."""
     config = load_config(ctx)
 
     async def go() -> None:
-        async with _client(config) as client:
+        async with walrus_client(ctx, config) as client:
             await client.blobs().remove_attributes(blob_obj_id)
 
     run(go)
     if json_mode(ctx):
-        emit_json({"objectId": blob_obj_id, "removed": "all"})
+        emit_json({"blobObjId": blob_obj_id, "removed": "all"})
     else:
-        success(f"All attributes removed from {blob_obj_id}.")
+        success(f"Successfully removed attribute for blob object {blob_obj_id}")
 
 
-@click.command("health")
-@click.option("--committee", is_flag=True, default=True, help="Every member of the committee.")
-@global_options
-@click.pass_context
-def health(ctx: click.Context, committee: bool) -> None:
-    """Health of the storage nodes of the current committee."""
-    del committee
-    config = load_config(ctx)
-
-    async def go() -> list[dict[str, Any]]:
-        async with _client(config) as client:
-            return await client.health()
-
-    rows = run(go)
-    if json_mode(ctx):
-        emit_json(rows)
-        return
-    for row in rows:
-        if "error" in row:
-            click.echo(f"{row['name']:10} {row['url']}  DOWN  {row['error']}")
-        else:
-            h = row["health"]
-            click.echo(
-                f"{row['name']:10} {row['url']}  {h['nodeStatus']:8} epoch {h['epoch']}  "
-                f"{h['shardSummary']['owned']} shards  events {h['eventProgress']['persisted']}"
-            )
-
-
-COMMANDS = [
-    store,
-    read,
-    blob_status,
+COMMANDS = (
     list_blobs,
     delete,
     extend,
@@ -549,10 +506,4 @@ COMMANDS = [
     set_blob_attribute,
     remove_blob_attribute_fields,
     remove_blob_attribute,
-    health,
-]
-
-
-def register(group: click.Group) -> None:
-    for command in COMMANDS:
-        group.add_command(command)
+)

@@ -1,24 +1,41 @@
-"""The chain verbs of `walrus`: system info, wallet, faucet, staking and node administration.
+"""The chain verbs of `walrus`: wallet, faucet, staking and node administration.
 
-Each verb parses its options, calls one function of `pywalrus.client.chain_ops` and renders
-the result, as text or (with `--json`) as JSON; `register(cli)` adds them to the `walrus`
-group. `--json` and `--config FILE` are the shared global options of `pywalrus.cli.common`,
-accepted before the verb (on the group) and after it (on every verb and sub-group here).
-The chain client (aiohttp) is imported only when a chain verb runs, to keep other verbs fast.
+Each verb parses its options as upstream's `args.rs`, calls `pywalrus.client.chain_ops` and
+renders the result as text or, with `--json`, as upstream's JSON (`StakeOutput`,
+`ListStakedWalOutput`, …). The chain client (aiohttp) and the contracts are imported only
+when a chain verb runs, to keep other verbs fast.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Awaitable, Callable, Sequence
-from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 
-from pywalrus.cli.common import cli_errors, global_options, json_mode, load_config, one_line, run
-from pywalrus.cli.output import emit_json, fail, success
-from pywalrus.core.errors import WalrusError
+from pywalrus.cli.common import (
+    at_most_one,
+    chain_client,
+    cli_errors,
+    global_options,
+    json_mode,
+    load_config,
+    one_line,
+    run,
+)
+from pywalrus.cli.output import (
+    FROST_PER_WAL,
+    emit_json,
+    exact_wal,
+    fail,
+    human_frost,
+    success,
+    usage,
+    warning,
+)
+from pywalrus.cli.params import OBJECT_ID, AliasGroup, WalrusCommand
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -30,12 +47,12 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-FROST_PER_WAL = 10**9
 GET_WAL_DEFAULT = FROST_PER_WAL // 2
 """`get-wal` asks for 0.5 WAL by default, as upstream exchanges 0.5 SUI worth."""
 FAUCET_WAL_DEFAULT = 10 * FROST_PER_WAL
 FAUCET_GAS_DEFAULT = 10 * 10**9
 """A wallet made with `--use-faucet` gets 10 WAL and 10 SUI of gas."""
+SUI_NETWORKS = ("devnet", "testnet", "mainnet", "localnet")
 
 
 def _active_account(config: ClientConfig) -> Account:
@@ -43,12 +60,13 @@ def _active_account(config: ClientConfig) -> Account:
         return config.wallet().active
 
 
-def run_on_chain(config: ClientConfig, operation: Callable[[ChainClient], Awaitable[T]]) -> T:
+def run_on_chain(
+    ctx: click.Context, config: ClientConfig, operation: Callable[[ChainClient], Awaitable[T]]
+) -> T:
     """Run `operation` with a client of the configured chain, errors as one line."""
-    from pywalrus.chain.client import ChainClient
 
     async def go() -> T:
-        async with ChainClient(config.chain_url) as client:
+        async with chain_client(ctx, config) as client:
             return await operation(client)
 
     return run(go)
@@ -57,40 +75,8 @@ def run_on_chain(config: ClientConfig, operation: Callable[[ChainClient], Awaita
 # Rendering -----------------------------------------------------------------------------------
 
 
-def wal(frost: int) -> str:
-    """FROST as WAL, exactly: 1500000000 → `1.5 WAL`."""
-    value = Decimal(frost).scaleb(-9).normalize()
-    text = f"{value:,f}"
-    return f"{text} WAL"
-
-
 def _frost(frost: int) -> str:
-    return f"{wal(frost)} ({frost:,} FROST)"
-
-
-def size(n: int) -> str:
-    """Bytes in binary units, as upstream prints sizes: `1.00 MiB`."""
-    if n < 1024:
-        return f"{n} B"
-    value = float(n)
-    for unit in ("KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):
-        value /= 1024
-        if value < 1024 or unit == "EiB":
-            break
-    return f"{value:.2f} {unit}"
-
-
-def duration(ms: int) -> str:
-    """Milliseconds as `1d 2h 3m 4s` (zero parts left out)."""
-    seconds, rest = divmod(ms, 1000)
-    parts = []
-    for unit, length in (("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)):
-        count, seconds = divmod(seconds, length)
-        if count:
-            parts.append(f"{count}{unit}")
-    if rest or not parts:
-        parts.append(f"{rest}ms")
-    return " ".join(parts)
+    return f"{exact_wal(frost)} ({frost:,} FROST)"
 
 
 def _console() -> Console:
@@ -102,75 +88,18 @@ def _console() -> Console:
     return console
 
 
-def _render_info(info: dict[str, Any]) -> None:
-    from rich.table import Table
-
-    echo = click.echo
-    echo(click.style("Walrus system information", bold=True))
-    echo("")
-    echo(click.style("Epoch information", bold=True))
-    echo(f"Current epoch: {info['epoch']}")
-    echo(f"Epoch state: {info['epochState']}")
-    echo(f"Epoch duration: {duration(info['epochDurationMs'])}")
-    echo(f"Blobs can be stored for at most {info['maxEpochsAhead']} epochs in the future.")
-    echo("")
-    echo(click.style("Storage nodes", bold=True))
-    echo(f"Number of storage nodes: {info['nNodes']} (registered: {info['nPools']})")
-    echo(f"Number of shards: {info['nShards']}")
-    echo("")
-    echo(click.style("Capacity", bold=True))
-    echo(f"Total capacity: {size(info['totalCapacitySize'])}")
-    echo(f"Used capacity (current epoch): {size(info['usedCapacitySize'])}")
-    echo(f"Storage unit: {size(info['storageUnitSize'])}")
-    echo(f"Maximum blob size: {size(info['maxBlobSize'])} ({info['maxBlobSize']:,} B)")
-    echo("")
-    echo(click.style("Price information", bold=True))
-    echo(f"(Conversion rate: 1 WAL = {FROST_PER_WAL:,} FROST)")
-    echo(f"Price per encoded storage unit and epoch: {_frost(info['storagePricePerUnitSize'])}")
-    echo(f"Additional price for each write per unit: {_frost(info['writePricePerUnitSize'])}")
-    console = _console()
-    prices = Table(title="Price examples (one epoch, including the write fee)")
-    for header in ("Unencoded size", "Encoded size", "Storage units", "Price"):
-        prices.add_column(header, justify="right")
-    for example in info["priceExamples"]:
-        prices.add_row(
-            size(example["unencodedSize"]),
-            size(example["encodedSize"]),
-            f"{example['storageUnits']:,}",
-            wal(example["totalCostForOneEpoch"]),
-        )
-    console.print(prices)
-    committee = Table(title=f"Committee of epoch {info['epoch']}")
-    for header in ("#", "Name", "Node ID", "Network address", "Shards", "Stake"):
-        committee.add_column(header, no_wrap=True)
-    for index, node in enumerate(info["committee"]):
-        committee.add_row(
-            str(index),
-            node["name"] or "?",
-            node["nodeId"],
-            node["networkAddress"] or "?",
-            str(node["nShards"]),
-            wal(node["stake"]) if node["stake"] is not None else "?",
-        )
-    console.print(committee)
-
-
 # Verbs ---------------------------------------------------------------------------------------
 
 
-@click.command("info")
-@global_options
-@click.pass_context
-def info(ctx: click.Context) -> None:
-    """Show the current epoch, committee, capacity and prices."""
-    from pywalrus.client import chain_ops
-
-    config = load_config(ctx)
-    result = run_on_chain(config, chain_ops.system_info)
-    if json_mode(ctx):
-        emit_json(result)
-    else:
-        _render_info(result)
+def default_wallet_path() -> Path:
+    """Upstream's default: the Sui configuration directory, which must then be empty."""
+    directory = Path.home() / ".sui" / "sui_config"
+    if directory.is_dir() and any(directory.iterdir()):
+        raise fail(
+            f"The Sui configuration directory {directory} is not empty; please specify a "
+            "different wallet path using `--path` or manage the wallet using the Sui CLI."
+        )
+    return directory / "sui.keystore"
 
 
 @click.command("generate-sui-wallet")
@@ -178,60 +107,65 @@ def info(ctx: click.Context) -> None:
     "--path",
     "path",
     type=click.Path(path_type=Path, dir_okay=False),
-    required=True,
-    help="Where to write the new keystore.",
+    help="Where to write the new keystore (default: ~/.sui/sui_config/sui.keystore, if that "
+    "directory is empty).",
+)
+@click.option(
+    "--sui-network",
+    type=click.Choice(SUI_NETWORKS),
+    default="testnet",
+    show_default=True,
+    help="The network the wallet is for (recorded only; the chain is the configuration's).",
 )
 @click.option("--use-faucet", is_flag=True, help="Fund the new address from the chain's faucet.")
+@click.option("--faucet-timeout", hidden=True, help="Accepted for upstream's command lines.")
 @click.option(
-    "--faucet-wal",
-    type=int,
-    default=FAUCET_WAL_DEFAULT,
-    show_default=True,
-    help="FROST to ask the faucet for.",
+    "--faucet-wal", type=int, default=FAUCET_WAL_DEFAULT, hidden=True, help="FROST to ask for."
 )
 @click.option(
-    "--faucet-gas",
-    type=int,
-    default=FAUCET_GAS_DEFAULT,
-    show_default=True,
-    help="Gas (MIST) to ask the faucet for.",
+    "--faucet-gas", type=int, default=FAUCET_GAS_DEFAULT, hidden=True, help="MIST to ask for."
 )
 @global_options
 @click.pass_context
 def generate_sui_wallet(
-    ctx: click.Context, path: Path, use_faucet: bool, faucet_wal: int, faucet_gas: int
+    ctx: click.Context,
+    path: Path | None,
+    sui_network: str,
+    use_faucet: bool,
+    faucet_timeout: str | None,
+    faucet_wal: int,
+    faucet_gas: int,
 ) -> None:
-    """Create a new wallet (keystore) with one fresh address."""
+    """Generate a new wallet (keystore) with one fresh address."""
     from pywalrus.client import chain_ops
     from pywalrus.client.config import Wallet
 
     config = load_config(ctx) if use_faucet else None
+    target = path if path is not None else default_wallet_path()
     with cli_errors():
-        account = Wallet.create(path).active
+        account = Wallet.create(target).active
     grant = None
     if config is not None:
         try:
             grant = run_on_chain(
+                ctx,
                 config,
                 lambda c: chain_ops.request_faucet(c, account.address, faucet_wal, faucet_gas),
             )
         except click.ClickException as exc:
             raise fail(
-                f"wallet {path} created with address {account.address}, but the faucet "
+                f"wallet {target} created with address {account.address}, but the faucet "
                 f"failed: {exc.format_message()}"
             ) from None
     if json_mode(ctx):
-        emit_json(
-            {
-                "path": str(path),
-                "address": account.address,
-                "faucet": grant.to_json() if grant else None,
-            }
-        )
+        emit_json({"walletAddress": account.address})
         return
-    success(f"Generated a new wallet at '{path}' with address {account.address}")
+    success(f"Generated a new Sui wallet with address {account.address}")
+    click.echo(f"Keystore: {target}")
     if grant is not None:
-        click.echo(f"Received {wal(grant.wal)} and {grant.gas:,} MIST of gas from the faucet.")
+        click.echo(
+            f"Received {exact_wal(grant.wal)} and {grant.gas:,} MIST of gas from the faucet."
+        )
 
 
 @click.group("wallet")
@@ -253,7 +187,7 @@ def wallet_address(ctx: click.Context) -> None:
 
 
 @wallet.command("balance")
-@click.option("--address", help="Another address to look up (default: the wallet's).")
+@click.option("--address", type=OBJECT_ID, help="Another address (default: the wallet's).")
 @global_options
 @click.pass_context
 def wallet_balance(ctx: click.Context, address: str | None) -> None:
@@ -262,7 +196,7 @@ def wallet_balance(ctx: click.Context, address: str | None) -> None:
 
     config = load_config(ctx)
     target = address if address is not None else _active_account(config).address
-    result = run_on_chain(config, lambda c: chain_ops.balances(c, target))
+    result = run_on_chain(ctx, config, lambda c: chain_ops.balances(c, target))
     if json_mode(ctx):
         emit_json(result.to_json())
         return
@@ -282,7 +216,9 @@ def wallet_transfer(ctx: click.Context, recipient: str, amount: int) -> None:
 
     config = load_config(ctx)
     account = _active_account(config)
-    result = run_on_chain(config, lambda c: chain_ops.transfer_wal(c, account, recipient, amount))
+    result = run_on_chain(
+        ctx, config, lambda c: chain_ops.transfer_wal(c, account, recipient, amount)
+    )
     if json_mode(ctx):
         emit_json(result.to_json())
         return
@@ -293,74 +229,81 @@ def wallet_transfer(ctx: click.Context, recipient: str, amount: int) -> None:
 @click.command("get-wal")
 @click.option(
     "--amount",
-    type=int,
+    type=click.IntRange(min=0),
     default=GET_WAL_DEFAULT,
     show_default=True,
     help="FROST to get from the faucet.",
 )
+@click.option("--gas", type=click.IntRange(min=0), default=0, help="MIST of gas to get too.")
+@click.option("--exchange-id", hidden=True, help="Accepted for upstream's command lines.")
 @global_options
 @click.pass_context
-def get_wal(ctx: click.Context, amount: int) -> None:
-    """Get WAL for the wallet's address from the chain's faucet (local networks)."""
+def get_wal(ctx: click.Context, amount: int, gas: int, exchange_id: str | None) -> None:
+    """Get WAL (and with --gas, gas) for the wallet's address from the chain's faucet (local
+    networks; upstream exchanges SUI on Testnet)."""
     from pywalrus.client import chain_ops
 
     config = load_config(ctx)
     account = _active_account(config)
     result = run_on_chain(
-        config, lambda c: chain_ops.request_faucet(c, account.address, wal=amount)
+        ctx, config, lambda c: chain_ops.request_faucet(c, account.address, wal=amount, gas=gas)
     )
     if json_mode(ctx):
         emit_json(result.to_json())
         return
-    success(f"Received {_frost(result.wal)} from the faucet into coin {result.coin}")
+    got = [_frost(result.wal)] if result.wal else []
+    got += [f"{result.gas:,} MIST of gas"] if result.gas else []
+    into = f" into coin {result.coin}" if result.coin else ""
+    success(f"Received {' and '.join(got)} from the faucet{into}")
 
 
-def _split(values: tuple[str, ...]) -> list[str]:
-    """Repeated and comma-separated option values, in order."""
-    return [v.strip() for value in values for v in value.split(",") if v.strip()]
+def _ids(values: Sequence[str], what: str) -> list[str]:
+    """Object IDs given after one flag, repeated, or comma-separated, normalised."""
+    from pywalrus.core.accounts import InvalidAddressError, parse_address
+
+    out = []
+    for value in values:
+        for part in value.split(","):
+            if part.strip():
+                try:
+                    out.append(parse_address(part.strip()))
+                except InvalidAddressError as exc:
+                    raise usage(f"{what}: {exc}") from None
+    return out
 
 
-def _stake_plan(node_ids: tuple[str, ...], amounts: tuple[str, ...]) -> list[tuple[str, int]]:
-    nodes = _split(node_ids)
+def _stake_plan(node_ids: Sequence[str], amounts: Sequence[str]) -> list[tuple[str, int]]:
+    nodes = _ids(node_ids, "--node-ids")
     if not nodes:
-        raise click.BadParameter("give at least one node ID", param_hint="'--node-ids'")
+        raise usage("give at least one node ID (--node-ids)")
     try:
-        values = [int(a) for a in _split(amounts)] or [FROST_PER_WAL]
+        values = [int(a) for v in amounts for a in v.split(",") if a.strip()] or [FROST_PER_WAL]
     except ValueError:
-        raise click.BadParameter("amounts are integers (FROST)", param_hint="'--amounts'") from None
+        raise usage("--amounts: amounts are integers (FROST)") from None
     if len(values) == 1:
         values *= len(nodes)
     if len(values) != len(nodes):
-        raise click.BadParameter(
-            f"give one amount for all nodes or one per node ({len(nodes)}), not {len(values)}",
-            param_hint="'--amounts'",
+        raise usage(
+            "the number of amounts must be either 1 or equal to the number of node IDs "
+            f"({len(nodes)}), not {len(values)}"
         )
     return list(zip(nodes, values, strict=True))
 
 
-def _render_staked(staked: Sequence[StakedWalInfo], title: str) -> None:
-    from rich.table import Table
-
-    table = Table(title=title)
-    for header in ("Staked WAL ID", "Node", "Amount", "State", "Activation", "Withdraw epoch"):
-        table.add_column(header, no_wrap=True)
-    for s in staked:
-        node = f"{s.node_name} ({s.node_id})" if s.node_name else s.node_id
-        withdraw_epoch = "" if s.withdraw_epoch is None else str(s.withdraw_epoch)
-        table.add_row(
-            s.id, node, wal(s.principal), s.state, str(s.activation_epoch), withdraw_epoch
-        )
-    _console().print(table)
+def _staked_text(staked: Sequence[StakedWalInfo]) -> str:
+    return "\n".join(s.describe() for s in staked)
 
 
-@click.command("stake")
+@click.command(
+    "stake", cls=WalrusCommand, variadic=("--node-ids", "--node-id", "--amounts", "--amount")
+)
 @click.option(
     "--node-ids",
     "--node-id",
     "node_ids",
     multiple=True,
     required=True,
-    help="Node(s) to stake with; repeat or separate with commas.",
+    help="Node(s) to stake with (several after one flag, or comma-separated).",
 )
 @click.option(
     "--amounts",
@@ -378,88 +321,144 @@ def stake(ctx: click.Context, node_ids: tuple[str, ...], amounts: tuple[str, ...
     plan = _stake_plan(node_ids, amounts)
     config = load_config(ctx)
     account = _active_account(config)
-    result = run_on_chain(config, lambda c: chain_ops.stake_many(c, account, plan))
+    result = run_on_chain(ctx, config, lambda c: chain_ops.stake_many(c, account, plan))
     if json_mode(ctx):
         emit_json(result.to_json())
-        return
-    success(f"Staked {wal(sum(a for _, a in plan))} with {len(plan)} node(s)")
-    _render_staked(result.staked, "New staked WAL")
-    click.echo(f"Transaction digest: {result.digest}")
+    elif len(result.staked) == 1:
+        success(f"Staked WAL successfully:\n{_staked_text(result.staked)}")
+    else:
+        success(
+            f"Staked WAL successfully on {len(result.staked)} storage nodes:\n"
+            f"{_staked_text(result.staked)}"
+        )
 
 
 @click.command("list-staked-wal")
-@click.option("--address", help="Another owner to look up (default: the wallet's address).")
+@click.option("--staked-only", is_flag=True, help="Only those currently staked.")
+@click.option("--withdrawing-only", is_flag=True, help="Only those being withdrawn.")
+@click.option("--address", type=OBJECT_ID, help="Another owner (default: the wallet's).")
 @global_options
 @click.pass_context
-def list_staked_wal(ctx: click.Context, address: str | None) -> None:
-    """List the staked WAL the wallet's address owns."""
+def list_staked_wal(
+    ctx: click.Context, staked_only: bool, withdrawing_only: bool, address: str | None
+) -> None:
+    """List the StakedWal objects the wallet owns."""
     from pywalrus.client import chain_ops
 
+    at_most_one(staked_only=staked_only, withdrawing_only=withdrawing_only)
     config = load_config(ctx)
     owner = address if address is not None else _active_account(config).address
-    result = run_on_chain(config, lambda c: chain_ops.list_staked_wal(c, owner))
+    found = run_on_chain(ctx, config, lambda c: chain_ops.list_staked_wal(c, owner))
+    if staked_only or withdrawing_only:
+        found = [s for s in found if (s.state == "staked") == staked_only]
     if json_mode(ctx):
-        emit_json([s.to_json() for s in result])
-    elif not result:
-        click.echo(f"No staked WAL owned by {owner}.")
+        emit_json({"stakedWals": [s.to_json() for s in found]})
+    elif not found:
+        click.echo("No StakedWal objects found in this wallet.")
     else:
-        _render_staked(result, f"Staked WAL of {owner}")
-        click.echo(f"Total: {wal(sum(s.principal for s in result))}")
-
-
-_STAKED_WAL_ID = click.option(
-    "--staked-wal-id", required=True, help="The StakedWal object ID (see list-staked-wal)."
-)
+        click.echo(f"Found {len(found)} StakedWal object(s):\n\n{_staked_text(found)}")
 
 
 @click.command("request-withdraw-stake")
-@_STAKED_WAL_ID
+@click.argument("node_id", type=OBJECT_ID)
+@click.argument("staked_wal_ids", nargs=-1, type=OBJECT_ID)
+@click.option("--dry-run", is_flag=True, help="Print what would be withdrawn; change nothing.")
 @global_options
 @click.pass_context
-def request_withdraw_stake(ctx: click.Context, staked_wal_id: str) -> None:
-    """Start withdrawing an active stake; complete it later with withdraw-stake."""
+def request_withdraw_stake(
+    ctx: click.Context, node_id: str, staked_wal_ids: tuple[str, ...], dry_run: bool
+) -> None:
+    """Request to withdraw staked WAL from a node (then complete it with withdraw-stake).
+
+    With only NODE_ID and a single StakedWal staked with it, that one is withdrawn; with
+    several, they are listed and the ones to withdraw must be given.
+    """
     from pywalrus.client import chain_ops
 
     config = load_config(ctx)
     account = _active_account(config)
-    result = run_on_chain(config, lambda c: chain_ops.request_withdraw(c, account, staked_wal_id))
+    staked = run_on_chain(
+        ctx, config, lambda c: chain_ops.staked_with_node(c, account.address, node_id)
+    )
+    if not staked:
+        raise fail(f"no StakedWal objects in staked state found for node {node_id}")
+    by_id = {s.id: s for s in staked}
+    if staked_wal_ids:
+        missing = [i for i in staked_wal_ids if i not in by_id]
+        if missing:
+            raise fail(f"StakedWal object {missing[0]} not found for node {node_id} in this wallet")
+        targets = [by_id[i] for i in staked_wal_ids]
+    elif len(staked) == 1:
+        targets = staked
+    else:
+        if json_mode(ctx):
+            emit_json({"stakedWals": [s.to_json() for s in staked]})
+        else:
+            warning(
+                "Multiple StakedWal objects found for this node. Please specify the StakedWal "
+                f"object ID to withdraw:\n\n{_staked_text(staked)}",
+                err=False,
+            )
+        return
+    if dry_run:
+        if json_mode(ctx):
+            emit_json({"stakedWals": [s.to_json() for s in targets]})
+        else:
+            click.echo(
+                f"[dry run] Would request withdrawal for {len(targets)} StakedWal object(s):\n"
+                f"{_staked_text(targets)}"
+            )
+        return
+    result = run_on_chain(
+        ctx, config, lambda c: chain_ops.request_withdraw(c, account, [t.id for t in targets])
+    )
     if json_mode(ctx):
         emit_json(result.to_json())
-        return
-    success(
-        f"Requested the withdrawal of {result.staked_wal}; "
-        f"withdraw it from epoch {result.withdraw_epoch} with withdraw-stake"
-    )
+    else:
+        success(
+            f"Requested withdrawal for {len(result.staked_wals)} StakedWal object(s):\n"
+            f"{_staked_text(result.staked_wals)}\nTransaction digest: {result.digest}"
+        )
 
 
 @click.command("withdraw-stake")
-@_STAKED_WAL_ID
+@click.argument("staked_wal_ids", nargs=-1, required=True, type=OBJECT_ID)
 @global_options
 @click.pass_context
-def withdraw_stake(ctx: click.Context, staked_wal_id: str) -> None:
-    """Withdraw staked WAL: directly if not active yet, or after a matured request."""
+def withdraw_stake(ctx: click.Context, staked_wal_ids: tuple[str, ...]) -> None:
+    """Withdraw StakedWal objects: each directly if not active yet, or once its requested
+    withdrawal has matured (one transaction)."""
     from pywalrus.client import chain_ops
 
     config = load_config(ctx)
     account = _active_account(config)
-    result = run_on_chain(config, lambda c: chain_ops.withdraw(c, account, staked_wal_id))
+    result = run_on_chain(
+        ctx, config, lambda c: chain_ops.withdraw(c, account, list(staked_wal_ids))
+    )
     if json_mode(ctx):
         emit_json(result.to_json())
         return
     success(
-        f"Withdrew {wal(result.principal + result.rewards)} (principal "
-        f"{wal(result.principal)}, rewards {wal(result.rewards)}) into coin {result.coin}"
+        f"Withdrew staked WAL from {len(result.staked_wals)} StakedWal object(s): "
+        f"{', '.join(result.staked_wals)}\nTransaction digest: {result.digest}"
+    )
+    click.echo(
+        f"Paid out {exact_wal(result.principal + result.rewards)} (principal "
+        f"{exact_wal(result.principal)}, rewards {exact_wal(result.rewards)})"
     )
 
 
-@click.group("node-admin")
+@click.group("node-admin", cls=AliasGroup, aliases={"vote-upgrade": "vote-for-upgrade"})
 @global_options
 def node_admin() -> None:
     """Storage node operator actions (the wallet's address is the operator)."""
 
 
 _CAP_ID = click.option(
-    "--cap-id", help="The StorageNodeCap to act with (default: the operator's only one)."
+    "--cap-id", type=OBJECT_ID, help="The StorageNodeCap to act with (default: the node's)."
+)
+_NODE_ID = click.option(
+    "--node-id", "node_id", type=OBJECT_ID, help="The node to act for (default: the only one)."
 )
 
 
@@ -513,6 +512,7 @@ def node_register(
     """Register a storage node candidate, with a proof of possession of its protocol key."""
     from pywalrus.client import chain_ops
     from pywalrus.core.crypto.bls import BlsPrivateKey
+    from pywalrus.core.errors import WalrusError
 
     try:
         key_text = protocol_key_file.read_text()
@@ -525,6 +525,7 @@ def node_register(
     config = load_config(ctx)
     account = _active_account(config)
     result = run_on_chain(
+        ctx,
         config,
         lambda c: chain_ops.register_node(
             c,
@@ -548,10 +549,19 @@ def node_register(
     click.echo(f"Public key: {result.public_key}")
 
 
+async def _cap(
+    client: ChainClient, account: Account, cap_id: str | None, node_id: str | None
+) -> str:
+    from pywalrus.client import chain_ops
+
+    return (await chain_ops.find_cap(client, account.address, cap_id, node_id)).id
+
+
 @node_admin.command("vote")
 @click.option("--storage-price", type=int, help="FROST per unit (1 MiB) and epoch.")
 @click.option("--write-price", type=int, help="FROST per unit (1 MiB).")
 @click.option("--node-capacity", type=int, help="Bytes the node offers.")
+@_NODE_ID
 @_CAP_ID
 @global_options
 @click.pass_context
@@ -560,6 +570,7 @@ def node_vote(
     storage_price: int | None,
     write_price: int | None,
     node_capacity: int | None,
+    node_id: str | None,
     cap_id: str | None,
 ) -> None:
     """Change the node's price and capacity votes (those given)."""
@@ -567,12 +578,12 @@ def node_vote(
 
     config = load_config(ctx)
     account = _active_account(config)
-    result = run_on_chain(
-        config,
-        lambda c: chain_ops.set_votes(
-            c, account, cap_id, storage_price, write_price, node_capacity
-        ),
-    )
+
+    async def go(c: ChainClient) -> chain_ops.NodeAction:
+        cap = await _cap(c, account, cap_id, node_id) if (cap_id or node_id) else None
+        return await chain_ops.set_votes(c, account, cap, storage_price, write_price, node_capacity)
+
+    result = run_on_chain(ctx, config, go)
     if json_mode(ctx):
         emit_json(result.to_json())
         return
@@ -581,48 +592,112 @@ def node_vote(
 
 
 @node_admin.command("vote-slash")
-@click.option("--node-id", "target", required=True, help="The node to slash.")
+@click.option("--target", "--node-id-to-slash", "target", type=OBJECT_ID, help="The node to slash.")
+@_NODE_ID
 @_CAP_ID
 @global_options
 @click.pass_context
-def node_vote_slash(ctx: click.Context, target: str, cap_id: str | None) -> None:
+def node_vote_slash(
+    ctx: click.Context, target: str | None, node_id: str | None, cap_id: str | None
+) -> None:
     """Vote to slash a node's commission (committee members only)."""
     from pywalrus.client import chain_ops
 
+    if target is None:
+        if node_id is None:
+            raise usage("give the node to slash with --target")
+        target, node_id = node_id, None  # our earlier spelling: --node-id names the target
     config = load_config(ctx)
     account = _active_account(config)
-    result = run_on_chain(config, lambda c: chain_ops.vote_for_slashing(c, account, target, cap_id))
+    slashed = target
+
+    async def go(c: ChainClient) -> chain_ops.NodeAction:
+        cap = await _cap(c, account, cap_id, node_id) if (cap_id or node_id) else None
+        return await chain_ops.vote_for_slashing(c, account, slashed, cap)
+
+    result = run_on_chain(ctx, config, go)
     if json_mode(ctx):
         emit_json(result.to_json())
         return
     v = result.values
     success(f"Voted to slash node {v['target']}; votes so far weigh {v['weight']} shards")
     if v["slashed"]:
-        click.echo(f"The vote reached a quorum: {wal(v['slashed'])} of commission was burnt.")
+        click.echo(f"The vote reached a quorum: {exact_wal(v['slashed'])} of commission was burnt.")
 
 
-@node_admin.command("vote-upgrade")
-@click.option("--digest", required=True, help="The new package digest to vote for.")
+def package_digest(path: Path) -> str:
+    """A package directory's digest: BLAKE2b-256 over its files (relative path and contents,
+    in path order), as `0x` and 64 hex digits. Our contracts are not Move bytecode; this
+    stands in for upstream's package digest."""
+    if not path.is_dir():
+        raise fail(f"package path '{path}' is not a directory")
+    digest = hashlib.blake2b(digest_size=32)
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        name = file.relative_to(path).as_posix().encode()
+        data = file.read_bytes()
+        digest.update(len(name).to_bytes(8, "little") + name)
+        digest.update(len(data).to_bytes(8, "little") + data)
+    return "0x" + digest.hexdigest()
+
+
+@node_admin.command("vote-for-upgrade")
+@_NODE_ID
+@click.option("--upgrade-manager-object-id", type=OBJECT_ID, help="Accepted (one manager here).")
+@click.option(
+    "--package-path",
+    type=click.Path(path_type=Path),
+    help="The package directory whose digest to vote for.",
+)
+@click.option("--digest", help="The package digest itself (0x and 64 hex digits).")
 @_CAP_ID
 @global_options
 @click.pass_context
-def node_vote_upgrade(ctx: click.Context, digest: str, cap_id: str | None) -> None:
+def node_vote_for_upgrade(
+    ctx: click.Context,
+    node_id: str | None,
+    upgrade_manager_object_id: str | None,
+    package_path: Path | None,
+    digest: str | None,
+    cap_id: str | None,
+) -> None:
     """Vote for a contract upgrade (committee members only)."""
+    from pywalrus.cli.common import exactly_one
     from pywalrus.client import chain_ops
 
+    exactly_one(package_path=package_path is not None, digest=digest is not None)
+    chosen = package_digest(package_path) if package_path is not None else str(digest)
     config = load_config(ctx)
     account = _active_account(config)
-    result = run_on_chain(config, lambda c: chain_ops.vote_for_upgrade(c, account, digest, cap_id))
+
+    async def go(c: ChainClient) -> chain_ops.NodeAction:
+        cap = await _cap(c, account, cap_id, node_id) if (cap_id or node_id) else None
+        return await chain_ops.vote_for_upgrade(c, account, chosen, cap)
+
+    result = run_on_chain(ctx, config, go)
     if json_mode(ctx):
         emit_json(result.to_json())
         return
     v = result.values
     quorum = "reached" if v["quorum"] else "not reached yet"
-    success(f"Voted for upgrade {digest}; votes weigh {v['weight']} shards, quorum {quorum}")
+    success(f"Voted for package upgrade with digest {chosen}")
+    click.echo(f"Votes so far weigh {v['weight']} shards; quorum {quorum}")
+
+
+@node_admin.command("package-digest")
+@click.option("--package-path", type=click.Path(path_type=Path), required=True)
+@global_options
+@click.pass_context
+def node_package_digest(ctx: click.Context, package_path: Path) -> None:
+    """Print the digest of a package directory (what vote-for-upgrade votes for)."""
+    digest = package_digest(package_path)
+    if json_mode(ctx):
+        emit_json({"packagePath": str(package_path), "digest": digest})
+    else:
+        success(f"Digest for package '{package_path}':\n  Hex: {digest}")
 
 
 @node_admin.command("collect-commission")
-@click.option("--node-id", help="The pool to collect from (default: the operator's node).")
+@_NODE_ID
 @_CAP_ID
 @global_options
 @click.pass_context
@@ -633,16 +708,15 @@ def node_collect_commission(ctx: click.Context, node_id: str | None, cap_id: str
     config = load_config(ctx)
     account = _active_account(config)
     result = run_on_chain(
-        config, lambda c: chain_ops.collect_commission(c, account, node_id, cap_id)
+        ctx, config, lambda c: chain_ops.collect_commission(c, account, node_id, cap_id)
     )
     if json_mode(ctx):
         emit_json(result.to_json())
         return
-    success(f"Collected {_frost(result.values['amount'])} of commission from {result.node_id}")
+    success(f"Collected {human_frost(result.values['amount'])} as commission")
 
 
 COMMANDS: tuple[click.Command, ...] = (
-    info,
     generate_sui_wallet,
     wallet,
     get_wal,
@@ -652,9 +726,3 @@ COMMANDS: tuple[click.Command, ...] = (
     withdraw_stake,
     node_admin,
 )
-
-
-def register(cli_group: click.Group) -> None:
-    """Add the chain verbs to the `walrus` group."""
-    for command in COMMANDS:
-        cli_group.add_command(command)

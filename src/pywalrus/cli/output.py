@@ -1,4 +1,9 @@
-"""Rendering results for people (text) and programs (`--json`), and one-line errors."""
+"""Rendering results for people (text) and programs (`--json`), and one-line errors.
+
+Failures are one `Error: …` line on stderr: exit code 1 for a failure (`fail`), 2 for a
+command line that cannot be right (`usage`), as upstream's clap-based CLI exits. Sizes and
+amounts print as upstream prints them (`HumanReadableBytes`, `HumanReadableFrost`).
+"""
 
 from __future__ import annotations
 
@@ -8,13 +13,21 @@ from typing import Any
 
 import click
 
-from pywalrus.core.errors import WalrusError
+FROST_PER_WAL = 10**9
+"""1 WAL = 10^9 FROST; 1 SUI = 10^9 MIST likewise."""
 
 
 class CliError(click.ClickException):
-    """A failure reported as one line on stderr with a non-zero exit code."""
+    """A failure reported as one line on stderr with exit code 1."""
 
     exit_code = 1
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"Error: {self.format_message()}", err=True)
+
+
+class UsageProblem(click.UsageError):
+    """A command line that cannot be right (conflicting or missing arguments): exit code 2."""
 
     def show(self, file: Any = None) -> None:
         click.echo(f"Error: {self.format_message()}", err=True)
@@ -24,8 +37,8 @@ def fail(message: str) -> CliError:
     return CliError(message)
 
 
-def from_walrus_error(exc: WalrusError) -> CliError:
-    return CliError(str(exc))
+def usage(message: str) -> UsageProblem:
+    return UsageProblem(message)
 
 
 def success(text: str) -> None:
@@ -33,6 +46,64 @@ def success(text: str) -> None:
     click.echo(click.style("Success:", fg="green", bold=True) + " " + text)
 
 
+def warning(text: str, err: bool = True) -> None:
+    """Print `Warning: …`, on stderr unless told otherwise (stdout may be JSON)."""
+    click.echo(click.style("Warning:", fg="yellow", bold=True) + " " + text, err=err)
+
+
 def emit_json(value: Any) -> None:
     json.dump(value, sys.stdout, indent=2)
     sys.stdout.write("\n")
+
+
+def thousands(n: int) -> str:
+    return f"{n:,}"
+
+
+def human_bytes(n: int) -> str:
+    """Bytes as upstream prints them: `1023 B`, `1.00 KiB`, `99.0 KiB`, `100 KiB`.
+
+    Below 1024 the exact count; above, binary units with three significant digits (the
+    integer part is never rounded away).
+    """
+    if n < 1024:
+        return f"{n} B"
+    value, unit = float(n), "B"
+    for name in ("KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):
+        value, unit = value / 1024, name
+        if value < 1024:
+            break
+    digits = len(str(int(value)))
+    return f"{value:.{max(0, 3 - digits)}f} {unit}"
+
+
+def _coin(amount: int, unit: str, superunit: str) -> str:
+    """Upstream's `HumanReadableCoin`: small amounts in the base unit, else 3-4 decimals."""
+    if amount == 0:
+        return f"0 {unit}"
+    ratio = FROST_PER_WAL // amount
+    if ratio > 10_000:
+        return f"{amount:,} {unit}"
+    digits = 3 if ratio <= 100 else 4
+    whole, rest = divmod(amount, FROST_PER_WAL)
+    fraction = round(rest * 10**digits / FROST_PER_WAL)
+    if fraction == 10**digits:
+        whole, fraction = whole + 1, 0
+    return f"{whole:,}.{fraction:0{digits}d} {superunit}"
+
+
+def human_frost(amount: int) -> str:
+    """FROST as upstream prints WAL amounts: `0.0100 WAL`, `1.500 WAL`, `5,000 FROST`."""
+    return _coin(amount, "FROST", "WAL")
+
+
+def human_mist(amount: int) -> str:
+    """MIST as upstream prints SUI amounts."""
+    return _coin(amount, "MIST", "SUI")
+
+
+def exact_wal(frost: int) -> str:
+    """FROST as WAL, exactly: 1500000000 → `1.5 WAL`."""
+    whole, rest = divmod(frost, FROST_PER_WAL)
+    fraction = f"{rest:09d}".rstrip("0")
+    return f"{whole:,}{'.' + fraction if fraction else ''} WAL"

@@ -28,19 +28,14 @@ from pywalrus.chain.contracts.staking import (
     STAKING,
     U64_MAX,
 )
-from pywalrus.chain.contracts.system import ACCOUNTING, SYSTEM
 from pywalrus.chain.objects import Object
 from pywalrus.chain.tx import MAX_CALLS, Call
 from pywalrus.client import errors
 from pywalrus.core.accounts import Account, parse_address
-from pywalrus.core.config import BYTES_PER_UNIT_SIZE, EncodingConfig
 from pywalrus.core.crypto.bls import BlsPrivateKey
 from pywalrus.core.errors import WalrusError
 from pywalrus.core.messages import sign_proof_of_possession
 
-PRICE_EXAMPLE_SIZES = (1 << 20, 16 << 20, 512 << 20, 1 << 30)
-"""Unencoded blob sizes `system_info` prices (those above the maximum blob size are left out,
-and the maximum itself is added), as upstream's `walrus info` shows price examples."""
 DEFAULT_STAKE = FROST_PER_WAL
 """What the CLI stakes per node when no amount is given: 1 WAL, the minimum stake."""
 
@@ -101,86 +96,8 @@ def _results(result: dict[str, Any]) -> list[dict[str, Any]]:
 # Reads ---------------------------------------------------------------------------------------
 
 
-def _epoch_start_ms(staking: dict[str, Any]) -> int | None:
-    at: int | None = staking["epoch_state"].get("at_ms")
-    return at
-
-
 async def _pools(client: ChainClient) -> dict[str, Object]:
     return {pool.id: pool for pool in await client.objects_of_type(POOL)}
-
-
-def price_examples(n_shards: int, storage_price: int, write_price: int) -> list[dict[str, int]]:
-    """What storing blobs of a few sizes costs for one epoch at the given unit prices."""
-    config = EncodingConfig(n_shards)
-    sizes = [s for s in PRICE_EXAMPLE_SIZES if s < config.max_blob_size]
-    sizes.append(config.max_blob_size)
-    examples = []
-    for size in sizes:
-        units = config.storage_units(size)
-        storage, write = units * storage_price, units * write_price
-        examples.append(
-            {
-                "unencodedSize": size,
-                "encodedSize": config.encoded_length(size),
-                "storageUnits": units,
-                "storageCostPerEpoch": storage,
-                "writeCost": write,
-                "totalCostForOneEpoch": storage + write,
-            }
-        )
-    return examples
-
-
-async def system_info(client: ChainClient) -> dict[str, Any]:
-    """The network's epoch, committee, capacity and prices, as `walrus info` shows them.
-
-    Prices are FROST per storage unit (1 MiB of encoded size): storage per epoch, and the
-    one-off write fee. Used capacity is the current epoch's entry of the accounting ring.
-    """
-    info = await client.info()
-    system = (await client.singleton(SYSTEM)).fields
-    staking = (await client.singleton(STAKING)).fields
-    ring = (await client.singleton(ACCOUNTING)).fields["ring"]
-    pools = await _pools(client)
-    committee = []
-    shards_by_node: dict[str, list[int]] = staking["committee"]
-    for node_id, shards in sorted(shards_by_node.items(), key=lambda e: min(e[1], default=0)):
-        pool = pools.get(node_id)
-        fields = pool.fields if pool is not None else {}
-        committee.append(
-            {
-                "nodeId": node_id,
-                "name": fields.get("name"),
-                "networkAddress": fields.get("network_address"),
-                "nShards": len(shards),
-                "stake": fields.get("wal_balance"),
-                "commissionRate": fields.get("commission_rate"),
-            }
-        )
-    n_shards: int = system["n_shards"]
-    storage_price: int = system["storage_price_per_unit_size"]
-    write_price: int = system["write_price_per_unit_size"]
-    return {
-        "chainId": info["chainId"],
-        "epoch": system["epoch"],
-        "epochState": staking["epoch_state"]["kind"],
-        "epochStartMs": _epoch_start_ms(staking),
-        "epochDurationMs": staking["epoch_duration_ms"],
-        "maxEpochsAhead": system["max_epochs_ahead"],
-        "nShards": n_shards,
-        "nNodes": len(committee),
-        "nPools": len(staking["pools"]),
-        "storageUnitSize": BYTES_PER_UNIT_SIZE,
-        "maxBlobSize": EncodingConfig(n_shards).max_blob_size,
-        "totalCapacitySize": system["total_capacity_size"],
-        "usedCapacitySize": ring[0]["used_capacity"],
-        "storagePricePerUnitSize": storage_price,
-        "writePricePerUnitSize": write_price,
-        "frostPerWal": FROST_PER_WAL,
-        "priceExamples": price_examples(n_shards, storage_price, write_price),
-        "committee": committee,
-    }
 
 
 @dataclass(frozen=True)
@@ -382,15 +299,25 @@ class StakedWalInfo:
         )
 
     def to_json(self) -> dict[str, Any]:
+        """Upstream's `StakedWal` JSON (snake_case, as its Move struct serialises)."""
+        state: Any = "Staked" if self.state == "staked" else {"Withdrawing": self.withdraw_epoch}
         return {
-            "stakedWalId": self.id,
-            "nodeId": self.node_id,
-            "nodeName": self.node_name,
+            "id": self.id,
+            "state": state,
+            "node_id": self.node_id,
             "principal": self.principal,
-            "activationEpoch": self.activation_epoch,
-            "state": self.state,
-            "withdrawEpoch": self.withdraw_epoch,
+            "activation_epoch": self.activation_epoch,
         }
+
+    def describe(self) -> str:
+        """As upstream prints a `StakedWal`."""
+        state = "Staked" if self.state == "staked" else f"Withdrawing: epoch={self.withdraw_epoch}"
+        name = f" ({self.node_name})" if self.node_name else ""
+        return (
+            f"StakedWal:\n    object id: {self.id},\n    state: {state},\n"
+            f"    node_id: {self.node_id}{name},\n    principal: {self.principal},\n"
+            f"    activation_epoch: {self.activation_epoch}"
+        )
 
 
 @dataclass(frozen=True)
@@ -403,7 +330,8 @@ class Stakes:
     """One per node, in the order asked."""
 
     def to_json(self) -> dict[str, Any]:
-        return {"digest": self.digest, "staked": [s.to_json() for s in self.staked]}
+        """Upstream's `StakeOutput`."""
+        return {"stakedWal": [s.to_json() for s in self.staked]}
 
 
 async def stake_many(
@@ -464,69 +392,82 @@ async def list_staked_wal(client: ChainClient, address: str) -> list[StakedWalIn
 
 @dataclass(frozen=True)
 class WithdrawRequest:
-    """A requested withdrawal."""
+    """Requested withdrawals (upstream's `RequestWithdrawStakeOutput`)."""
 
     digest: str
     """Transaction digest."""
-    staked_wal: str
-    """The StakedWal, now withdrawing."""
-    withdraw_epoch: int
-    """From this epoch `withdraw` pays it out."""
+    staked_wals: tuple[StakedWalInfo, ...]
+    """The StakedWal objects, now withdrawing."""
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "digest": self.digest,
-            "stakedWalId": self.staked_wal,
-            "withdrawEpoch": self.withdraw_epoch,
-        }
+        return {"stakedWals": [s.to_json() for s in self.staked_wals], "txDigest": self.digest}
+
+
+async def staked_with_node(client: ChainClient, owner: str, node_id: str) -> list[StakedWalInfo]:
+    """The owner's StakedWal objects with `node_id` that are staked (not withdrawing)."""
+    node = parse_address(node_id)
+    return [
+        s for s in await list_staked_wal(client, owner) if s.node_id == node and s.state == "staked"
+    ]
 
 
 async def request_withdraw(
-    client: ChainClient, account: Account, staked_wal_id: str
+    client: ChainClient, account: Account, staked_wal_ids: Sequence[str]
 ) -> WithdrawRequest:
-    """Start withdrawing an active stake (a stake not active yet is withdrawn directly)."""
-    staked = await _typed_object(client, staked_wal_id, STAKED_WAL, "StakedWal", account.address)
-    result = await client.execute(
-        account, [Call("staking::request_withdraw_stake", {"staked_wal": staked.id})]
-    )
-    return WithdrawRequest(result["digest"], staked.id, _results(result)[0]["withdraw_epoch"])
+    """Start withdrawing stakes, in one transaction (one not active yet is refused: withdraw
+    it directly)."""
+    ids = [
+        (await _typed_object(client, i, STAKED_WAL, "StakedWal", account.address)).id
+        for i in staked_wal_ids
+    ]
+    if not ids:
+        raise InvalidAmount("no StakedWal to withdraw")
+    calls = [Call("staking::request_withdraw_stake", {"staked_wal": i}) for i in ids]
+    result = await client.execute(account, calls)
+    after = {s.id: s for s in await list_staked_wal(client, account.address)}
+    return WithdrawRequest(result["digest"], tuple(after[i] for i in ids if i in after))
 
 
 @dataclass(frozen=True)
 class Withdrawal:
-    """A completed withdrawal."""
+    """Completed withdrawals (upstream's `WithdrawStakeOutput`, with what was paid out)."""
 
     digest: str
     """Transaction digest."""
-    staked_wal: str
-    """The StakedWal, now deleted."""
-    coin: str
-    """The coin paid out."""
+    staked_wals: tuple[str, ...]
+    """The StakedWal objects, now deleted."""
+    coins: tuple[str, ...]
+    """The coins paid out, one per StakedWal."""
     principal: int
     """FROST of principal returned."""
     rewards: int
     """FROST of rewards on top."""
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "digest": self.digest,
-            "stakedWalId": self.staked_wal,
-            "coin": self.coin,
-            "principal": self.principal,
-            "rewards": self.rewards,
-            "amount": self.principal + self.rewards,
-        }
+        return {"stakedWalIds": list(self.staked_wals), "txDigest": self.digest}
 
 
-async def withdraw(client: ChainClient, account: Account, staked_wal_id: str) -> Withdrawal:
-    """Pay out a StakedWal: directly if not active yet, or once its withdrawal has matured."""
-    staked = await _typed_object(client, staked_wal_id, STAKED_WAL, "StakedWal", account.address)
+async def withdraw(
+    client: ChainClient, account: Account, staked_wal_ids: Sequence[str]
+) -> Withdrawal:
+    """Pay out StakedWal objects in one transaction: each directly if not active yet, or once
+    its requested withdrawal has matured."""
+    ids = [
+        (await _typed_object(client, i, STAKED_WAL, "StakedWal", account.address)).id
+        for i in staked_wal_ids
+    ]
+    if not ids:
+        raise InvalidAmount("no StakedWal to withdraw")
     result = await client.execute(
-        account, [Call("staking::withdraw_stake", {"staked_wal": staked.id})]
+        account, [Call("staking::withdraw_stake", {"staked_wal": i}) for i in ids]
     )
-    value = _results(result)[0]
+    values = _results(result)
     return Withdrawal(
-        result["digest"], staked.id, value["coin"], value["principal"], value["rewards"]
+        result["digest"],
+        tuple(ids),
+        tuple(v["coin"] for v in values),
+        sum(v["principal"] for v in values),
+        sum(v["rewards"] for v in values),
     )
 
 
@@ -616,11 +557,20 @@ async def register_node(
     raise AssertionError("unreachable")
 
 
-async def find_cap(client: ChainClient, operator: str, cap_id: str | None = None) -> Object:
-    """The StorageNodeCap of `operator`: `cap_id` if given, else its only one."""
+async def find_cap(
+    client: ChainClient, operator: str, cap_id: str | None = None, node_id: str | None = None
+) -> Object:
+    """The StorageNodeCap of `operator`: `cap_id` if given, else the one of `node_id` if
+    given, else its only one."""
     if cap_id is not None:
         return await _typed_object(client, cap_id, CAP, "StorageNodeCap", operator)
     caps = await client.owned_objects(operator, CAP)
+    if node_id is not None:
+        node = parse_address(node_id)
+        mine = [c for c in caps if c.fields["node_id"] == node]
+        if not mine:
+            raise ObjectNotFound(f"{operator} holds no StorageNodeCap of node {node}")
+        return mine[0]
     if not caps:
         raise ObjectNotFound(f"{operator} holds no StorageNodeCap: it operates no storage node")
     if len(caps) > 1:

@@ -18,27 +18,31 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 
 from pywalrus.chain.client import ChainClient, ChainError
 from pywalrus.chain.objects import Object
 from pywalrus.chain.tx import Call
-from pywalrus.client.chain_ops import select_payment
+from pywalrus.client.blob_objects import BlobOps, blob_object_json, execute_paying, pay_coin
 from pywalrus.client.committee import Committee, Member, committee_from
 from pywalrus.client.config import ClientConfig, Wallet
 from pywalrus.client.confirmations import Confirmations
 from pywalrus.client.errors import (
     BlobNotFound,
-    InsufficientFunds,
     NodeError,
     NotEnoughConfirmations,
     NotEnoughSlivers,
 )
 from pywalrus.client.node_client import NodeClient
+from pywalrus.client.status import (
+    DEFAULT_TIMEOUT_S as STATUS_TIMEOUT_S,
+)
+from pywalrus.client.status import BlobStatusUnknown, VerifiedStatus, verified_status
+from pywalrus.client.store_plan import ChainTime, StorePlan, StoreRefused, epochs_ahead
 from pywalrus.core.accounts import Account
-from pywalrus.core.config import is_quorum, is_validity
+from pywalrus.core.config import is_quorum, is_validity, quorum_weight
 from pywalrus.core.decoding import ConsistencyCheck, decode_blob
 from pywalrus.core.encoding import EncodedBlob, encode_blob
 from pywalrus.core.errors import VerificationError, WalrusError
@@ -65,8 +69,8 @@ def _no_progress(stage: str, done: int, total: int) -> None:
 class StoreOptions:
     """How to store a blob."""
 
-    epochs: int | None = 1
-    """Epochs ahead to store for (from the current epoch)."""
+    epochs: int | Literal["max"] | None = 1
+    """Epochs ahead to store for (from the current epoch), or `"max"`: the system's limit."""
     end_epoch: int | None = None
     """Alternatively the exclusive end epoch."""
     earliest_expiry_ms: int | None = None
@@ -81,11 +85,43 @@ class StoreOptions:
     """Wrap the blob into a shared object anyone can fund and extend (permanent only)."""
 
 
+@dataclass(frozen=True)
+class PendingRegistration:
+    """A blob registered and paid for whose store has not finished (failed or interrupted)."""
+
+    blob_id: str
+    """Its blob ID."""
+    object_id: str
+    """The registered Blob object."""
+    end_epoch: int
+    """The end epoch it was registered until."""
+    paid: int
+    """FROST paid for it by the unfinished store (0 when a registration was reused)."""
+
+    def describe(self) -> str:
+        return (
+            f"blob {self.blob_id} stays registered as object {self.object_id} until epoch "
+            f"{self.end_epoch} ({self.paid} FROST paid); storing the same data again with the "
+            "same options reuses this registration"
+        )
+
+
 COMMITTEE_TTL_S = 30.0
 """How long a client trusts the committee members (names, addresses) it read."""
 UPLOAD_BATCH_BYTES = 4 * 1024 * 1024
 """Slivers for one node go in batches of about this size: one request per sliver costs more
 than the node's check of a small sliver, and a few large batches keep the node's cores busy."""
+UPLOAD_BYTES_IN_FLIGHT = 32 * 1024 * 1024
+"""Bytes of sliver batches being built and sent at once during a store (at least two
+batches): each costs a copy of its slivers on top of the encoded blob."""
+READ_TIMEOUT_S = 5.0
+READ_RATE = 4 * 1024 * 1024
+"""A read request may take `READ_TIMEOUT_S` plus a second per `READ_RATE` bytes it carries;
+a node slower than that is treated as down for the rest of the read (its slivers are taken
+from others), so one hung node costs a read seconds, not the session's two minutes."""
+READ_BYTES_IN_FLIGHT = 32 * 1024 * 1024
+"""Bytes of large slivers fetched at once during a read (at least four slivers): it bounds
+the copies in flight, while keeping every node busy."""
 
 
 def lacks_route(error: NodeError) -> bool:
@@ -93,12 +129,17 @@ def lacks_route(error: NodeError) -> bool:
     return error.status == 405 or (error.status == 404 and error.reason in ("NOT_FOUND", "UNKNOWN"))
 
 
-def upload_batches(slivers: list[tuple[int, Sliver]]) -> list[list[tuple[int, Sliver]]]:
-    """Group (pair, sliver) uploads into batches of at most `UPLOAD_BATCH_BYTES` of symbols."""
-    batches: list[list[tuple[int, Sliver]]] = []
+SliverRef = tuple[int, SliverType]
+"""(pair index, axis): one sliver to upload, materialised only when its batch is sent."""
+
+
+def upload_batches(slivers: list[SliverRef], sizes: dict[SliverType, int]) -> list[list[SliverRef]]:
+    """Group sliver uploads into batches of at most `UPLOAD_BATCH_BYTES` of symbols, given the
+    bytes of one sliver of each axis."""
+    batches: list[list[SliverRef]] = []
     size = UPLOAD_BATCH_BYTES
     for entry in slivers:
-        length = len(entry[1].data)
+        length = sizes[entry[1]]
         if size + length > UPLOAD_BATCH_BYTES:
             batches.append([])
             size = 0
@@ -128,6 +169,11 @@ class WalrusClient:
         """Nodes (by URL) that lack the sliver batch route: upstream nodes."""
         self.chain = ChainClient(config.chain_url)
         self._session: aiohttp.ClientSession | None = None
+        self.reuse_resources = True
+        """Reuse owned registrations and storage for stores (upstream without
+        `--ignore-resources`)."""
+        self.unfinished: PendingRegistration | None = None
+        """The registration of the last store, while that store has not finished."""
 
     async def __aenter__(self) -> WalrusClient:
         return self
@@ -162,8 +208,8 @@ class WalrusClient:
         """The current committee (and the previous one during an epoch change)."""
         return (await self._chain_state())[0]
 
-    async def _chain_state(self) -> tuple[Committee, dict[str, Any]]:
-        """The current committee and the system object's fields.
+    async def _chain_state(self) -> tuple[Committee, dict[str, Any], dict[str, Any]]:
+        """The current committee and the system and staking objects' fields.
 
         Its members, which take a read per node, are read again when the system object
         (committee, epoch, prices) has changed, an epoch change has started or ended, or
@@ -176,49 +222,62 @@ class WalrusClient:
         cached = self._committee
         if cached is None or cached[0] != key or now - cached[1] > COMMITTEE_TTL_S:
             cached = self._committee = (key, now, await committee_from(self.chain, system, staking))
-        return cached[2], system.fields
+        return cached[2], system.fields, staking.fields
 
     # Store -----------------------------------------------------------------------------------
 
-    async def _end_epoch(self, options: StoreOptions, epoch: int) -> int:
-        if options.end_epoch is not None:
-            return options.end_epoch
-        if options.earliest_expiry_ms is not None:
-            staking = (await self.chain.singleton("walrus::Staking")).fields
-            duration = int(staking["epoch_duration_ms"])
-            start = int(staking["epoch_state"].get("at_ms", time.time() * 1000))
-            needed = max(0, options.earliest_expiry_ms - start)
-            return epoch + max(1, -(-needed // duration))
-        return epoch + (options.epochs or 1)
+    async def plan_store(self, options: StoreOptions | None = None) -> StorePlan:
+        """How stores with `options` would go (lifetime, limits, prices), checked against the
+        chain before anything is paid: `StoreRefused` names a lifetime that cannot be."""
+        return (await self._plan(options or StoreOptions()))[1]
+
+    async def _plan(self, options: StoreOptions) -> tuple[Committee, StorePlan]:
+        if options.share and options.deletable:
+            raise StoreRefused("only permanent blobs can be shared (use --permanent with --share)")
+        committee, system, staking = await self._chain_state()
+        now_ms = 0
+        if options.earliest_expiry_ms is not None and options.end_epoch is None:
+            now_ms = int((await self.chain.info())["timeMs"])
+        ahead = epochs_ahead(
+            ChainTime.from_chain(system, staking, now_ms),
+            options.epochs,
+            options.end_epoch,
+            options.earliest_expiry_ms,
+        )
+        plan = StorePlan(
+            committee.epoch,
+            ahead,
+            committee.encoding,
+            system["storage_price_per_unit_size"],
+            system["write_price_per_unit_size"],
+        )
+        return committee, plan
 
     async def store(self, data: bytes, options: StoreOptions | None = None) -> dict[str, Any]:
-        """Store a blob; returns `{"newlyCreated": …}` or `{"alreadyCertified": …}`."""
+        """Store a blob; returns `{"newlyCreated": …}` or `{"alreadyCertified": …}` (or, for a
+        dry run, `{"dryRun": …}`).
+
+        If the store fails or is interrupted after the blob was registered, `unfinished`
+        says what stays registered; storing the same data again reuses it.
+        """
         options = options or StoreOptions()
-        if options.share and options.deletable:
-            raise WalrusError("only permanent blobs can be shared (use --permanent with --share)")
-        committee, system = await self._chain_state()
-        epoch = committee.epoch
-        end_epoch = await self._end_epoch(options, epoch)
-        epochs_ahead = end_epoch - epoch
-        if not 0 < epochs_ahead <= system["max_epochs_ahead"]:
-            raise WalrusError(
-                f"end epoch {end_epoch} must be 1 to {system['max_epochs_ahead']} epochs ahead "
-                f"of the current epoch {epoch}"
-            )
+        self.unfinished = None
+        committee, plan = await self._plan(options)
+        end_epoch = plan.end_epoch
         self.progress("encoding", 0, 1)
         encoded = await asyncio.to_thread(encode_blob, data, committee.encoding)
         self.progress("encoding", 1, 1)
-        encoded_length = committee.encoding.encoded_length(len(data))
-        units = committee.encoding.storage_units(len(data))
-        cost = (
-            system["storage_price_per_unit_size"] * units * epochs_ahead
-            + system["write_price_per_unit_size"] * units
-        )
+        length = len(data)
+        # The slivers hold the blob from here on: without the caller's copy (when the caller
+        # passed its bytes along, as the CLI does) the upload holds it once, not twice.
+        del data
+        encoded_length = committee.encoding.encoded_length(length)
+        cost = plan.cost(length)
         if options.dry_run:
             return {
                 "dryRun": {
                     "blobId": str(encoded.blob_id),
-                    "unencodedSize": len(data),
+                    "unencodedSize": length,
                     "encodedSize": encoded_length,
                     "storageCost": cost,
                     "encodingType": "RS2",
@@ -229,23 +288,27 @@ class WalrusClient:
             if existing is not None:
                 return {"alreadyCertified": existing}
         blob, operation, paid = await self._register(encoded, options, end_epoch, encoded_length)
-        object_id = blob.id if options.deletable else None
-        certificate = await self._upload(committee, encoded, object_id)
-        self.progress("certifying", 0, 1)
-        await self.chain.execute(
-            self.account,
-            [
-                Call(
-                    "system::certify_blob",
-                    {
-                        "blob": blob.id,
-                        "signature": certificate["signature"],
-                        "signers_bitmap": certificate["signers_bitmap"],
-                        "message": certificate["message"],
-                    },
-                )
-            ],
+        self.unfinished = pending = PendingRegistration(
+            str(encoded.blob_id), blob.id, blob.fields["storage"]["end_epoch"], paid
         )
+        object_id = blob.id if options.deletable else None
+        for attempt in range(2):
+            try:
+                certificate = await self._upload(committee, encoded, object_id)
+            except NotEnoughConfirmations as exc:
+                raise NotEnoughConfirmations(f"{exc}; {pending.describe()}") from None
+            self.progress("certifying", 0, 1)
+            try:
+                await self._certify(blob.id, certificate)
+                break
+            except ChainError as exc:
+                # The epoch changed during the upload: the certificate of the old committee is
+                # refused; the new committee stores and confirms the blob once more.
+                fresh = await self.committee()
+                if attempt or exc.reason != "EInvalidCertificate" or fresh.epoch == committee.epoch:
+                    raise
+                committee = fresh
+        del encoded
         self.progress("certifying", 1, 1)
         certified = await self.chain.get_object(blob.id)
         assert certified is not None
@@ -259,7 +322,24 @@ class WalrusClient:
                 self.account, [Call("shared_blob::new", {"blob": blob.id})]
             )
             result["sharedBlobObject"] = shared["effects"]["results"][0]["shared_blob"]
+        self.unfinished = None
         return {"newlyCreated": result}
+
+    async def _certify(self, blob: str, certificate: dict[str, str]) -> None:
+        await self.chain.execute(
+            self.account,
+            [
+                Call(
+                    "system::certify_blob",
+                    {
+                        "blob": blob,
+                        "signature": certificate["signature"],
+                        "signers_bitmap": certificate["signers_bitmap"],
+                        "message": certificate["message"],
+                    },
+                )
+            ],
+        )
 
     async def _already_certified(
         self, blob_id: BlobId, end_epoch: int, deletable: bool
@@ -280,7 +360,10 @@ class WalrusClient:
                 }
         if deletable:
             return None
-        status = await self.blob_status(blob_id)
+        try:
+            status = await self.blob_status(blob_id)
+        except BlobStatusUnknown:
+            return None  # not known to be certified: store it
         permanent = status.get("permanent") if isinstance(status, dict) else None
         if permanent and permanent["isCertified"] and permanent["endEpoch"] >= end_epoch:
             return {
@@ -291,14 +374,21 @@ class WalrusClient:
         return None
 
     async def _pay_coin(self, amount: int) -> str:
-        return await _pay_coin(self.chain, self.account, amount)
+        return await pay_coin(self.chain, self.account, amount)
+
+    async def _owned(self, type_: str) -> list[Object]:
+        """The account's objects of `type_` a store may reuse (none with `reuse_resources`
+        off, as upstream's `--ignore-resources`)."""
+        if not self.reuse_resources:
+            return []
+        return await self.chain.owned_objects(self.account.address, type_)
 
     async def _register(
         self, encoded: EncodedBlob, options: StoreOptions, end_epoch: int, encoded_length: int
     ) -> tuple[Object, dict[str, Any], int]:
         """Reuse a registration or storage the wallet owns, or buy storage and register."""
         self.progress("registering", 0, 1)
-        owned = await self.chain.owned_objects(self.account.address, "walrus::Blob")
+        owned = await self._owned("walrus::Blob")
         for obj in owned:
             f = obj.fields
             if (
@@ -318,7 +408,7 @@ class WalrusClient:
             "deletable": options.deletable,
         }
         epoch = (await self.chain.singleton("walrus::System")).fields["epoch"]
-        storages = await self.chain.owned_objects(self.account.address, "walrus::Storage")
+        storages = await self._owned("walrus::Storage")
         reusable = [
             s
             for s in storages
@@ -329,59 +419,56 @@ class WalrusClient:
         system = (await self.chain.singleton("walrus::System")).fields
         units = -(-encoded_length // (1 << 20))
         write_fee = system["write_price_per_unit_size"] * units
-        try:
-            if reusable:
-                storage = min(reusable, key=lambda s: s.fields["storage_size"])
-                coin = await self._pay_coin(write_fee)
-                result = await self.chain.execute(
-                    self.account,
-                    [
-                        Call(
-                            "system::register_blob",
-                            {**register, "storage": storage.id, "write_payment": coin},
-                        )
-                    ],
-                )
-                blob_id = result["effects"]["results"][0]["blob"]
-                operation = {"reuseStorage": {"encodedLength": encoded_length}}
-                paid = write_fee
-            else:
-                storage_fee = system["storage_price_per_unit_size"] * units * (end_epoch - epoch)
-                coin = await self._pay_coin(storage_fee + write_fee)
-                result = await self.chain.execute(
-                    self.account,
-                    [
-                        Call(
-                            "system::reserve_space_for_epochs",
-                            {
-                                "storage_amount": encoded_length,
-                                "start_epoch": epoch,
-                                "end_epoch": end_epoch,
-                                "payment": coin,
-                            },
-                        ),
-                        Call(
-                            "system::register_blob",
-                            {
-                                **register,
-                                "storage": {"$result": [0, "storage"]},
-                                "write_payment": coin,
-                            },
-                        ),
-                    ],
-                )
-                blob_id = result["effects"]["results"][1]["blob"]
-                operation = {
-                    "registerFromScratch": {
-                        "encodedLength": encoded_length,
-                        "epochsAhead": end_epoch - epoch,
-                    }
+        if reusable:
+            storage = min(reusable, key=lambda s: s.fields["storage_size"])
+            coin = await self._pay_coin(write_fee)
+            result = await execute_paying(
+                self.chain,
+                self.account,
+                [
+                    Call(
+                        "system::register_blob",
+                        {**register, "storage": storage.id, "write_payment": coin},
+                    )
+                ],
+            )
+            blob_id = result["effects"]["results"][0]["blob"]
+            operation = {"reuseStorage": {"encodedLength": encoded_length}}
+            paid = write_fee
+        else:
+            storage_fee = system["storage_price_per_unit_size"] * units * (end_epoch - epoch)
+            coin = await self._pay_coin(storage_fee + write_fee)
+            result = await execute_paying(
+                self.chain,
+                self.account,
+                [
+                    Call(
+                        "system::reserve_space_for_epochs",
+                        {
+                            "storage_amount": encoded_length,
+                            "start_epoch": epoch,
+                            "end_epoch": end_epoch,
+                            "payment": coin,
+                        },
+                    ),
+                    Call(
+                        "system::register_blob",
+                        {
+                            **register,
+                            "storage": {"$result": [0, "storage"]},
+                            "write_payment": coin,
+                        },
+                    ),
+                ],
+            )
+            blob_id = result["effects"]["results"][1]["blob"]
+            operation = {
+                "registerFromScratch": {
+                    "encodedLength": encoded_length,
+                    "epochsAhead": end_epoch - epoch,
                 }
-                paid = storage_fee + write_fee
-        except ChainError as exc:
-            if exc.reason in ("EInsufficientFunds", "EInsufficientGas"):
-                raise InsufficientFunds(str(exc)) from None
-            raise
+            }
+            paid = storage_fee + write_fee
         blob = await self.chain.get_object(blob_id)
         assert blob is not None
         self.progress("registering", 1, 1)
@@ -397,6 +484,10 @@ class WalrusClient:
         persistence = Deletable(bytes.fromhex(object_id[2:])) if object_id else PERMANENT
         expected = StorageConfirmation(Epoch(committee.epoch), blob_id, persistence).to_bytes()
         limit = asyncio.Semaphore(self.upload_concurrency)
+        batches_in_flight = asyncio.Semaphore(max(2, UPLOAD_BYTES_IN_FLIGHT // UPLOAD_BATCH_BYTES))
+        sizes = {
+            axis: config.sliver_size(axis, encoded.metadata.unencoded_length) for axis in SliverType
+        }
         total = sum(2 * len(m.shards) for m in committee.members)
         uploaded = 0
         confirmations = Confirmations(committee, expected)
@@ -421,12 +512,24 @@ class WalrusClient:
             client = self.node(member)
             await retry(lambda: client.put_metadata(blob_id, metadata))
 
-            async def send(batch: list[tuple[int, Sliver]]) -> None:
+            def slivers(batch: list[SliverRef]) -> list[tuple[int, Sliver]]:
+                return [
+                    (pair, encoded.sliver(axis, config.sliver_index(axis, SliverPairIndex(pair))))
+                    for pair, axis in batch
+                ]
+
+            async def send(batch: list[SliverRef]) -> None:
+                # Bodies are built when their turn comes (inside `retry`'s limit), so a store
+                # holds the encoded blob and the batches in flight, not a copy of every sliver.
                 nonlocal uploaded
                 if len(batch) > 1 and member.url not in self._no_batch_route:
                     try:
-                        body = encode_sliver_batch(batch)
-                        await retry(lambda: client.put_slivers(blob_id, body))
+                        async with batches_in_flight:
+                            await retry(
+                                lambda: client.put_slivers(
+                                    blob_id, encode_sliver_batch(slivers(batch))
+                                )
+                            )
                     except NodeError as exc:
                         if not lacks_route(exc):
                             raise
@@ -435,23 +538,21 @@ class WalrusClient:
                         await asyncio.gather(*(send([entry]) for entry in batch))
                         return
                 else:
-                    for pair, sliver in batch:
+                    for entry in batch:
                         await retry(
-                            lambda p=pair, s=sliver: client.put_sliver(
-                                blob_id, p, s.axis, s.to_bcs()
+                            lambda e=entry: client.put_sliver(
+                                blob_id, e[0], e[1], slivers([e])[0][1].to_bcs()
                             )
                         )
                 uploaded += len(batch)
                 self.progress("uploading", uploaded, total)
 
-            slivers = []
-            for shard in member.shards:
-                pair = config.pair_for_shard(ShardIndex(shard), blob_id)
-                for axis in SliverType:
-                    slivers.append(
-                        (int(pair), encoded.sliver(axis, config.sliver_index(axis, pair)))
-                    )
-            await asyncio.gather(*(send(batch) for batch in upload_batches(slivers)))
+            refs = [
+                (int(config.pair_for_shard(ShardIndex(shard), blob_id)), axis)
+                for shard in member.shards
+                for axis in SliverType
+            ]
+            await asyncio.gather(*(send(batch) for batch in upload_batches(refs, sizes)))
             signed = await retry(lambda: client.get_confirmation(blob_id, object_id))
             confirmations.add(member, signed)
             if confirmations.has_quorum:
@@ -477,8 +578,8 @@ class WalrusClient:
         confirmations.settle()
         if not confirmations.has_quorum:
             raise NotEnoughConfirmations(
-                f"storage confirmations cover {confirmations.weight} of {committee.n_shards} "
-                f"shards; a quorum needs 3w ≥ 2n+1"
+                f"nodes holding {confirmations.weight} of {committee.n_shards} shards confirmed "
+                f"storing the blob; {quorum_weight(committee.n_shards)} are needed"
             )
         certificate = confirmations.certificate()
         return {
@@ -509,9 +610,10 @@ class WalrusClient:
         random.shuffle(members)
         missing = 0
         self.progress("metadata", 0, 1)
+        timeout = READ_TIMEOUT_S + config.metadata_length * config.n_shards / READ_RATE
         for member in members:
             try:
-                data = await self.node(member).get_metadata(blob_id)
+                data = await self.node(member).get_metadata(blob_id, timeout)
                 metadata = verified_metadata(data, blob_id, config)
             except NodeError as exc:
                 if exc.status in (404, 451):
@@ -539,11 +641,18 @@ class WalrusClient:
         random.shuffle(rest)
         queue = systematic + rest
         good: dict[int, Sliver] = {}
-        limit = asyncio.Semaphore(max(self.read_concurrency, needed))
-        # Large slivers are verified one by one as they arrive (overlapping the downloads);
-        # small ones in two batches afterwards, which saves per-sliver overhead.
-        large = config.sliver_size(SliverType.PRIMARY, metadata.unencoded_length) >= 1 << 18
+        sliver_size = config.sliver_size(SliverType.PRIMARY, metadata.unencoded_length)
+        # Large slivers are verified one by one as they arrive (overlapping the downloads),
+        # with at most about READ_BYTES_IN_FLIGHT of them on the way, which bounds the
+        # transient memory of a large read; small ones in two batches afterwards, which saves
+        # per-sliver overhead.
+        large = sliver_size >= 1 << 18
+        in_flight = max(4, READ_BYTES_IN_FLIGHT // sliver_size) if large else needed
+        limit = asyncio.Semaphore(max(self.read_concurrency, min(needed, in_flight)))
         not_found = 0
+        slow: set[str] = set()
+        """Nodes that did not answer in time: asked no more during this read."""
+        timeout = READ_TIMEOUT_S + sliver_size / READ_RATE
         self.progress("slivers", 0, needed)
 
         async def fetch(pair: int) -> Sliver | None:
@@ -554,13 +663,18 @@ class WalrusClient:
             missing = 0
             async with limit:
                 for member in owners:
+                    if member.url in slow:
+                        continue
                     try:
-                        data = await self.node(member).get_sliver(blob_id, pair, SliverType.PRIMARY)
-                        sliver = Sliver.from_bcs(data, SliverType.PRIMARY)
+                        sliver = await self.node(member).read_sliver(
+                            blob_id, pair, SliverType.PRIMARY, sliver_size, timeout
+                        )
                         if large:
                             await asyncio.to_thread(sliver.verify, metadata)
                     except NodeError as exc:
                         missing += exc.status in (404, 451)
+                        if exc.reason == "TIMEOUT":
+                            slow.add(member.url)
                         continue
                     except WalrusError:
                         continue  # malformed or unverifiable: ignore this node's answer
@@ -572,15 +686,22 @@ class WalrusClient:
 
         async def fetch_batch(member: Member, pairs: list[int]) -> list[Sliver]:
             """Small primary slivers from one node in one request; what it lacks it omits."""
-            if member.url in self._no_batch_route:
+            if member.url in self._no_batch_route or member.url in slow:
                 return []
             try:
                 async with limit:
-                    data = await self.node(member).get_slivers(blob_id, SliverType.PRIMARY, pairs)
+                    data = await self.node(member).get_slivers(
+                        blob_id,
+                        SliverType.PRIMARY,
+                        pairs,
+                        timeout + len(pairs) * sliver_size / READ_RATE,
+                    )
                 batch = decode_sliver_batch(data)
             except NodeError as exc:
                 if lacks_route(exc):
                     self._no_batch_route.add(member.url)  # an upstream node
+                if exc.reason == "TIMEOUT":
+                    slow.add(member.url)
                 return []
             except WalrusError:
                 return []  # malformed: ask for these slivers one by one
@@ -638,189 +759,17 @@ class WalrusClient:
         """Blob object management for this client's wallet."""
         return BlobOps(self.chain, self.account)
 
-    async def health(self) -> list[dict[str, Any]]:
-        """Each committee member's health answer (or the error reaching it)."""
+    async def verified_blob_status(
+        self, blob_id: BlobId, timeout: float = STATUS_TIMEOUT_S
+    ) -> VerifiedStatus:
+        """The blob's status on upstream's rule (`pywalrus.client.status`), each node asked
+        for at most `timeout` seconds; `BlobStatusUnknown` if too few answered."""
         committee = await self.committee()
-
-        async def one(member: Member) -> dict[str, Any]:
-            try:
-                return {
-                    "name": member.name,
-                    "url": member.url,
-                    "health": await self.node(member).health(),
-                }
-            except NodeError as exc:
-                return {"name": member.name, "url": member.url, "error": str(exc)}
-
-        return list(await asyncio.gather(*(one(m) for m in committee.members)))
-
-    async def blob_status(self, blob_id: BlobId) -> Any:
-        """The latest status backed by nodes holding more than a third of the shards."""
-        committee = await self.committee()
-        answers: dict[str, tuple[Any, int]] = {}
-
-        async def ask(member: Member) -> None:
-            try:
-                status = await self.node(member).blob_status(blob_id)
-            except NodeError:
-                return
-            key = repr(status)
-            previous = answers.get(key, (status, 0))
-            answers[key] = (status, previous[1] + len(member.shards))
-
-        await asyncio.gather(*(ask(m) for m in committee.members))
-        backed = [s for s, w in answers.values() if is_validity(w, committee.n_shards)]
-        if not backed:
-            return "nonexistent" if not answers else max(answers.values(), key=lambda a: a[1])[0]
-        return _latest(backed)
-
-
-def _latest(statuses: list[Any]) -> Any:
-    order = {"invalid": 3, "permanent": 2, "deletable": 1}
-
-    def rank(status: Any) -> tuple[int, int]:
-        if not isinstance(status, dict):
-            return (0, 0)
-        ((kind, body),) = status.items()
-        return (order.get(kind, 0), int(body.get("endEpoch", 0) or 0))
-
-    return max(statuses, key=rank)
-
-
-def blob_object_json(obj: Object) -> dict[str, Any]:
-    """A Blob object in the shape of upstream's `blobObject` JSON."""
-    f = obj.fields
-    return {
-        "id": obj.id,
-        "registeredEpoch": f["registered_epoch"],
-        "blobId": f["blob_id"],
-        "size": f["size"],
-        "encodingType": "RS2",
-        "certifiedEpoch": f["certified_epoch"],
-        "storage": {
-            "id": f["storage"]["id"],
-            "startEpoch": f["storage"]["start_epoch"],
-            "endEpoch": f["storage"]["end_epoch"],
-            "storageSize": f["storage"]["storage_size"],
-        },
-        "deletable": f["deletable"],
-    }
-
-
-class BlobOps:
-    """Blob object management on chain (delete, extend, share, burn, attributes, listing)."""
-
-    def __init__(self, chain: ChainClient, account: Account) -> None:
-        self.chain = chain
-        self.account = account
-
-    async def _run(self, *calls: Call) -> dict[str, Any]:
-        try:
-            return await self.chain.execute(self.account, list(calls))
-        except ChainError as exc:
-            if exc.reason in ("EInsufficientFunds", "EInsufficientGas"):
-                raise InsufficientFunds(str(exc)) from None
-            raise
-
-    async def list_blobs(self, include_expired: bool = False) -> list[dict[str, Any]]:
-        epoch = (await self.chain.singleton("walrus::System")).fields["epoch"]
-        out = []
-        for obj in await self.chain.owned_objects(self.account.address, "walrus::Blob"):
-            if include_expired or obj.fields["storage"]["end_epoch"] > epoch:
-                out.append(blob_object_json(obj))
-        return out
-
-    async def objects_for(self, blob_id: BlobId) -> list[Object]:
-        return [
-            o
-            for o in await self.chain.owned_objects(self.account.address, "walrus::Blob")
-            if o.fields["blob_id"] == str(blob_id)
-        ]
-
-    async def delete(self, object_id: str) -> dict[str, Any]:
-        result = await self._run(Call("system::delete_blob", {"blob": object_id}))
-        return {"objectId": object_id, "storage": result["effects"]["results"][0]["storage"]}
-
-    async def extend(self, object_id: str, epochs: int, shared: bool = False) -> dict[str, Any]:
-        if shared:
-            result = await self._run(
-                Call("shared_blob::extend", {"shared_blob": object_id, "extended_epochs": epochs})
-            )
-            return {"objectId": object_id, "cost": result["effects"]["results"][0]["cost"]}
-        obj = await self.chain.get_object(object_id)
-        if obj is None:
-            raise BlobNotFound(f"no blob object {object_id}")
-        system = (await self.chain.singleton("walrus::System")).fields
-        units = -(-int(obj.fields["storage"]["storage_size"]) // (1 << 20))
-        cost = system["storage_price_per_unit_size"] * units * epochs
-        coin = await _pay_coin(self.chain, self.account, cost)
-        await self._run(
-            Call(
-                "system::extend_blob",
-                {"blob": object_id, "extended_epochs": epochs, "payment": coin},
-            )
-        )
-        updated = await self.chain.get_object(object_id)
-        assert updated is not None
-        return {
-            "objectId": object_id,
-            "cost": cost,
-            "endEpoch": updated.fields["storage"]["end_epoch"],
-        }
-
-    async def share(self, object_id: str, amount: int = 0) -> dict[str, Any]:
-        args: dict[str, Any] = {"blob": object_id}
-        if amount:
-            args.update(payment=await _pay_coin(self.chain, self.account, amount), amount=amount)
-        result = await self._run(Call("shared_blob::new", args))
-        return {
-            "sharedBlobObject": result["effects"]["results"][0]["shared_blob"],
-            "amount": amount,
-        }
-
-    async def fund_shared(self, shared_id: str, amount: int) -> dict[str, Any]:
-        coin = await _pay_coin(self.chain, self.account, amount)
-        await self._run(
-            Call("shared_blob::fund", {"shared_blob": shared_id, "payment": coin, "amount": amount})
-        )
-        return {"sharedBlobObject": shared_id, "amount": amount}
-
-    async def burn(self, object_ids: list[str]) -> dict[str, Any]:
-        if object_ids:
-            await self._run(*(Call("system::burn_blob", {"blob": o}) for o in object_ids))
-        return {"burned": object_ids}
-
-    async def attributes(self, object_id: str) -> dict[str, str]:
-        obj = await self.chain.get_object(object_id)
-        if obj is None or obj.type != "walrus::Blob":
-            raise BlobNotFound(f"no blob object {object_id}")
-        return dict(obj.fields["attributes"])
-
-    async def set_attributes(self, object_id: str, pairs: dict[str, str]) -> None:
-        await self._run(
-            *(
-                Call("blob::set_attribute", {"blob": object_id, "key": k, "value": v})
-                for k, v in pairs.items()
-            )
+        return await verified_status(
+            committee, self.node, self.chain, blob_id, timeout, self.config.chain_address
         )
 
-    async def remove_attribute_fields(self, object_id: str, keys: list[str]) -> None:
-        await self._run(
-            *(Call("blob::remove_attribute", {"blob": object_id, "key": k}) for k in keys)
-        )
-
-    async def remove_attributes(self, object_id: str) -> None:
-        await self._run(Call("blob::remove_attributes", {"blob": object_id}))
-
-
-async def _pay_coin(chain: ChainClient, account: Account, amount: int) -> str:
-    """A coin of the account holding at least `amount` (merging coins first if needed)."""
-    if amount == 0:  # a free operation still names a coin
-        coins = await chain.owned_objects(account.address, "wal::Coin")
-        if not coins:
-            raise InsufficientFunds(f"the wallet {account.address} holds no WAL coin")
-        return coins[0].id
-    payment = await select_payment(chain, account.address, amount)
-    if payment.calls:
-        await chain.execute(account, list(payment.calls))
-    return payment.coin
+    async def blob_status(self, blob_id: BlobId, timeout: float = STATUS_TIMEOUT_S) -> Any:
+        """The blob's status (upstream's `BlobStatus` JSON); `BlobStatusUnknown` if too few
+        nodes answered to trust one."""
+        return (await self.verified_blob_status(blob_id, timeout)).status

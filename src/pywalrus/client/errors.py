@@ -8,6 +8,7 @@ __all__ = [
     "BlobNotFound",
     "InconsistentBlob",
     "InsufficientFunds",
+    "InsufficientGas",
     "NodeError",
     "NotEnoughConfirmations",
     "NotEnoughSlivers",
@@ -42,3 +43,7 @@ class BlobNotFound(WalrusError):
 
 class InsufficientFunds(WalrusError):
     """The wallet's WAL or gas does not cover the operation."""
+
+
+class InsufficientGas(InsufficientFunds):
+    """The wallet's gas (SUI, not WAL) does not cover a transaction's fee."""

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 
 from pywalrus.client.errors import NodeError
+from pywalrus.core.bcs import BcsReader
 from pywalrus.core.crypto.bls import BlsPrivateKey
+from pywalrus.core.errors import WalrusError
 from pywalrus.core.messages import (
     MessageError,
     SignedMessage,
@@ -17,7 +22,8 @@ from pywalrus.core.messages import (
     SyncShardRequest,
     SyncShardResponse,
 )
-from pywalrus.core.types import BlobId, Epoch, SliverType
+from pywalrus.core.slivers import Sliver
+from pywalrus.core.types import BlobId, Epoch, SliverIndex, SliverType
 
 OCTET = {"Content-Type": "application/octet-stream"}
 
@@ -29,28 +35,50 @@ class NodeClient:
         self.url = url.rstrip("/")
         self.session = session
 
-    async def _request(
+    @contextlib.asynccontextmanager
+    async def _response(
         self,
         method: str,
         path: str,
         data: bytes | None = None,
         params: dict[str, str] | list[tuple[str, str]] | None = None,
         headers: dict[str, str] | None = None,
-    ) -> tuple[int, bytes]:
+        timeout: float | None = None,
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """A successful response whose body is still to be read; errors as `NodeError`.
+
+        `timeout` (seconds) bounds the whole request instead of the session's default; a
+        node that does not answer in time is a `NodeError` with reason `TIMEOUT`.
+        """
         if data:
             headers = {**OCTET, **(headers or {})}
+        # Without a timeout of its own, a request keeps the session's (passing None would
+        # lift every bound).
+        bound = (
+            aiohttp.ClientTimeout(total=timeout) if timeout is not None else self.session.timeout
+        )
         try:
             async with self.session.request(
-                method, self.url + path, data=data, params=params, headers=headers
+                method, self.url + path, data=data, params=params, headers=headers, timeout=bound
             ) as response:
-                body = await response.read()
                 if response.status >= 400:
-                    raise self._error(response.status, body)
-                return response.status, body
+                    raise self._error(response.status, await response.read())
+                yield response
         except aiohttp.ClientConnectorError as exc:
-            raise NodeError(self.url, 0, "CONNECTION_REFUSED", str(exc)) from None
-        except (aiohttp.ClientError, TimeoutError) as exc:
+            reason = exc.os_error.strerror or str(exc.os_error) if exc.os_error else str(exc)
+            raise NodeError(self.url, 0, "CONNECTION_REFUSED", reason) from None
+        except TimeoutError:
+            waited = f"{timeout:g} s" if timeout is not None else "the request timeout"
+            raise NodeError(self.url, 0, "TIMEOUT", f"no answer within {waited}") from None
+        except aiohttp.ClientError as exc:
             raise NodeError(self.url, 0, "UNREACHABLE", str(exc) or type(exc).__name__) from None
+
+    async def _request(
+        self, method: str, path: str, *args: Any, **kwargs: Any
+    ) -> tuple[int, bytes]:
+        """Status and body of a successful request (arguments as `_response`)."""
+        async with self._response(method, path, *args, **kwargs) as response:
+            return response.status, await response.read()
 
     def _error(self, status: int, body: bytes) -> NodeError:
         reason, message = "UNKNOWN", body[:200].decode(errors="replace")
@@ -62,14 +90,14 @@ class NodeClient:
             pass
         return NodeError(self.url, status, reason, message)
 
-    async def _json(self, path: str, params: dict[str, str] | None = None) -> Any:
-        _, body = await self._request("GET", path, params=params)
+    async def _json(
+        self, path: str, params: dict[str, str] | None = None, timeout: float | None = None
+    ) -> Any:
+        _, body = await self._request("GET", path, params=params, timeout=timeout)
         try:
             return json.loads(body)["success"]["data"]
         except (ValueError, KeyError, TypeError):
-            raise NodeError(
-                self.url, 200, "BAD_RESPONSE", "response is not a Walrus envelope"
-            ) from None
+            raise self._bad("response is not a Walrus envelope") from None
 
     async def put_metadata(self, blob_id: BlobId, metadata: bytes, pending: bool = True) -> int:
         status, _ = await self._request(
@@ -95,16 +123,58 @@ class NodeClient:
         )
         return status
 
-    async def get_metadata(self, blob_id: BlobId) -> bytes:
-        return (await self._request("GET", f"/v1/blobs/{blob_id}/metadata"))[1]
+    async def get_metadata(self, blob_id: BlobId, timeout: float | None = None) -> bytes:
+        path = f"/v1/blobs/{blob_id}/metadata"
+        return (await self._request("GET", path, timeout=timeout))[1]
 
-    async def get_slivers(self, blob_id: BlobId, axis: SliverType, pairs: list[int]) -> bytes:
+    async def get_slivers(
+        self, blob_id: BlobId, axis: SliverType, pairs: list[int], timeout: float | None = None
+    ) -> bytes:
         """A sliver batch of those of the pairs' slivers the node serves (pywalrus nodes only)."""
         params = [("type", axis.label), *(("pair", str(p)) for p in pairs)]
-        return (await self._request("GET", f"/v1/blobs/{blob_id}/slivers", params=params))[1]
+        path = f"/v1/blobs/{blob_id}/slivers"
+        return (await self._request("GET", path, params=params, timeout=timeout))[1]
 
     async def get_sliver(self, blob_id: BlobId, pair: int, axis: SliverType) -> bytes:
         return (await self._request("GET", f"/v1/blobs/{blob_id}/slivers/{pair}/{axis.label}"))[1]
+
+    async def read_sliver(
+        self,
+        blob_id: BlobId,
+        pair: int,
+        axis: SliverType,
+        expected_length: int,
+        timeout: float | None = None,
+    ) -> Sliver:
+        """A sliver (unverified) parsed from its BCS `SliverData` as the body streams in.
+
+        The symbols are read into a bytes object of their own, so a large read holds each
+        sliver once, not as a whole body and a copy of its symbols. A body announcing other
+        than `expected_length` bytes of symbols is refused before any of them is read.
+        """
+        path = f"/v1/blobs/{blob_id}/slivers/{pair}/{axis.label}"
+        async with self._response("GET", path, timeout=timeout) as response:
+            body = response.content
+            try:
+                prefix = b""
+                while not prefix or (prefix[-1] & 0x80 and len(prefix) < 5):
+                    prefix += await body.readexactly(1)
+                length = BcsReader(prefix, "sliver length").uleb128()
+                if length != expected_length:
+                    raise self._bad(f"sliver of {length} bytes, expected {expected_length}")
+                payload = await body.readexactly(length)
+                trailer = BcsReader(await body.readexactly(4), "sliver")
+                if await body.read(1):
+                    raise self._bad("trailing bytes after the sliver")
+                symbol_size = trailer.u16()
+                return Sliver(axis, SliverIndex(trailer.u16()), symbol_size, payload)
+            except (asyncio.IncompleteReadError, WalrusError) as exc:
+                if isinstance(exc, NodeError):
+                    raise
+                raise self._bad(f"malformed sliver: {exc}") from None
+
+    def _bad(self, message: str) -> NodeError:
+        return NodeError(self.url, 200, "BAD_RESPONSE", message)
 
     async def get_confirmation(
         self, blob_id: BlobId, object_id: str | None, wait_ms: int = 5_000
@@ -120,9 +190,7 @@ class NodeClient:
         try:
             return SignedMessage.from_json(data["signed"])
         except (KeyError, TypeError, ValueError) as exc:
-            raise NodeError(
-                self.url, 200, "BAD_RESPONSE", f"malformed confirmation: {exc}"
-            ) from None
+            raise self._bad(f"malformed confirmation: {exc}") from None
 
     async def sync_shard(
         self, key: BlsPrivateKey, request: SyncShardRequest, epoch: Epoch
@@ -137,10 +205,11 @@ class NodeClient:
         try:
             return SyncShardResponse.from_bcs(body)
         except MessageError as exc:
-            raise NodeError(self.url, 200, "BAD_RESPONSE", str(exc)) from None
+            raise self._bad(str(exc)) from None
 
-    async def blob_status(self, blob_id: BlobId) -> Any:
-        return await self._json(f"/v1/blobs/{blob_id}/status")
+    async def blob_status(self, blob_id: BlobId, timeout: float | None = None) -> Any:
+        return await self._json(f"/v1/blobs/{blob_id}/status", timeout=timeout)
 
-    async def health(self) -> Any:
-        return await self._json("/v1/health")
+    async def health(self, detailed: bool = False, timeout: float | None = None) -> Any:
+        params = {"detailed": "true"} if detailed else None
+        return await self._json("/v1/health", params, timeout)

@@ -11,7 +11,8 @@ import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from pywalrus.client.client import BlobOps, Progress, StoreOptions, WalrusClient
+from pywalrus.client.blob_objects import BlobOps
+from pywalrus.client.client import Progress, StoreOptions, WalrusClient
 from pywalrus.client.config import ClientConfig, Wallet
 from pywalrus.core.decoding import ConsistencyCheck
 from pywalrus.core.types import BlobId

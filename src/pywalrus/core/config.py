@@ -41,6 +41,16 @@ def is_validity(weight: int, n_shards: int) -> bool:
     return 3 * weight >= n_shards + 1
 
 
+def quorum_weight(n_shards: int) -> int:
+    """The least weight that is a quorum (`is_quorum`): ⌈(2n + 1) / 3⌉."""
+    return -(-(2 * n_shards + 1) // 3)
+
+
+def validity_weight(n_shards: int) -> int:
+    """The least weight that is a validity set (`is_validity`): ⌈(n + 1) / 3⌉."""
+    return -(-(n_shards + 1) // 3)
+
+
 @dataclass(frozen=True, slots=True)
 class EncodingConfig:
     """RS2 parameters for one shard count."""

@@ -72,17 +72,13 @@ def _roots(pool: Executor, leaves: Digests) -> Digests:
     return np.concatenate([p.result() for p in parts])
 
 
-def hash_expanded_matrix(
-    primary: npt.NDArray[np.uint8],
-    primary_padded: npt.NDArray[np.uint8],
-    n_primary_source: int,
-) -> ExpandedHashes:
+def hash_expanded_matrix(primary: npt.NDArray[np.uint8], n_primary_source: int) -> ExpandedHashes:
     """Expand every primary row with the secondary code and hash the n×n matrix.
 
-    The main thread runs the Reed-Solomon expansion block by block while worker threads hash
-    finished blocks (the hashing releases the GIL), then the 2n tree roots are split between
-    the workers. `primary` and `primary_padded` are the same (n, C) symbols in the natural and
-    the codec layout.
+    The main thread runs the Reed-Solomon expansion block by block (each block of rows laid
+    out for the codec on its own, so no codec-layout copy of the whole matrix exists) while
+    worker threads hash finished blocks (the hashing releases the GIL), then the 2n tree roots
+    are split between the workers. `primary` holds the (n, C) primary symbols.
     """
     n, cols, s = primary.shape
     leaves = np.empty((n, n, DIGEST_LEN), dtype=np.uint8)
@@ -96,12 +92,12 @@ def hash_expanded_matrix(
             top = min(b, n_primary_source)
             secondary_recovery[a:top] = recovery[: top - a]
 
-    block = max(1, ROWS_PER_BLOCK_BYTES // max(1, n * primary_padded.shape[2]))
+    block = max(1, ROWS_PER_BLOCK_BYTES // max(1, n * padded_symbol_size(s)))
     with ThreadPoolExecutor(WORKERS) as pool:
         pending = []
         for a in range(0, n, block):
             b = min(n, a + block)
-            rows = primary_padded[a:b].transpose(1, 0, 2)
+            rows = to_codec_layout(primary[a:b]).transpose(1, 0, 2)
             pending.append(pool.submit(hash_block, a, b, encode_recovery_padded(rows, n)))
         for job in pending:
             job.result()
@@ -196,12 +192,13 @@ def encode_blob(blob: bytes, config: EncodingConfig) -> EncodedBlob:
     # The first R primary slivers are the blob itself: write it there, not into a copy.
     primary = np.empty((n, cols, s), dtype=np.uint8)
     source = message_matrix(blob, config, out=primary[:rows])
-    primary_padded = np.empty((n, cols, padded_symbol_size(s)), dtype=np.uint8)
-    primary_padded[:rows] = to_codec_layout(source)
-    encode_recovery_padded(primary_padded[:rows], n, out=primary_padded[rows:])
-    primary[rows:] = from_codec_layout(primary_padded[rows:], s)
-    hashes = hash_expanded_matrix(primary, primary_padded, rows)
-    del primary_padded
+    # The other primary slivers, a block of columns at a time: every column is its own
+    # codeword, so only a block's codec-layout copy exists at once, not the whole matrix's.
+    width = max(1, ROWS_PER_BLOCK_BYTES // max(1, n * padded_symbol_size(s)))
+    for c in range(0, cols, width):
+        recovery = encode_recovery_padded(to_codec_layout(source[:, c : c + width]), n)
+        primary[rows:, c : c + width] = from_codec_layout(recovery, s)
+    hashes = hash_expanded_matrix(primary, rows)
     metadata = metadata_from_hashes(hashes.primary_hashes, hashes.secondary_hashes, len(blob))
     return EncodedBlob(config, metadata, metadata.blob_id(), primary, hashes.secondary_recovery)
 

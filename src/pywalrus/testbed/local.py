@@ -47,6 +47,33 @@ class Member:
     """Path that answers 2xx when healthy."""
 
 
+class TestbedError(WalrusError):
+    """A testbed directory that cannot be used (a file, not writable, …)."""
+
+
+def existing_layout(directory: Path) -> dict[str, Any] | None:
+    """The node and shard counts of the network already in `directory`, if there is one."""
+    try:
+        state = yaml.safe_load((directory / STATE).read_text())
+    except (OSError, yaml.YAMLError):
+        return None
+    return {"nodes": state.get("nodes"), "shards": state.get("shards")}
+
+
+def check_directory(directory: Path) -> None:
+    """Create `directory` if needed; a `TestbedError` naming why it cannot hold a testbed."""
+    if directory.exists() and not directory.is_dir():
+        raise TestbedError(f"testbed directory '{directory}' is a file, not a directory")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise TestbedError(
+            f"cannot create the testbed directory '{directory}': {exc.strerror}"
+        ) from None
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise TestbedError(f"testbed directory '{directory}' is not writable")
+
+
 def _pid_file(directory: Path, name: str) -> Path:
     return directory / "pids" / f"{name}.pid"
 
@@ -88,7 +115,7 @@ def create(
     directory: Path, nodes: int, shards: int, epoch_duration_ms: int, manual_clock: bool = False
 ) -> None:
     """Write keys, genesis and configs for a new testbed in `directory`."""
-    directory.mkdir(parents=True, exist_ok=True)
+    check_directory(directory)
     chain_port, *node_ports = free_ports(1 + nodes)
     identities = generate_nodes(nodes, node_ports)
     client = Account.generate()
@@ -127,8 +154,12 @@ def create(
                 "v1/health",
             )
         )
+    # The wallet by its absolute path: a copy of the config (to ~/.walrus/) keeps working.
     write_client_config(
-        directory / "client_config.yaml", chain_url, chain_key.address, "wallet.keystore"
+        directory / "client_config.yaml",
+        chain_url,
+        chain_key.address,
+        str((directory / "wallet.keystore").resolve()),
     )
     state = {"members": [m.__dict__ for m in members], "nodes": nodes, "shards": shards}
     (directory / STATE).write_text(yaml.safe_dump(state, sort_keys=False))
@@ -158,7 +189,11 @@ def up(
     timeout: float = 60.0,
     manual_clock: bool = False,
 ) -> list[Member]:
-    """Create (if needed) and start every process that is not running; wait for health."""
+    """Create (if needed) and start every process that is not running; wait for health.
+
+    An existing testbed keeps its layout: `nodes` and `shards` only shape a new one.
+    """
+    check_directory(directory)
     if not (directory / STATE).exists():
         create(directory, nodes, shards, epoch_duration_ms, manual_clock)
     members = load_members(directory)
