@@ -283,3 +283,48 @@ async def test_sigkill_loses_no_acknowledged_transaction(chain: ChainProcess) ->
         account = await client.account(chain.user.address)
         assert account["nonce"] >= len(acked)
         await client.execute(chain.user, [Call("wal::split", {"coin": coin, "amount": 1})])
+
+
+async def test_unrepresentable_numbers_and_deep_json_are_bad_params(chain: ChainProcess) -> None:
+    """Numbers the chain cannot represent (1e400 would become infinity and be stored as null,
+    no longer matching its signature), JSON nested thousands of levels deep and integers
+    beyond 64 bits are refused as bad parameters, and nothing is stored."""
+
+    def rpc(method: str, params_text: str) -> bytes:
+        head = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method})
+        return f'{head[:-1]}, "params": {params_text}}}'.encode()
+
+    async with ChainClient(chain.url) as client:
+        before = await client.info()
+        coin = (await client.owned_objects(chain.user.address, "wal::Coin"))[0].id
+        data = TransactionData(
+            "proc-chain",
+            chain.user.address,
+            0,
+            10**6,
+            (Call("wal::split", {"coin": coin, "amount": 1}),),
+        )
+        signed = json.dumps(data.sign(chain.user).to_json())
+        # The same transaction text with the amount replaced by a number beyond float range.
+        infinite = signed.replace('"amount": 1}', '"amount": 1e400}')
+        assert infinite != signed
+        deep = "[" * 5000 + "]" * 5000
+        nested_args = json.loads(signed)
+        nested_args["data"]["calls"][0]["args"]["amount"] = json.loads("[" * 600 + "]" * 600)
+        for body in [
+            rpc("chain_submitTransaction", f'{{"transaction": {infinite}}}'),
+            rpc("chain_getAccount", '{"address": 1e400}'),
+            rpc("chain_info", f'{{"x": {deep}}}'),
+            rpc("chain_submitTransaction", json.dumps({"transaction": nested_args})),
+            rpc("chain_queryEvents", json.dumps({"after": 2**70})),
+            rpc("chain_waitEvents", json.dumps({"after": -(2**70), "timeoutMs": 1})),
+            rpc("chain_getCheckpoints", json.dumps({"start": 2**70})),
+        ]:
+            reply = await _raw(chain.url, body)
+            assert reply["error"]["code"] == -32602, (body[:120], reply)  # type: ignore[index]
+        # At the edge of the range there is simply nothing.
+        edge = rpc("chain_getCheckpoints", json.dumps({"start": 2**63 - 2, "count": 5}))
+        assert (await _raw(chain.url, edge))["result"] == []
+        after = await client.info()
+        assert (after["txCount"], after["eventCount"]) == (before["txCount"], before["eventCount"])
+        assert (await client.account(chain.user.address))["nonce"] == 0

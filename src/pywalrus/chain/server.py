@@ -14,6 +14,7 @@ import binascii
 import contextlib
 import json
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -22,7 +23,7 @@ from aiohttp import web
 from pywalrus.chain.contracts import certify
 from pywalrus.chain.ledger import ExecutionResult, Ledger, TransactionRejected
 from pywalrus.chain.prechecks import Job, Prechecks
-from pywalrus.chain.tx import Call, SignedTransaction, TransactionFormatError
+from pywalrus.chain.tx import Call, SignedTransaction, TransactionFormatError, json_depth
 from pywalrus.core.accounts import InvalidAddressError, parse_address
 from pywalrus.core.errors import WalrusError
 from pywalrus.core.jsoncodec import dumps_bytes
@@ -35,6 +36,10 @@ CERTIFYING = {"system::certify_blob": "quorum", "system::invalidate_blob_id": "v
 CERTIFICATE_ARGS = ("signature", "signers_bitmap", "message")
 MAX_EVENTS_PER_QUERY = 1000
 MAX_WAIT_MS = 30_000
+MAX_JSON_DEPTH = 64
+"""Deepest nesting of a request body (a transaction's arguments are bounded further in `tx`)."""
+I64_MIN, I64_MAX = -(1 << 63), (1 << 63) - 1
+"""Integer parameters (cursors, counts, times) must fit the store's 64-bit integers."""
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
@@ -66,6 +71,8 @@ def _param(params: dict[str, Any], name: str, kind: type, default: Any = ...) ->
         return None
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise RpcError(INVALID_PARAMS, f"parameter {name!r} must be of type {kind.__name__}")
+    if kind is int and not I64_MIN <= value <= I64_MAX:
+        raise RpcError(INVALID_PARAMS, f"parameter {name!r} does not fit in 64 bits")
     return value
 
 
@@ -147,10 +154,7 @@ class ChainServer:
     async def handle(self, request: web.Request) -> web.Response:
         request_id: Any = None
         try:
-            try:
-                body = json.loads(await request.read(), parse_constant=_no_constant)
-            except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
-                raise RpcError(PARSE_ERROR, "request body is not valid JSON") from None
+            body = _parse_body(await request.read())
             if not isinstance(body, dict) or body.get("jsonrpc") != "2.0":
                 raise RpcError(INVALID_REQUEST, "expected a JSON-RPC 2.0 request object")
             request_id = body.get("id")
@@ -324,7 +328,7 @@ class ChainServer:
         start = _param(params, "start", int)
         count = min(_param(params, "count", int, 1), 1000)
         out = []
-        for seq in range(start, start + count):
+        for seq in range(max(start, 0), min(start + count, I64_MAX)):
             checkpoint = self.ledger.store.checkpoint(seq)
             if checkpoint is None:
                 break
@@ -367,6 +371,36 @@ def _json_response(value: Any) -> web.Response:
     return web.Response(body=dumps_bytes(value), content_type="application/json")
 
 
+class _Unrepresentable(ValueError):
+    """A valid JSON number the chain cannot hold (beyond float range)."""
+
+
 def _no_constant(name: str) -> Any:
     """JSON has no NaN or Infinity (Python's parser accepts them; our writer would not)."""
     raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    """A JSON number with a fraction or exponent; beyond float range (1e400) it would become
+    infinity, which JSON cannot write back: the stored transaction would no longer be the
+    one signed."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise _Unrepresentable(f"number {text[:40]} is out of range")
+    return value
+
+
+def _parse_body(raw: bytes) -> Any:
+    """The request body as JSON: not JSON is a parse error; numbers out of range and nesting
+    deeper than `MAX_JSON_DEPTH` are bad parameters."""
+    try:
+        body = json.loads(raw, parse_constant=_no_constant, parse_float=_finite_float)
+    except _Unrepresentable as exc:
+        raise RpcError(INVALID_PARAMS, str(exc)) from None
+    except RecursionError:
+        raise RpcError(INVALID_PARAMS, f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
+        raise RpcError(PARSE_ERROR, "request body is not valid JSON") from None
+    if json_depth(body) > MAX_JSON_DEPTH:
+        raise RpcError(INVALID_PARAMS, f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    return body
