@@ -328,3 +328,26 @@ async def test_unrepresentable_numbers_and_deep_json_are_bad_params(chain: Chain
         after = await client.info()
         assert (after["txCount"], after["eventCount"]) == (before["txCount"], before["eventCount"])
         assert (await client.account(chain.user.address))["nonce"] == 0
+
+
+async def test_clients_sharing_an_account_do_not_fail_on_nonces(chain: ChainProcess) -> None:
+    """Eight clients (each with its own nonce cache, as separate processes have) submitting for
+    one account at once: each refusal names the nonce expected, and the client retries with
+    it until its transaction executes."""
+    async with ChainClient(chain.url) as setup:
+        coin = (await setup.owned_objects(chain.user.address, "wal::Coin"))[0].id
+    clients = [ChainClient(chain.url) for _ in range(8)]
+    try:
+
+        async def stream(client: ChainClient) -> int:
+            for _ in range(15):
+                await client.execute(chain.user, [Call("wal::split", {"coin": coin, "amount": 1})])
+            return 15
+
+        done = await asyncio.gather(*(stream(c) for c in clients))
+    finally:
+        for client in clients:
+            await client.close()
+    assert sum(done) == 120
+    async with ChainClient(chain.url) as client:
+        assert (await client.account(chain.user.address))["nonce"] == 120

@@ -51,11 +51,12 @@ SERVER_ERROR = -32001
 
 
 class RpcError(Exception):
-    def __init__(self, code: int, message: str, reason: str | None = None) -> None:
+    def __init__(self, code: int, message: str, reason: str | None = None, **data: Any) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.reason = reason
+        self.data = data
 
 
 Handler = Callable[[dict[str, Any]], Awaitable[Any]]
@@ -71,7 +72,7 @@ def _param(params: dict[str, Any], name: str, kind: type, default: Any = ...) ->
         return None
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise RpcError(INVALID_PARAMS, f"parameter {name!r} must be of type {kind.__name__}")
-    if kind is int and not I64_MIN <= value <= I64_MAX:
+    if isinstance(value, int) and not I64_MIN <= value <= I64_MAX:
         raise RpcError(INVALID_PARAMS, f"parameter {name!r} does not fit in 64 bits")
     return value
 
@@ -137,6 +138,8 @@ class ChainServer:
                     self._tick()
                 except WalrusError as exc:
                     log.warning("epoch tick failed: %s", exc)
+                except Exception:  # the epochs must go on: log the bug and tick again
+                    log.exception("epoch tick failed")
                 await asyncio.sleep(0.2)
 
         task = asyncio.create_task(loop())
@@ -169,7 +172,7 @@ class ChainServer:
         except RpcError as exc:
             error: dict[str, Any] = {"code": exc.code, "message": exc.message}
             if exc.reason:
-                error["data"] = {"reason": exc.reason}
+                error["data"] = {"reason": exc.reason, **exc.data}
             return _json_response({"jsonrpc": "2.0", "id": request_id, "error": error})
         except web.HTTPRequestEntityTooLarge:
             raise
@@ -218,7 +221,7 @@ class ChainServer:
         try:
             return (await future).to_json()
         except TransactionRejected as exc:
-            raise RpcError(TX_REJECTED, str(exc), exc.code) from None
+            raise RpcError(TX_REJECTED, str(exc), exc.code, **exc.data) from None
 
     def _certificates(self, signed: SignedTransaction) -> tuple[certify.CertificateKey, ...]:
         """The certificates a transaction's calls carry, for the precheck."""
@@ -353,7 +356,7 @@ class ChainServer:
         try:
             return self.ledger.execute_system(calls).to_json()
         except TransactionRejected as exc:
-            raise RpcError(TX_REJECTED, str(exc), exc.code) from None
+            raise RpcError(TX_REJECTED, str(exc), exc.code, **exc.data) from None
 
     async def advance_clock(self, params: dict[str, Any]) -> Any:
         ms = _param(params, "ms", int)
