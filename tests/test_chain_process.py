@@ -28,7 +28,7 @@ from pywalrus.core.types import Epoch
 from pywalrus.testbed.chain_files import write_chain_files
 from pywalrus.testbed.genesis import NodeIdentity, generate_nodes, make_genesis
 from pywalrus.testbed.ports import free_ports
-from pywalrus.testbed.process import start_walrus, wait_until_healthy
+from pywalrus.testbed.process import session_processes, start_walrus, wait_until_healthy
 
 
 @dataclass
@@ -351,3 +351,22 @@ async def test_clients_sharing_an_account_do_not_fail_on_nonces(chain: ChainProc
     assert sum(done) == 120
     async with ChainClient(chain.url) as client:
         assert (await client.account(chain.user.address))["nonce"] == 120
+
+
+async def test_precheck_workers_exit_when_the_chain_is_killed(chain: ChainProcess) -> None:
+    """The precheck workers (and multiprocessing's resource tracker) leave with a chain killed
+    by SIGKILL instead of living on as orphans."""
+    sid = chain.process.pid  # started in a session of its own
+    async with ChainClient(chain.url) as client:
+        garbage = {"signature": "AA==", "signers_bitmap": "AA==", "message": "AA=="}
+        with pytest.raises(ChainError):  # checked in a worker first, then refused
+            await client.execute(
+                chain.user, [Call("system::certify_blob", {"blob": "0x1", **garbage})]
+            )
+    assert len(session_processes(sid)) >= 3, "the chain, its workers and the resource tracker"
+    chain.kill()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 15
+    while session_processes(sid) and loop.time() < deadline:
+        await asyncio.sleep(0.05)
+    assert session_processes(sid) == []

@@ -10,6 +10,7 @@ directory, it restarts what is not running and keeps all data. Process IDs live 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import time
@@ -26,7 +27,7 @@ from pywalrus.core.errors import WalrusError
 from pywalrus.testbed.chain_files import write_chain_files
 from pywalrus.testbed.genesis import generate_nodes, make_genesis
 from pywalrus.testbed.ports import free_ports
-from pywalrus.testbed.process import http_ok, start_walrus, wait_until_healthy
+from pywalrus.testbed.process import http_ok, session_processes, start_walrus, wait_until_healthy
 
 STATE = "testbed.yaml"
 
@@ -208,6 +209,11 @@ def stop_member(
         time.sleep(0.05)
     if running_pid(directory, name) is not None:
         os.kill(pid, signal.SIGKILL)
+    # Helpers it started (the chain's precheck workers) leave with it; whatever is still in
+    # its session after that is an orphan.
+    for leftover in session_processes(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(leftover, signal.SIGKILL)
 
 
 def down(directory: Path) -> int:
