@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import random
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
@@ -34,7 +34,7 @@ from pywalrus.core.types import BlobId, Epoch, ShardIndex, SliverPairIndex, Sliv
 from pywalrus.node import blob_info
 from pywalrus.node.storage import NodeStore
 from pywalrus.testbed import local
-from testbed_harness import Network, running_testbed, wait_for
+from testbed_harness import Network, all_slivers_stored, running_testbed, wait_for
 
 STAKE = 900_000 * FROST_PER_WAL
 """Extra stake that roughly doubles a node's weight (genesis stakes are 1M WAL each)."""
@@ -72,31 +72,6 @@ async def sliver_status(member: Member, blob_id: BlobId, pair: int) -> tuple[int
                 return 200, "ok"
             body = await response.json()
             return response.status, body["error"]["details"][0]["reason"]
-
-
-async def all_slivers_stored(committee: Committee, blobs: Iterable[BlobId]) -> None:
-    """Wait until every member holds both slivers of each of its shards for every blob.
-
-    A store returns once a quorum confirmed; a slower node may still be writing, or rebuild
-    its slivers by blob sync a little later. Shard transfer assumes the old owners hold them.
-    """
-    config = committee.encoding
-
-    async def stored(session: aiohttp.ClientSession, member: Member, blob_id: BlobId) -> bool:
-        for shard in member.shards:
-            pair = config.pair_for_shard(ShardIndex(shard), blob_id)
-            for axis in SliverType:
-                url = f"{member.url}/v1/blobs/{blob_id}/slivers/{pair}/{axis.label}/status"
-                async with session.get(url) as response:
-                    if (await response.json())["success"]["data"] != "stored":
-                        return False
-        return True
-
-    async def everywhere() -> bool:
-        async with aiohttp.ClientSession() as session:
-            return all([await stored(session, m, b) for m in committee.members for b in blobs])
-
-    await wait_for(everywhere, what="every node to hold its slivers of the stored blobs")
 
 
 async def stake(net: Network, account_wallet: str | None, node_id: str, amount: int) -> None:

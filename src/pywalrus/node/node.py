@@ -7,6 +7,9 @@ after verifying them; it signs storage confirmations when it holds both slivers 
 it owns for a blob; it keeps a status record per shard (`shard_state`) that epoch changes
 update, keeps serving shards it lost until their new owner has them, and reports epoch sync to
 the chain once every shard it owns is complete.
+
+Its long-running work runs under a `Supervisor` (`tasks`): the event follower and the epoch
+sync report wait out chain outages with backoff, and are restarted if they die anyway.
 """
 
 from __future__ import annotations
@@ -30,11 +33,18 @@ from pywalrus.core.errors import WalrusError
 from pywalrus.core.metadata import BlobMetadata
 from pywalrus.core.types import BlobId, ShardIndex, SliverPairIndex, SliverType
 from pywalrus.node import blob_info, shard_state
+from pywalrus.node.follower import EVENT_PAGE, POLL_MS, FollowerStatus
+from pywalrus.node.metrics import NodeMetrics
 from pywalrus.node.shard_state import READ_ONLY, READY, ShardState
 from pywalrus.node.storage import NodeStore
+from pywalrus.node.tasks import Backoff, Supervisor, retrying
 
 log = logging.getLogger("pywalrus.node")
 T = TypeVar("T")
+CHAIN_ERRORS = (ChainUnavailable, ChainError)
+"""What an unreachable, restarting or refusing chain raises: waited out, never fatal."""
+FOLLOWER = "event follower"
+SYNC_REPORT = "epoch sync report"
 
 
 @dataclass
@@ -63,6 +73,7 @@ class StorageNode:
         max_pending_ms: int = 30_000,
         confirmation_wait_ms: int = 5_000,
         faults: tuple[str, ...] = (),
+        metrics: NodeMetrics | None = None,
     ) -> None:
         self.name = name
         self.node_id = node_id
@@ -104,6 +115,10 @@ class StorageNode:
         self._cpu = ThreadPoolExecutor(2, thread_name_prefix="verify")
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="lmdb-writer")
         self._stopping = asyncio.Event()
+        self.metrics = metrics or NodeMetrics()
+        self.supervisor = Supervisor(name, self.metrics.task_restarts)
+        self.follower = FollowerStatus()
+        self._report_again = False
         self.on_certified: Callable[[BlobId], None] | None = None
         """Called for each certified blob event (blob sync hooks in here)."""
         self.on_shards_gained: Callable[[], None] | None = None
@@ -287,8 +302,26 @@ class StorageNode:
                 if cap.fields["node_id"] == self.node_id:
                     self.cap_id = cap.id
 
+    def request_sync_report(self) -> None:
+        """Report epoch sync to the chain if it is due, in a supervised task that retries
+        through chain outages (again after it finishes, if asked while it runs)."""
+        if self.supervisor.running(SYNC_REPORT):
+            self._report_again = True
+        else:
+            self.supervisor.spawn(SYNC_REPORT, self._report_until_done)
+
+    async def _report_until_done(self) -> None:
+        while True:
+            self._report_again = False
+            await retrying(
+                f"node {self.name}: epoch sync report", self.report_sync_done, CHAIN_ERRORS
+            )
+            if not self._report_again:
+                return
+
     async def report_sync_done(self) -> None:
-        """Tell the chain this node holds its shards for the current epoch."""
+        """Tell the chain this node holds its shards for the current epoch, if it has not yet
+        and the chain waits for it; chain errors propagate (the caller retries)."""
         staking = await self.chain.singleton("walrus::Staking")
         state = staking.fields["epoch_state"]
         if state["kind"] != "EpochChangeSync" or not self.shards or self.cap_id is None:
@@ -299,31 +332,69 @@ class StorageNode:
         if syncing:
             log.info("node %s: epoch sync waits for shards %s", self.name, syncing)
             return
-        try:
-            await self.chain.execute(
-                self.operator,
-                [Call("staking::epoch_sync_done", {"cap": self.cap_id, "epoch": self.epoch})],
-            )
-            log.info("node %s: reported epoch sync done for epoch %d", self.name, self.epoch)
-        except ChainError as exc:
-            log.warning("epoch_sync_done failed: %s", exc)
+        await self.chain.execute(
+            self.operator,
+            [Call("staking::epoch_sync_done", {"cap": self.cap_id, "epoch": self.epoch})],
+        )
+        log.info("node %s: reported epoch sync done for epoch %d", self.name, self.epoch)
 
     # Events --------------------------------------------------------------------------------
 
     async def follow_events(self) -> None:
-        """Follow chain events forever (until `stop`), applying them in order."""
+        """Follow chain events forever (until `stop`), applying them in order.
+
+        On every (re)start it first re-reads the committee and reconciles the shards, since a
+        follower that died after storing a cursor may not have finished applying an epoch
+        change. An unreachable chain is waited out with backoff; `follower` records each poll
+        for `/v1/health`.
+        """
+        status = self.follower
+        status.restarted()
+        await retrying(
+            f"node {self.name}: committee refresh", self.catch_up, CHAIN_ERRORS, status.failed
+        )
         cursor = self.store.event_cursor()
+        backoff = Backoff()
+        timeout_ms = 0  # the first poll answers at once: whether the node is caught up
         while not self._stopping.is_set():
+            status.polling()
             try:
-                events = await self.chain.wait_events(cursor, timeout_ms=10_000, limit=500)
-            except (ChainUnavailable, ChainError) as exc:
-                log.warning("event follower: %s", exc)
-                await asyncio.sleep(0.5)
+                events = await self.chain.wait_events(
+                    cursor, timeout_ms=timeout_ms, limit=EVENT_PAGE
+                )
+            except CHAIN_ERRORS as exc:
+                status.failed(exc)
+                pause = backoff.next()
+                log.warning(
+                    "node %s: event follower: %s; retrying in %.1f s", self.name, exc, pause
+                )
+                await asyncio.sleep(pause)
                 continue
-            if not events:
-                continue
-            await self.apply_events(events)
-            cursor = events[-1].seq
+            backoff.reset()
+            if events:
+                await self.apply_events(events)
+                cursor = events[-1].seq
+            full = len(events) >= EVENT_PAGE
+            status.polled(full)
+            timeout_ms = 0 if full else POLL_MS
+
+    async def catch_up(self) -> None:
+        """Bring the committee view, the shard records, epoch sync and blob sync up to what
+        the applied events say (at start, and when the follower restarts)."""
+        await self.refresh_committee()
+        await self.update_shard_states()
+        self.request_sync_report()
+        if self.on_certified is not None:
+            # Catch up on certified blobs missed while the node (or its follower) was down.
+            for blob_id, info in self.store.blob_infos():
+                if blob_info.is_certified(info, self.epoch):
+                    self.on_certified(blob_id)
+
+    def health_problem(self) -> str | None:
+        """Why this node is not healthy (its event follower is down or behind), or None."""
+        if not self.supervisor.running(FOLLOWER):
+            return "the event follower is not running"
+        return self.follower.problem()
 
     async def apply_events(self, events: Iterable[Event]) -> None:
         updated: dict[BlobId, blob_info.BlobInfo | None] = {}
@@ -360,10 +431,15 @@ class StorageNode:
             self._cache_info(blob_id, info)
         self.highest_event = last
         if epoch_changed:
-            await self.refresh_committee()
+            await retrying(
+                f"node {self.name}: committee refresh",
+                self.refresh_committee,
+                CHAIN_ERRORS,
+                self.follower.failed,
+            )
             await self.update_shard_states()
             await self.collect_garbage()
-            await self.report_sync_done()
+            self.request_sync_report()
         if event_epoch != self.event_epoch:
             await self.write(self.store.put_scalar, "event_epoch", str(event_epoch))
             self.event_epoch = event_epoch
@@ -436,7 +512,8 @@ class StorageNode:
 
     # Lifecycle -----------------------------------------------------------------------------
 
-    async def start(self) -> asyncio.Task[None]:
+    async def start(self) -> None:
+        """Read the committee and shard records, then start the supervised event follower."""
         await self.refresh_committee()
         await self.update_shard_states()
         # Shards kept without a record are ready; write it, so that losing one later is seen
@@ -457,17 +534,12 @@ class StorageNode:
             records = {s: st.to_json() for s, st in unrecorded.items()}
             await self.write(self.store.put_shard_states, records)
             self.shard_states.update(unrecorded)
-        await self.report_sync_done()
-        if self.on_certified is not None:
-            # Catch up on certified blobs missed while the node was down.
-            for blob_id, info in self.store.blob_infos():
-                if blob_info.is_certified(info, self.epoch):
-                    self.on_certified(blob_id)
-        return asyncio.create_task(self.follow_events())
+        self.supervisor.spawn(FOLLOWER, self.follow_events)
 
     async def stop(self) -> None:
         self._stopping.set()
         self._event_epoch_changed.set()
+        await self.supervisor.stop()
         self._cpu.shutdown(wait=False)
         self._writer.shutdown(wait=True)
 

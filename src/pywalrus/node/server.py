@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import generate_latest
 
 from pywalrus.core.bcs import BcsWriter
 from pywalrus.core.config import MAX_SYMBOL_SIZE
@@ -86,31 +86,6 @@ class NodeServer:
         self.body_limit = 16 * 1024 * 1024
         """Largest request body accepted (set for the committee's encoding by `app`)."""
         self.shard_sync_stats = shard_sync_stats
-        self.registry = CollectorRegistry()
-        self.requests = Counter(
-            "walrus_node_requests", "HTTP requests", ["route", "status"], registry=self.registry
-        )
-        self.stored = Counter(
-            "walrus_node_stored", "Metadata and slivers stored", ["kind"], registry=self.registry
-        )
-        self.signed = Counter(
-            "walrus_node_confirmations", "Storage confirmations signed", registry=self.registry
-        )
-        self.read_only_served = Counter(
-            "walrus_node_read_only_slivers_served",
-            "Slivers served to readers from shards lost at the epoch change in progress",
-            registry=self.registry,
-        )
-        self.shard_sync_slivers = Gauge(
-            "walrus_node_shard_sync_slivers",
-            "Slivers of gained shards: transferred from previous owners, recovered, rejected",
-            ["kind"],
-            registry=self.registry,
-        )
-        self.epoch_gauge = Gauge("walrus_node_epoch", "Current epoch", registry=self.registry)
-        self.cursor_gauge = Gauge(
-            "walrus_node_event_cursor", "Last applied chain event", registry=self.registry
-        )
 
     def app(self) -> web.Application:
         node = self.node
@@ -163,7 +138,7 @@ class NodeServer:
                 response = not_found("NOT_FOUND", f"no route {request.path}").response()
             else:
                 raise
-        self.requests.labels(route, str(response.status)).inc()
+        self.node.metrics.requests.labels(route, str(response.status)).inc()
         return response
 
     # Metadata --------------------------------------------------------------------------------
@@ -214,7 +189,7 @@ class NodeServer:
             return success("metadata already stored", 200)
         await node.write(node.store.put_metadata, blob_id, body)
         node.remember_metadata(blob_id, metadata)
-        self.stored.labels("metadata").inc()
+        self.node.metrics.stored.labels("metadata").inc()
         return success("metadata successfully stored", 201)
 
     async def metadata_status(self, request: web.Request) -> web.StreamResponse:
@@ -297,7 +272,7 @@ class NodeServer:
             return success(f"{noun} already stored", 200)
         await node.write(node.store.put_slivers, blob_id, new)
         for _, axis, _ in new:
-            self.stored.labels(axis.label).inc()
+            self.node.metrics.stored.labels(axis.label).inc()
         if len(uploads) == 1:
             return success("sliver stored successfully", 201)
         return success(f"{len(new)} slivers stored successfully", 201)
@@ -383,7 +358,7 @@ class NodeServer:
         if data is None:
             return None
         if shard not in self.node.shards:
-            self.read_only_served.inc()
+            self.node.metrics.read_only_served.inc()
         if "corrupt_slivers" in self.node.faults:
             data = _flip_last(data[:-4]) + data[-4:]
         return data
@@ -468,7 +443,7 @@ class NodeServer:
         if "bad_signatures" in node.faults:
             other = StorageConfirmation(Epoch(node.epoch + 1), blob_id, persistence)
             signed = SignedMessage(message.to_bytes(), node.protocol_key.sign(other.to_bytes()))
-        self.signed.inc()
+        self.node.metrics.signed.inc()
         return success({"signed": signed.to_json()})
 
     async def confirm_permanent(self, request: web.Request) -> web.StreamResponse:
@@ -628,8 +603,14 @@ class NodeServer:
         return success(blob_info.status_json(self.node.info(blob_id), self.node.epoch))
 
     async def health(self, request: web.Request) -> web.StreamResponse:
+        """The node's health (upstream's answer); 503 `NODE_NOT_HEALTHY` while its event
+        follower is down or behind the chain: such a node does not know the latest
+        registrations and epoch changes."""
         detailed = _bool_query(request, "detailed")
         node = self.node
+        problem = node.health_problem()
+        if problem is not None:
+            raise NodeApiError(503, "NODE_NOT_HEALTHY", f"node {node.name}: {problem}")
         owned = len(node.shards)
         answer = {
             "uptime": {"secs": int(time.monotonic() - node.started), "nanos": 0},
@@ -653,12 +634,13 @@ class NodeServer:
         return await handle_sync_shard(self.node, request)
 
     async def metrics(self, request: web.Request) -> web.StreamResponse:
-        self.epoch_gauge.set(self.node.epoch)
-        self.cursor_gauge.set(self.node.highest_event)
+        metrics = self.node.metrics
+        metrics.epoch.set(self.node.epoch)
+        metrics.event_cursor.set(self.node.highest_event)
         if self.shard_sync_stats is not None:
             for kind, count in self.shard_sync_stats().items():
-                self.shard_sync_slivers.labels(kind).set(count)
-        return web.Response(body=generate_latest(self.registry), content_type="text/plain")
+                metrics.shard_sync_slivers.labels(kind).set(count)
+        return web.Response(body=generate_latest(metrics.registry), content_type="text/plain")
 
 
 def _flip_last(data: bytes) -> bytes:

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from pathlib import Path
 
 from aiohttp import web
 
-from pywalrus.chain.client import ChainClient, ChainUnavailable
+from pywalrus.chain.client import ChainClient
 from pywalrus.client.config import Wallet
 from pywalrus.core.crypto.bls import BlsPrivateKey
 from pywalrus.node.blob_sync import BlobSync
 from pywalrus.node.config import NodeConfig
-from pywalrus.node.node import StorageNode
+from pywalrus.node.node import CHAIN_ERRORS, StorageNode
 from pywalrus.node.server import NodeServer
 from pywalrus.node.shard_sync import ShardSync
 from pywalrus.node.storage import NodeStore
+from pywalrus.node.tasks import retrying
 from pywalrus.services import run_service, until_terminated
 
 log = logging.getLogger("pywalrus.node")
@@ -42,13 +42,7 @@ async def serve(config: NodeConfig) -> None:
     shard_sync = ShardSync(node, blob_sync)
     node.on_certified = blob_sync.schedule
     node.on_shards_gained = shard_sync.schedule
-    while True:
-        try:
-            follower = await node.start()
-            break
-        except ChainUnavailable as exc:
-            log.warning("waiting for the chain: %s", exc)
-            await asyncio.sleep(0.5)
+    await retrying(f"node {config.name}: start (waiting for the chain)", node.start, CHAIN_ERRORS)
     runner = web.AppRunner(NodeServer(node, shard_sync.stats).app(), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, config.host, config.port).start()
@@ -60,8 +54,6 @@ async def serve(config: NodeConfig) -> None:
         config.port,
     )
     await until_terminated()
-    follower.cancel()
-    shard_sync.stop()
     await runner.cleanup()
     await node.stop()
     await chain.close()

@@ -76,7 +76,8 @@ def load_members(directory: Path) -> list[Member]:
     return [Member(**m) for m in state["members"]]
 
 
-def _start(directory: Path, member: Member) -> None:
+def start_member(directory: Path, member: Member) -> None:
+    """Start one member's process in the background."""
     process = start_walrus(
         [member.role, "--config", str(directory / member.config)],
         directory / "logs" / f"{member.name}.log",
@@ -165,12 +166,12 @@ def up(
     members = load_members(directory)
     chain = members[0]
     if running_pid(directory, chain.name) is None:
-        _start(directory, chain)
+        start_member(directory, chain)
     wait_until_healthy(chain.url + chain.health_path, timeout)
     asyncio.run(_fill_node_ids(directory, members))
     for member in members[1:]:
         if running_pid(directory, member.name) is None:
-            _start(directory, member)
+            start_member(directory, member)
     for member in members[1:]:
         wait_until_healthy(member.url + member.health_path, timeout)
     return members
