@@ -11,18 +11,24 @@ import asyncio
 import random
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import aiohttp
 import pytest
 
-from pywalrus.chain.client import ChainClient
+from pywalrus.chain.client import ChainClient, ChainError
+from pywalrus.chain.ledger import fee_for
+from pywalrus.chain.tx import Call, TransactionData
 from pywalrus.client.client import StoreOptions
+from pywalrus.core.accounts import Account
 from pywalrus.core.errors import WalrusError
 from pywalrus.core.types import BlobId
 from pywalrus.testbed import local
 from pywalrus.testbed.process import session_processes
 from testbed_harness import Network, running_testbed, wait_for, walrus
 
+HONEST_TRANSACTIONS = 300
+GAS = 10**7
 RANDOM_CHAIN_KILLS = 20
 EPOCH_CHAIN_KILLS = 10
 """Kills right at `EpochChangeStart` and `EpochChangeDone`, alternately (5 epoch changes)."""
@@ -156,6 +162,65 @@ async def test_chain_sigkills_at_random_and_at_epoch_changes(net: Network) -> No
     left = {sid: session_processes(sid) for sid in sessions if session_processes(sid)}
     assert left == {}, left
     net.up()
+
+
+async def test_a_poisoned_transaction_among_300_honest_ones(net: Network) -> None:
+    """Transactions whose calls raise something other than an abort, submitted together with
+    300 honest ones from other accounts (so that they share commit groups): every honest one
+    commits, each poisoned one fails alone, kept as failed with its fee paid."""
+    owner = net.config.wallet().active
+    honest = [Account.generate() for _ in range(HONEST_TRANSACTIONS)]
+    attackers = [Account.generate() for _ in range(3)]
+    sink = Account.generate().address
+    async with ChainClient(net.config.chain_url) as chain:
+        funded = [*honest, *attackers]
+        for start in range(0, len(funded), 60):
+            await chain.execute(
+                owner,
+                [
+                    Call("gas::transfer", {"recipient": a.address, "amount": GAS})
+                    for a in funded[start : start + 60]
+                ],
+            )
+        transfer = Call("gas::transfer", {"recipient": sink, "amount": 1})
+        poisons = [
+            [
+                transfer,
+                Call("gas::transfer", {"recipient": sink, "amount": {"$result": [0, ["x"]]}}),
+            ],
+            [transfer, Call("gas::transfer", {"recipient": sink, "amount": {"$result": [0, {}]}})],
+            [transfer, Call("gas::transfer", {"recipient": {"$result": [0, [1]]}, "amount": 1})],
+        ]
+        chain_id = await chain.chain_id()
+
+        def sign(account: Account, calls: list[Call]) -> dict[str, Any]:
+            data = TransactionData(chain_id, account.address, 0, 0, tuple(calls))
+            data = TransactionData(chain_id, account.address, 0, fee_for(data), tuple(calls))
+            return data.sign(account).to_json()
+
+        signed = [sign(a, [transfer]) for a in honest]
+        bad = [sign(a, calls) for a, calls in zip(attackers, poisons, strict=True)]
+        order = signed[:100] + bad[:1] + signed[100:200] + bad[1:2] + signed[200:] + bad[2:]
+
+        async def submit(tx: dict[str, Any]) -> str:
+            try:
+                await chain.call("chain_submitTransaction", transaction=tx)
+                return "ok"
+            except ChainError as exc:
+                return exc.reason or str(exc)
+
+        outcomes = await asyncio.gather(*(submit(tx) for tx in order))
+        by_tx = {id(tx): outcome for tx, outcome in zip(order, outcomes, strict=True)}
+        assert [by_tx[id(tx)] for tx in signed] == ["ok"] * len(signed)
+        assert (await chain.account(sink))["gas"] == len(honest)
+        for attacker, tx in zip(attackers, bad, strict=True):
+            outcome = by_tx[id(tx)]
+            account = await chain.account(attacker.address)
+            assert outcome == "EExecutionFailed", outcome
+            assert account == {
+                "nonce": 1,
+                "gas": GAS - fee_for(TransactionData.from_json(tx["data"])),
+            }
 
 
 async def _epoch_change_done(net: Network) -> bool:
