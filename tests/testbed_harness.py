@@ -69,9 +69,17 @@ class Network:
         wait_until_healthy(member.url + member.health_path, 60)
 
     def set_faults(self, name: str, faults: list[str]) -> None:
+        self.set_config(name, faults=faults)
+
+    def set_config(self, name: str, **values: Any) -> None:
+        """Change keys of a node's `node.yaml` (a value of None removes the key)."""
         path = self.dir / "nodes" / name / "node.yaml"
         config = yaml.safe_load(path.read_text())
-        config["faults"] = faults
+        for key, value in values.items():
+            if value is None:
+                config.pop(key, None)
+            else:
+                config[key] = value
         path.write_text(yaml.safe_dump(config))
 
     async def committee(self) -> Committee:

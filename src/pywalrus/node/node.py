@@ -20,7 +20,6 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from pywalrus.chain.client import ChainClient, ChainError, ChainUnavailable
@@ -34,7 +33,9 @@ from pywalrus.core.metadata import BlobMetadata
 from pywalrus.core.types import BlobId, ShardIndex, SliverPairIndex, SliverType
 from pywalrus.node import blob_info, shard_state
 from pywalrus.node.follower import EVENT_PAGE, POLL_MS, FollowerStatus
+from pywalrus.node.limits import ByteBudget, NodeLimits
 from pywalrus.node.metrics import NodeMetrics
+from pywalrus.node.pending import PendingUploads
 from pywalrus.node.shard_state import READ_ONLY, READY, ShardState
 from pywalrus.node.storage import NodeStore
 from pywalrus.node.tasks import Backoff, Supervisor, retrying
@@ -45,18 +46,6 @@ CHAIN_ERRORS = (ChainUnavailable, ChainError)
 """What an unreachable, restarting or refusing chain raises: waited out, never fatal."""
 FOLLOWER = "event follower"
 SYNC_REPORT = "epoch sync report"
-
-
-@dataclass
-class Pending:
-    """Uploads that arrived before the blob's registration event."""
-
-    expires: float
-    """Monotonic time after which the entry is dropped."""
-    metadata: bytes | None = None
-    """BCS metadata, verified against the blob ID."""
-    slivers: dict[tuple[int, SliverType], bytes] = field(default_factory=dict)
-    """(shard, axis) → BCS sliver, verified against the pending metadata."""
 
 
 class StorageNode:
@@ -74,6 +63,7 @@ class StorageNode:
         confirmation_wait_ms: int = 5_000,
         faults: tuple[str, ...] = (),
         metrics: NodeMetrics | None = None,
+        limits: NodeLimits | None = None,
     ) -> None:
         self.name = name
         self.node_id = node_id
@@ -105,7 +95,12 @@ class StorageNode:
         that change (shard sync waits for it)."""
         self._event_epoch_changed = asyncio.Event()
         self.encoding: EncodingConfig | None = None
-        self.pending: dict[BlobId, Pending] = {}
+        self.limits = limits or NodeLimits()
+        self.pending = PendingUploads(
+            max_pending_ms / 1000,
+            ByteBudget(self.limits.max_pending_bytes, self.limits.max_pending_bytes_per_address),
+        )
+        """Uploads waiting for their blob's registration (`pending`)."""
         self.started = time.monotonic()
         self.highest_event = store.event_cursor()
         self.cap_id: str | None = None
@@ -493,22 +488,18 @@ class StorageNode:
 
     # Pending uploads ---------------------------------------------------------------------
 
-    def pending_entry(self, blob_id: BlobId) -> Pending:
-        now = time.monotonic()
-        for key in [k for k, v in self.pending.items() if v.expires < now]:
-            del self.pending[key]
-        if blob_id not in self.pending and len(self.pending) >= 1000:
-            raise WalrusError("pending upload cache is full")
-        return self.pending.setdefault(blob_id, Pending(now + self.max_pending_ms / 1000))
-
     async def _flush_pending(self, blob_id: BlobId) -> None:
-        entry = self.pending.pop(blob_id, None)
+        entry = self.pending.pop(blob_id)
         if entry is None or not self.is_registered(blob_id):
             return
         if entry.metadata is not None and not self.store.has_metadata(blob_id):
             await self.write(self.store.put_metadata, blob_id, entry.metadata)
-        for (shard, axis), data in entry.slivers.items():
-            await self.write(self.store.put_sliver, blob_id, shard, axis, data)
+            self.metrics.stored.labels("metadata").inc()
+        slivers = [(shard, axis, data) for (shard, axis), data in entry.slivers.items()]
+        if slivers:
+            await self.write(self.store.put_slivers, blob_id, slivers)
+        for _, axis, _ in slivers:
+            self.metrics.stored.labels(axis.label).inc()
 
     # Lifecycle -----------------------------------------------------------------------------
 

@@ -11,8 +11,9 @@ through `POST /v1/migrate/sync_shard` (`sync_shard_server`).
 from __future__ import annotations
 
 import base64
+import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
 from aiohttp import web
 from prometheus_client import generate_latest
@@ -34,7 +35,9 @@ from pywalrus.core.symbols import encode_recovery_symbols, recovery_symbols_from
 from pywalrus.core.types import BlobId, Epoch, InvalidBlobIdError, SliverPairIndex, SliverType
 from pywalrus.node import blob_info, shard_state
 from pywalrus.node.api import NodeApiError, bad_request, bcs, not_found, read_body, success
+from pywalrus.node.limits import ByteBudget, refusal
 from pywalrus.node.node import StorageNode
+from pywalrus.node.pending import PendingFull
 from pywalrus.node.sync_shard_server import handle_sync_shard
 
 INLINE_VERIFY_BYTES = 64 * 1024
@@ -43,6 +46,9 @@ more than the check (well under a millisecond), mostly in contention for the GIL
 
 MAX_BATCH_BODY = 16 * 1024 * 1024
 """Largest sliver batch accepted (clients send batches of a few MiB)."""
+MIN_UPLOAD_CHARGE = 64 * 1024
+"""Bytes a request with a body counts against the upload budget at least (bounding floods of
+small ones too)."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -86,12 +92,17 @@ class NodeServer:
         self.body_limit = 16 * 1024 * 1024
         """Largest request body accepted (set for the committee's encoding by `app`)."""
         self.shard_sync_stats = shard_sync_stats
+        limits = node.limits
+        self.uploads = ByteBudget(limits.max_upload_bytes, limits.max_upload_bytes_per_address)
+        """Request bodies in flight, by announced length (`limits`)."""
 
     def app(self) -> web.Application:
         node = self.node
         if node.encoding is not None:
             self.body_limit = self.max_body()
-        app = web.Application(client_max_size=self.body_limit, middlewares=[self._errors])
+        app = web.Application(
+            client_max_size=self.body_limit, middlewares=[self._errors, self._admit]
+        )
         r = app.router
         base = "/v1/blobs/{blob_id}"
         r.add_get(f"{base}/metadata", self.get_metadata)
@@ -119,6 +130,34 @@ class NodeServer:
         config = self.node.config
         sliver = config.n_secondary_source_symbols * MAX_SYMBOL_SIZE + 128
         return max(sliver, config.n_shards * 66 + 64)
+
+    @web.middleware
+    async def _admit(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Account a request body before it is read (`limits`): refuse one announced larger
+        than any route accepts (413), or beyond the node's or this address's share of bodies
+        in flight (503, 429), and close such connections rather than drain them."""
+        if request.method not in ("PUT", "POST"):
+            return await handler(request)
+        largest = max(self.body_limit, MAX_BATCH_BODY)
+        length = request.content_length
+        if length is not None and length > largest:
+            raise NodeApiError(413, "SLIVER_TOO_LARGE", "request body is too large", close=True)
+        charge = max(MIN_UPLOAD_CHARGE, largest if length is None else length)
+        address = request.remote or "?"
+        limit = self.uploads.acquire(address, charge)
+        if limit is not None:
+            self.node.metrics.refused.labels(f"uploads per {limit}").inc()
+            status, reason, message = refusal(limit, "request bodies in flight")
+            raise NodeApiError(status, reason, message, close=True)
+        try:
+            return await handler(request)
+        finally:
+            self.uploads.release(address, charge)
+
+    async def _body(self, request: web.Request, limit: int) -> bytes:
+        """The request body, within `limit` bytes and the time `limits` allow for it."""
+        expected = min(request.content_length or limit, limit)
+        return await read_body(request, limit, self.node.limits.body_timeout(expected))
 
     @web.middleware
     async def _errors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -165,7 +204,7 @@ class NodeServer:
         _only_query(request, {"pending"})
         blob_id = _blob_id(request)
         pending = _bool_query(request, "pending")
-        body = await request.read()
+        body = await self._body(request, self.body_limit)
         node = self.node
         try:
             metadata = BlobMetadata.from_bcs(body)
@@ -180,10 +219,8 @@ class NodeServer:
         if not node.is_registered(blob_id):
             if not pending:
                 raise bad_request("NOT_REGISTERED", f"blob {blob_id} is not registered")
-            try:
-                node.pending_entry(blob_id).metadata = body
-            except WalrusError as exc:
-                raise bad_request("CACHE_SATURATED", str(exc)) from None
+            with self._pending_room():
+                node.pending.add_metadata(blob_id, request.remote or "?", body)
             return success("metadata buffered pending registration", 202)
         if node.store.has_metadata(blob_id):
             return success("metadata already stored", 200)
@@ -245,8 +282,22 @@ class NodeServer:
             raise bad_request("METADATA_NOT_FOUND", f"upload the metadata of blob {blob_id} first")
         return metadata, registered
 
+    @contextlib.contextmanager
+    def _pending_room(self) -> Iterator[None]:
+        """Map a full pending buffer to 429 (this address's share) or 503 (the node's)."""
+        try:
+            yield
+        except PendingFull as exc:
+            self.node.metrics.refused.labels(f"pending per {exc.limit}").inc()
+            status = refusal(exc.limit, "buffered uploads")[0]
+            raise NodeApiError(status, "CACHE_SATURATED", str(exc)) from None
+
     async def _keep(
-        self, blob_id: BlobId, registered: bool, uploads: list[tuple[int, Sliver, bytes]]
+        self,
+        request: web.Request,
+        blob_id: BlobId,
+        registered: bool,
+        uploads: list[tuple[int, Sliver, bytes]],
     ) -> web.StreamResponse:
         """Buffer (blob not yet registered) or store verified slivers: (shard, sliver, BCS)."""
         node = self.node
@@ -254,12 +305,12 @@ class NodeServer:
         # slivers were being verified: look again, with no await before buffering.
         registered = registered or node.is_registered(blob_id)
         if not registered:
-            try:
-                entry = node.pending_entry(blob_id)
-            except WalrusError as exc:
-                raise bad_request("CACHE_SATURATED", str(exc)) from None
-            for shard, sliver, data in uploads:
-                entry.slivers[(shard, sliver.axis)] = data
+            with self._pending_room():
+                node.pending.add_slivers(
+                    blob_id,
+                    request.remote or "?",
+                    [(shard, sliver.axis, data) for shard, sliver, data in uploads],
+                )
             noun = "sliver" if len(uploads) == 1 else f"{len(uploads)} slivers"
             return success(f"{noun} buffered pending registration", 202)
         new = [
@@ -283,7 +334,7 @@ class NodeServer:
         axis = _axis(request)
         pair, shard = self._shard(request, blob_id)
         pending = _bool_query(request, "pending")
-        body = await request.read()
+        body = await self._body(request, self.body_limit)
         try:
             sliver = Sliver.from_bcs(body, axis)
         except BcsError as exc:
@@ -297,7 +348,7 @@ class NodeServer:
                 await self.node.cpu(sliver.verify, metadata)
         except VerificationError as exc:
             raise bad_request("INVALID_SLIVER", str(exc)) from None
-        return await self._keep(blob_id, registered, [(shard, sliver, body)])
+        return await self._keep(request, blob_id, registered, [(shard, sliver, body)])
 
     async def put_slivers(self, request: web.Request) -> web.StreamResponse:
         """Many slivers of one blob at once (pywalrus extension; BCS `encode_sliver_batch`).
@@ -308,7 +359,7 @@ class NodeServer:
         _only_query(request, {"pending"})
         blob_id = _blob_id(request)
         pending = _bool_query(request, "pending")
-        body = await read_body(request, max(self.body_limit, MAX_BATCH_BODY))
+        body = await self._body(request, max(self.body_limit, MAX_BATCH_BODY))
         try:
             batch = decode_sliver_batch(body)
         except BcsError as exc:
@@ -332,6 +383,7 @@ class NodeServer:
                     f"{sliver.axis.label} sliver of pair {pair} does not match the metadata",
                 )
         return await self._keep(
+            request,
             blob_id,
             registered,
             [
@@ -589,7 +641,7 @@ class NodeServer:
         if metadata is None:
             raise bad_request("METADATA_NOT_FOUND", f"no metadata stored for blob {blob_id}")
         try:
-            proof = InconsistencyProof.from_bcs(await request.read(), axis)
+            proof = InconsistencyProof.from_bcs(await self._body(request, self.body_limit), axis)
             await node.cpu(proof.verify, metadata)
         except (BcsError, VerificationError, WalrusError) as exc:
             raise bad_request("INVALID_PROOF", f"inconsistency proof rejected: {exc}") from None
@@ -631,7 +683,7 @@ class NodeServer:
         return success(answer)
 
     async def sync_shard(self, request: web.Request) -> web.StreamResponse:
-        return await handle_sync_shard(self.node, request)
+        return await handle_sync_shard(self.node, request, self._body)
 
     async def metrics(self, request: web.Request) -> web.StreamResponse:
         metrics = self.node.metrics

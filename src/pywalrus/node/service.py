@@ -12,6 +12,7 @@ from pywalrus.client.config import Wallet
 from pywalrus.core.crypto.bls import BlsPrivateKey
 from pywalrus.node.blob_sync import BlobSync
 from pywalrus.node.config import NodeConfig
+from pywalrus.node.limits import ConnectionLimiter
 from pywalrus.node.node import CHAIN_ERRORS, StorageNode
 from pywalrus.node.server import NodeServer
 from pywalrus.node.shard_sync import ShardSync
@@ -20,6 +21,10 @@ from pywalrus.node.tasks import retrying
 from pywalrus.services import run_service, until_terminated
 
 log = logging.getLogger("pywalrus.node")
+LINGER_S = 2.0
+"""After answering a request without reading its whole body (413, 429, 408), the node reads
+and drops what still comes this long, so that a client still sending sees the answer, and
+then closes the connection (aiohttp's default is 10 s)."""
 
 
 async def serve(config: NodeConfig) -> None:
@@ -37,14 +42,24 @@ async def serve(config: NodeConfig) -> None:
         config.max_pending_ms,
         config.confirmation_wait_ms,
         config.faults,
+        limits=config.limits,
     )
     blob_sync = BlobSync(node)
     shard_sync = ShardSync(node, blob_sync)
     node.on_certified = blob_sync.schedule
     node.on_shards_gained = shard_sync.schedule
     await retrying(f"node {config.name}: start (waiting for the chain)", node.start, CHAIN_ERRORS)
-    runner = web.AppRunner(NodeServer(node, shard_sync.stats).app(), access_log=None)
+    runner = web.AppRunner(
+        NodeServer(node, shard_sync.stats).app(),
+        access_log=None,
+        keepalive_timeout=config.limits.idle_timeout_s,
+        lingering_time=LINGER_S,
+    )
     await runner.setup()
+    assert runner.server is not None
+    ConnectionLimiter(
+        config.limits, lambda limit: node.metrics.refused.labels(limit).inc()
+    ).install(runner.server)
     await web.TCPSite(runner, config.host, config.port).start()
     log.info(
         "node %s (%d shards) listening on %s:%d",
