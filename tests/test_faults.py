@@ -8,7 +8,10 @@ proves; counts are chosen to prove it within a few seconds each on 2 cores (see 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import random
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -400,6 +403,60 @@ async def test_a_node_under_hostile_clients_keeps_serving(net: Network) -> None:
         net.set_config(target.name, limits=None, max_pending_ms=None)
         net.stop(target.name)
         net.start(target.name)
+
+
+WALLET_WRITER = """
+import asyncio, hashlib, json, random, sys, time
+from pathlib import Path
+from pywalrus import ClientConfig, StoreOptions, WalrusClient
+
+async def main() -> None:
+    config = ClientConfig.load(Path(sys.argv[1]))
+    deadline = time.monotonic() + float(sys.argv[2])
+    stored, failed = {}, []
+    async with WalrusClient(config) as client:
+        while time.monotonic() < deadline:
+            data = random.randbytes(random.randint(1, 20_000))
+            try:
+                result = await client.store(data, StoreOptions(epochs=30))
+            except Exception as exc:
+                failed.append(f"{type(exc).__name__}: {exc}")
+                continue
+            blob_id = result["newlyCreated"]["blobObject"]["blobId"]
+            stored[blob_id] = hashlib.sha256(data).hexdigest()
+    print(json.dumps({"stored": stored, "failed": failed}))
+
+asyncio.run(main())
+"""
+WALLET_PROCESSES = 8
+WALLET_SECONDS = 15
+
+
+async def test_processes_sharing_one_wallet_never_fail(net: Network) -> None:
+    """Eight processes storing with one wallet at once for 15 s: no store fails (each nonce
+    refusal names the next nonce and the transaction is signed again), and every blob stored
+    reads back."""
+    processes = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            WALLET_WRITER,
+            str(net.config_path),
+            str(WALLET_SECONDS),
+            stdout=asyncio.subprocess.PIPE,
+        )
+        for _ in range(WALLET_PROCESSES)
+    ]
+    outputs = [await p.communicate() for p in processes]
+    assert all(p.returncode == 0 for p in processes)
+    reports = [json.loads(out) for out, _ in outputs]
+    failed = [f for r in reports for f in r["failed"]]
+    stored = {b: h for r in reports for b, h in r["stored"].items()}
+    assert failed == [], failed
+    assert len(stored) >= WALLET_PROCESSES
+    async with net.client() as client:
+        for blob_id, digest in stored.items():
+            assert hashlib.sha256(await client.read(BlobId.parse(blob_id))).hexdigest() == digest
 
 
 async def _epoch_change_done(net: Network) -> bool:

@@ -23,9 +23,12 @@ from pywalrus.chain.tx import Call, TransactionData
 from pywalrus.core.accounts import Account
 from pywalrus.core.errors import VerificationError, WalrusError
 
-NONCE_ATTEMPTS = 64
+NONCE_ATTEMPTS = 100
 """Submissions of one transaction that may lose their nonce to other clients of the account
 (each loss means another transaction of the account executed meanwhile)."""
+NONCE_JITTER_S = 0.002
+"""Random pause before resubmitting with the nonce a refusal named: short, since that nonce
+is current only for a moment (a client that waits longer mostly loses it again)."""
 
 
 class ChainError(WalrusError):
@@ -112,8 +115,8 @@ class ChainClient:
 
         The nonce is remembered between transactions. When another client of the same account
         used it first (`EWrongNonce`, or `EDuplicate` for the very same transaction), the
-        refusal names the next nonce and the transaction is signed again with it, after a
-        short random pause so that clients racing for nonces spread out.
+        refusal names the next nonce and the transaction is signed again with it at once
+        (after a random pause of at most `NONCE_JITTER_S`).
         """
         chain_id = await self.chain_id()
         address = account.address
@@ -131,7 +134,7 @@ class ChainClient:
                 if exc.reason in ("EWrongNonce", "EDuplicate"):
                     if attempt + 1 < NONCE_ATTEMPTS:
                         nonce = exc.expected_nonce()
-                        await asyncio.sleep(random.uniform(0, 0.002 * min(attempt + 1, 20)))
+                        await asyncio.sleep(random.uniform(0, NONCE_JITTER_S))
                         continue
                 elif exc.reason == "EExecutionFailed":
                     self._nonces[address] = nonce + 1  # kept as failed: the nonce is used

@@ -101,6 +101,7 @@ class StorageNode:
             ByteBudget(self.limits.max_pending_bytes, self.limits.max_pending_bytes_per_address),
         )
         """Uploads waiting for their blob's registration (`pending`)."""
+        self._flushing: dict[BlobId, asyncio.Event] = {}
         self.started = time.monotonic()
         self.highest_event = store.event_cursor()
         self.cap_id: str | None = None
@@ -421,10 +422,26 @@ class StorageNode:
                     event_epoch = max(event_epoch, int(event.fields["epoch"]))
             elif event.type == "ShardsReceived":
                 received.append((int(event.fields["epoch"]), list(event.fields["shards"])))
-        await self.write(self.store.apply_events, updated, last)
-        for blob_id, info in updated.items():
-            self._cache_info(blob_id, info)
-        self.highest_event = last
+        # Uploads buffered for blobs registered now are stored right after the events; until
+        # then, requests that see the registration (from here on) wait for that (`flushed`).
+        for blob_id in registered:
+            if self.pending.get(blob_id) is not None:
+                self._flushing.setdefault(blob_id, asyncio.Event())
+        try:
+            await self.write(self.store.apply_events, updated, last)
+            for blob_id, info in updated.items():
+                self._cache_info(blob_id, info)
+            self.highest_event = last
+            for blob_id in registered:
+                await self._flush_pending(blob_id)
+                waiter = self._registered.pop(blob_id, None)
+                if waiter is not None:
+                    waiter.set()
+        finally:
+            for blob_id in registered:  # never leave a request waiting for a failed flush
+                flushing = self._flushing.pop(blob_id, None)
+                if flushing is not None:
+                    flushing.set()
         if epoch_changed:
             await retrying(
                 f"node {self.name}: committee refresh",
@@ -449,11 +466,6 @@ class StorageNode:
         if self.on_certified is not None:
             for blob_id in certified:
                 self.on_certified(blob_id)
-        for blob_id in registered:
-            await self._flush_pending(blob_id)
-            waiter = self._registered.pop(blob_id, None)
-            if waiter is not None:
-                waiter.set()
 
     async def _release_received(self, epoch: int, shards: list[int]) -> None:
         """A new owner reported it holds `shards`: delete those this node kept read-only."""
@@ -489,17 +501,41 @@ class StorageNode:
     # Pending uploads ---------------------------------------------------------------------
 
     async def _flush_pending(self, blob_id: BlobId) -> None:
-        entry = self.pending.pop(blob_id)
-        if entry is None or not self.is_registered(blob_id):
-            return
-        if entry.metadata is not None and not self.store.has_metadata(blob_id):
-            await self.write(self.store.put_metadata, blob_id, entry.metadata)
-            self.metrics.stored.labels("metadata").inc()
-        slivers = [(shard, axis, data) for (shard, axis), data in entry.slivers.items()]
-        if slivers:
-            await self.write(self.store.put_slivers, blob_id, slivers)
-        for _, axis, _ in slivers:
-            self.metrics.stored.labels(axis.label).inc()
+        """Store what was buffered for a blob whose registration just arrived.
+
+        The entry stays in the buffer until its data is stored, so that uploads and
+        confirmation requests arriving meanwhile still find it (`flushed` waits for it); no
+        upload adds to it any more, since the blob counts as registered already.
+        """
+        done = self._flushing.setdefault(blob_id, asyncio.Event())
+        try:
+            entry = self.pending.get(blob_id)
+            if entry is None:
+                return
+            if not self.is_registered(blob_id):
+                self.pending.pop(blob_id)
+                return
+            metadata = entry.metadata
+            if metadata is not None:
+                self.remember_metadata(blob_id, BlobMetadata.from_bcs(metadata))
+                if self.store.has_metadata(blob_id):
+                    metadata = None
+            slivers = [(shard, axis, data) for (shard, axis), data in entry.slivers.items()]
+            await self.write(self.store.put_blob_data, blob_id, metadata, slivers)
+            self.pending.pop(blob_id)
+            if metadata is not None:
+                self.metrics.stored.labels("metadata").inc()
+            for _, axis, _ in slivers:
+                self.metrics.stored.labels(axis.label).inc()
+        finally:
+            self._flushing.pop(blob_id, None)
+            done.set()
+
+    async def flushed(self, blob_id: BlobId) -> None:
+        """Until buffered uploads of the blob being stored now (if any) are stored."""
+        flushing = self._flushing.get(blob_id)
+        if flushing is not None:
+            await flushing.wait()
 
     # Lifecycle -----------------------------------------------------------------------------
 

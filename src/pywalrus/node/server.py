@@ -275,7 +275,7 @@ class NodeServer:
         if not registered and not pending:
             raise bad_request("NOT_REGISTERED", f"blob {blob_id} is not registered")
         metadata = node.stored_metadata(blob_id)
-        if metadata is None and not registered:
+        if metadata is None:  # buffered (or just being stored after the registration came)
             entry = node.pending.get(blob_id)
             metadata = BlobMetadata.from_bcs(entry.metadata) if entry and entry.metadata else None
         if metadata is None:
@@ -487,6 +487,8 @@ class NodeServer:
             raise bad_request("NOT_REGISTERED", f"blob {blob_id} has no permanent registration")
         if not node.shards:
             raise bad_request("NOT_IN_COMMITTEE", "this node holds no shards in the current epoch")
+        if not node.holds_all_slivers(blob_id):
+            await node.flushed(blob_id)  # buffered slivers may be being stored right now
         if not node.holds_all_slivers(blob_id):
             raise bad_request("MISSING_SLIVERS", f"not all slivers of blob {blob_id} are stored")
         persistence = Deletable(bytes.fromhex(object_id[2:])) if object_id else PERMANENT

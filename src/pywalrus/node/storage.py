@@ -77,9 +77,20 @@ class NodeStore:
 
     def put_slivers(self, blob_id: BlobId, slivers: list[tuple[int, SliverType, bytes]]) -> None:
         """Store (shard, axis, BCS sliver) entries of one blob in one transaction."""
-        with self.env.begin(write=True, db=self._slivers) as txn:
+        self.put_blob_data(blob_id, None, slivers)
+
+    def put_blob_data(
+        self,
+        blob_id: BlobId,
+        metadata: bytes | None,
+        slivers: list[tuple[int, SliverType, bytes]],
+    ) -> None:
+        """Store a blob's metadata (if given) and slivers in one transaction."""
+        with self.env.begin(write=True) as txn:
+            if metadata is not None:
+                txn.put(blob_id.value, metadata, db=self._metadata)
             for shard, axis, data in slivers:
-                txn.put(sliver_key(blob_id, shard, axis), data)
+                txn.put(sliver_key(blob_id, shard, axis), data, db=self._slivers)
 
     def put_shard_page(
         self,
