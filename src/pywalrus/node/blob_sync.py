@@ -78,24 +78,39 @@ class BlobSync:
 
     async def sync(self, blob_id: BlobId) -> int:
         """Recover every missing sliver of the node's ready shards (shards still syncing after
-        an epoch change are shard sync's); returns how many were stored."""
+        an epoch change are shard sync's); returns how many were stored.
+
+        All secondary slivers go first: each needs only n − 2f symbols, and once stored they
+        are this node's own symbols towards its primary slivers (n − f), which may be more
+        than its peers can give while some are down. A sliver that cannot be recovered yet
+        does not stop the others; the sync then fails, to be retried, after trying them all.
+        """
         node = self.node
         committee = await load_committee(node.chain)
+        stored = 0
+        failures: list[WalrusError] = []
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
             peers = committee.peers(node.node_id)
             metadata = await self.metadata(session, peers, blob_id)
-            stored = 0
-            for shard in node.ready_shards():
-                # Secondary first: it needs fewer symbols (n − 2f).
-                for axis in (SliverType.SECONDARY, SliverType.PRIMARY):
-                    if not node.store.has_sliver(blob_id, shard, axis):
+            for axis in (SliverType.SECONDARY, SliverType.PRIMARY):
+                for shard in node.ready_shards():
+                    if node.store.has_sliver(blob_id, shard, axis):
+                        continue
+                    try:
                         size = await self.recover_into(
                             session, peers, blob_id, metadata, shard, axis
                         )
-                        node.metrics.recovery_slivers.labels("blob sync", "recovered").inc()
-                        node.metrics.recovery_bytes.labels("blob sync", "recovered").inc(size)
-                        stored += 1
+                    except WalrusError as exc:
+                        failures.append(exc)
+                        continue
+                    node.metrics.recovery_slivers.labels("blob sync", "recovered").inc()
+                    node.metrics.recovery_bytes.labels("blob sync", "recovered").inc(size)
+                    stored += 1
         log.info("blob sync of %s stored %d slivers", blob_id, stored)
+        if failures:
+            raise WalrusError(
+                f"{len(failures)} slivers of {blob_id} cannot be recovered yet: {failures[0]}"
+            )
         return stored
 
     async def metadata(

@@ -294,17 +294,18 @@ class ShardSync:
     async def _recover_missing(
         self, session: aiohttp.ClientSession, peers: list[Member], shard: int
     ) -> None:
-        """Rebuild from recovery symbols every sliver of the shard still missing."""
+        """Rebuild from recovery symbols every sliver of the shard still missing: all
+        secondary slivers first (they need fewer symbols, and then add this node's own
+        towards the primary ones), each phase trying every sliver before failing."""
         node = self.node
-        work = [
-            (blob_id, axis)
+        work = {
+            axis: [b for b in node.certified_blobs() if not node.store.has_sliver(b, shard, axis)]
             for axis in (SliverType.SECONDARY, SliverType.PRIMARY)
-            for blob_id in node.certified_blobs()
-            if not node.store.has_sliver(blob_id, shard, axis)
-        ]
-        if not work:
+        }
+        total = sum(len(blobs) for blobs in work.values())
+        if not total:
             return
-        log.info("node %s: shard %d: recovering %d slivers", node.name, shard, len(work))
+        log.info("node %s: shard %d: recovering %d slivers", node.name, shard, total)
 
         async def recover(blob_id: BlobId, axis: SliverType) -> None:
             metadata: BlobMetadata = await self.blob_sync.metadata(session, peers, blob_id)
@@ -319,7 +320,14 @@ class ShardSync:
             self.recovered += 1
             self._count("recovered", 1, size)
 
-        await _bounded([recover(blob_id, axis) for blob_id, axis in work])
+        failure: BaseException | None = None
+        for axis, blobs in work.items():
+            try:
+                await _bounded([recover(blob_id, axis) for blob_id in blobs])
+            except (WalrusError, aiohttp.ClientError, OSError) as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise failure
 
 
 async def _bounded(jobs: Sequence[Any]) -> None:
