@@ -30,8 +30,10 @@ from pywalrus.core.accounts import Account
 from pywalrus.core.config import EncodingConfig
 from pywalrus.core.encoding import encode_blob
 from pywalrus.core.errors import WalrusError
-from pywalrus.core.slivers import encode_sliver_batch
-from pywalrus.core.types import BlobId, ShardIndex
+from pywalrus.core.slivers import decode_sliver_batch, encode_sliver_batch
+from pywalrus.core.symbols import decode_recovery_symbols
+from pywalrus.core.types import BlobId, ShardIndex, SliverType
+from pywalrus.node.storage import NodeStore, sliver_key
 from pywalrus.testbed import local
 from pywalrus.testbed.process import session_processes
 from testbed_harness import Network, all_slivers_stored, running_testbed, wait_for, walrus
@@ -501,6 +503,100 @@ async def test_blob_sync_recovers_what_is_recoverable_first(net: Network) -> Non
         ) == (2 * len(missing.shards) * len(blobs))
     finally:
         net.up()
+
+
+SCRUB_PERIOD_MS = 3_000
+
+
+async def test_slivers_rotten_on_disk_are_caught_and_rebuilt(net: Network) -> None:
+    """Slivers truncated and bit-flipped in a node's LMDB while it is down: once back, it
+    answers every request for them with a proper error or correct data (never a 500 or
+    wrong bytes), counts and drops those it reads, and its first scrub pass, one scrub
+    period (here 3 s) after start, finds the others: all are rebuilt by blob sync."""
+    committee = await net.committee()
+    member = committee.members[2]
+    config = committee.encoding
+    blobs = {}
+    for size in (20_000, 150_000):
+        data = random.randbytes(size)
+        blobs[await store(net, data)] = encode_blob(data, config)
+    await all_slivers_stored(committee, blobs)
+    net.stop(member.name)
+    rotten = []
+    node_store = NodeStore(net.dir / "nodes" / member.name / "data" / "db")
+    try:
+        with node_store.env.begin(write=True, db=node_store._slivers) as txn:
+            for i, (blob_id, shard, axis) in enumerate(
+                (b, s, a) for b in blobs for s in member.shards[:3] for a in SliverType
+            ):
+                key = sliver_key(blob_id, shard, axis)
+                stored = txn.get(key)
+                assert stored is not None
+                value = bytearray(stored)
+                if i % 2:
+                    del value[len(value) // 2 :]  # truncated
+                else:
+                    value[len(value) // 3] ^= 0x01  # one bit flipped
+                txn.put(key, bytes(value))
+                rotten.append((blob_id, shard, axis))
+    finally:
+        node_store.close()
+    net.set_config(member.name, scrub_interval_ms=SCRUB_PERIOD_MS)
+    try:
+        net.start(member.name)
+        started = time.monotonic()
+        url = member.url.rstrip("/") + "/"
+        asked = rotten[: len(rotten) // 2]  # the others are left to the scrub
+        async with aiohttp.ClientSession() as session:
+
+            async def get(path: str) -> tuple[int, bytes]:
+                async with session.get(f"{url}v1/blobs/{path}") as response:
+                    return response.status, await response.read()
+
+            for blob_id, shard, axis in asked:
+                encoded = blobs[blob_id]
+                pair = config.pair_for_shard(ShardIndex(shard), blob_id)
+                index = config.sliver_index(axis, pair)
+                status, body = await get(f"{blob_id}/slivers/{pair}/{axis.label}")
+                # Correct bytes, or: found corrupt now (503), or dropped already (404).
+                assert (status, body) == (200, encoded.sliver(axis, index).to_bcs()) or (
+                    (status, b"SLIVER_CORRUPTED" in body) == (503, True)
+                    or (status, b"SLIVER_NOT_FOUND" in body) == (404, True)
+                ), (status, body[:200])
+                status, body = await get(
+                    f"{blob_id}/recoverySymbols?targetSliver=0&targetType={axis.orthogonal.label}"
+                )
+                assert status in (200, 404), (status, body[:200])
+                if status == 200:
+                    for symbol in decode_recovery_symbols(body):
+                        symbol.verify(encoded.metadata, config)
+                status, body = await get(f"{blob_id}/slivers?type={axis.label}&pair={pair}")
+                assert status in (200, 404), (status, body[:200])
+                if status == 200:
+                    assert decode_sliver_batch(body) == [(pair, encoded.sliver(axis, index))]
+
+            async def rebuilt() -> bool:
+                for blob_id, shard, axis in rotten:
+                    encoded = blobs[blob_id]
+                    pair = config.pair_for_shard(ShardIndex(shard), blob_id)
+                    status, body = await get(f"{blob_id}/slivers/{pair}/{axis.label}")
+                    expected = encoded.sliver(axis, config.sliver_index(axis, pair)).to_bcs()
+                    if (status, body) != (200, expected):
+                        return False
+                return True
+
+            await wait_for(rebuilt, 60, "every rotten sliver rebuilt")
+        print(
+            f"rebuilt {len(rotten)} rotten slivers {time.monotonic() - started:.1f} s after start"
+        )
+        assert await node_metric(url, "walrus_node_corrupt_slivers_total") == len(rotten)
+        for found_by in ("read", "scrub"):
+            assert await node_metric(url, "walrus_node_corrupt_slivers_total", found_by=found_by)
+        assert await blob_sync_recovered(url) >= len(rotten)
+    finally:
+        net.set_config(member.name, scrub_interval_ms=None)
+        net.stop(member.name)
+        net.start(member.name)
 
 
 async def _epoch_change_done(net: Network) -> bool:

@@ -216,7 +216,7 @@ class BlobSync:
         node, source = self.node, axis.orthogonal
         out: list[RecoverySymbol] = []
         for shard in shards:
-            data = node.store.sliver(blob_id, shard, source)
+            data = node.readable_sliver(blob_id, shard, source)
             if data is not None:
                 sliver = Sliver.from_bcs(data, source)
                 symbols = recovery_symbols_from_sliver(sliver, [index], node.config)

@@ -37,7 +37,7 @@ from pywalrus.node.limits import ByteBudget, NodeLimits
 from pywalrus.node.metrics import NodeMetrics
 from pywalrus.node.pending import PendingUploads
 from pywalrus.node.shard_state import READ_ONLY, READY, ShardState
-from pywalrus.node.storage import NodeStore
+from pywalrus.node.storage import CorruptSliverError, NodeStore
 from pywalrus.node.tasks import Backoff, Supervisor, retrying
 
 log = logging.getLogger("pywalrus.node")
@@ -111,6 +111,7 @@ class StorageNode:
         self._cpu = ThreadPoolExecutor(2, thread_name_prefix="verify")
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="lmdb-writer")
         self._stopping = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
         self.metrics = metrics or NodeMetrics()
         self.supervisor = Supervisor(name, self.metrics.task_restarts)
         self.follower = FollowerStatus()
@@ -129,6 +130,52 @@ class StorageNode:
     async def write(self, func: Any, *args: Any) -> Any:
         """Run an LMDB write on the single writer thread."""
         return await asyncio.get_running_loop().run_in_executor(self._writer, func, *args)
+
+    def read_sliver(
+        self, blob_id: BlobId, shard: int, axis: SliverType, found_by: str = "read"
+    ) -> bytes | None:
+        """A stored sliver (BCS) checked against its checksum, None if absent. One that fails
+        raises `CorruptSliverError`, once it is scheduled to be dropped and rebuilt (this may
+        run on a worker thread)."""
+        try:
+            return self.store.sliver(blob_id, shard, axis)
+        except CorruptSliverError:
+            self._loop.call_soon_threadsafe(self._drop_later, blob_id, shard, axis, found_by)
+            raise
+
+    def readable_sliver(
+        self, blob_id: BlobId, shard: int, axis: SliverType, found_by: str = "read"
+    ) -> bytes | None:
+        """`read_sliver`, with a corrupt sliver counted as absent."""
+        try:
+            return self.read_sliver(blob_id, shard, axis, found_by)
+        except CorruptSliverError:
+            return None
+
+    def _drop_later(self, blob_id: BlobId, shard: int, axis: SliverType, found_by: str) -> None:
+        self.supervisor.spawn(
+            f"drop {axis.label} sliver {blob_id} {shard}",
+            lambda: self.drop_corrupt(blob_id, shard, axis, found_by),
+            kind="drop corrupt sliver",
+        )
+
+    async def drop_corrupt(
+        self, blob_id: BlobId, shard: int, axis: SliverType, found_by: str
+    ) -> None:
+        """Delete a sliver that failed its check and have blob sync rebuild it."""
+        if await self.write(self.store.delete_sliver_if_corrupt, blob_id, shard, axis):
+            self.metrics.corrupt_slivers.labels(found_by).inc()
+            log.warning(
+                "node %s: dropped the corrupt %s sliver of blob %s in shard %d (found by %s);"
+                " blob sync rebuilds it",
+                self.name,
+                axis.label,
+                blob_id,
+                shard,
+                found_by,
+            )
+        if self.on_certified is not None and blob_info.is_certified(self.info(blob_id), self.epoch):
+            self.on_certified(blob_id)
 
     @property
     def config(self) -> EncodingConfig:

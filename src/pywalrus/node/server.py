@@ -38,6 +38,7 @@ from pywalrus.node.api import NodeApiError, bad_request, bcs, not_found, read_bo
 from pywalrus.node.limits import ByteBudget, refusal
 from pywalrus.node.node import StorageNode
 from pywalrus.node.pending import PendingFull
+from pywalrus.node.storage import CorruptSliverError
 from pywalrus.node.sync_shard_server import handle_sync_shard
 
 INLINE_VERIFY_BYTES = 64 * 1024
@@ -397,7 +398,15 @@ class NodeServer:
         axis = _axis(request)
         _, shard = self._shard(request, blob_id, reading=True)
         self._served(blob_id)
-        data = self._stored_sliver(blob_id, shard, axis)
+        try:
+            data = self._stored_sliver(blob_id, shard, axis)
+        except CorruptSliverError:
+            raise NodeApiError(
+                503,
+                "SLIVER_CORRUPTED",
+                f"the stored {axis.label} sliver of blob {blob_id} failed its check; it is "
+                "being rebuilt",
+            ) from None
         if data is None:
             raise not_found(
                 "SLIVER_NOT_FOUND", f"{axis.label} sliver of blob {blob_id} is not stored"
@@ -405,8 +414,9 @@ class NodeServer:
         return bcs(data)
 
     def _stored_sliver(self, blob_id: BlobId, shard: int, axis: SliverType) -> bytes | None:
-        """A stored sliver (BCS) as served to readers, of a shard the node serves reads of."""
-        data = self.node.store.sliver(blob_id, shard, axis)
+        """A stored sliver (BCS) as served to readers, of a shard the node serves reads of;
+        `CorruptSliverError` if it fails its check (it is dropped and rebuilt)."""
+        data = self.node.read_sliver(blob_id, shard, axis)
         if data is None:
             return None
         if shard not in self.node.shards:
@@ -443,9 +453,12 @@ class NodeServer:
         found = []
         for pair in pairs:
             shard = node.shard_for_pair(pair, blob_id)
-            data = self._stored_sliver(blob_id, shard, axis) if node.serves_reads(shard) else None
-            if data is not None:
-                found.append((pair, data))
+            if not node.serves_reads(shard):
+                continue
+            with contextlib.suppress(CorruptSliverError):  # as if absent: being rebuilt
+                data = self._stored_sliver(blob_id, shard, axis)
+                if data is not None:
+                    found.append((pair, data))
         if not found:
             raise not_found("SLIVER_NOT_FOUND", f"none of those slivers of {blob_id} is stored")
         writer = BcsWriter().uleb128(len(found))
@@ -519,7 +532,7 @@ class NodeServer:
         """Sliver index → the slivers of `axis` this node stores for the blob."""
         out = {}
         for shard, _pair in self.node.pairs_held(blob_id):
-            data = self.node.store.sliver(blob_id, shard, axis)
+            data = self.node.readable_sliver(blob_id, shard, axis)
             if data is not None:
                 sliver = Sliver.from_bcs(data, axis)
                 out[int(sliver.index)] = sliver

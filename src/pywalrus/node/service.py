@@ -14,6 +14,7 @@ from pywalrus.node.blob_sync import BlobSync
 from pywalrus.node.config import NodeConfig
 from pywalrus.node.limits import ConnectionLimiter
 from pywalrus.node.node import CHAIN_ERRORS, StorageNode
+from pywalrus.node.scrub import Scrub
 from pywalrus.node.server import NodeServer
 from pywalrus.node.shard_sync import ShardSync
 from pywalrus.node.storage import NodeStore
@@ -49,6 +50,7 @@ async def serve(config: NodeConfig) -> None:
     node.on_certified = blob_sync.schedule
     node.on_shards_gained = shard_sync.schedule
     await retrying(f"node {config.name}: start (waiting for the chain)", node.start, CHAIN_ERRORS)
+    Scrub(node, config.scrub_bytes_per_s, config.scrub_interval_ms / 1000).start()
     runner = web.AppRunner(
         NodeServer(node, shard_sync.stats).app(),
         access_log=None,

@@ -120,7 +120,7 @@ def _page(node: StorageNode, sync: SyncShardRequest) -> bytes:
             break
         if not blob_info.certified_before(info, node.epoch, sync.epoch):
             continue
-        data = node.store.sliver(blob_id, shard, axis)
+        data = node.readable_sliver(blob_id, shard, axis)  # a corrupt one: left to recovery
         if data is not None:
             items.append((blob_id, data))
             size += len(data)
