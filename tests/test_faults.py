@@ -20,7 +20,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from pywalrus.chain.client import ChainClient, ChainError
 from pywalrus.chain.ledger import fee_for
@@ -36,7 +35,14 @@ from pywalrus.core.types import BlobId, ShardIndex, SliverType
 from pywalrus.node.storage import NodeStore, sliver_key
 from pywalrus.testbed import local
 from pywalrus.testbed.process import session_processes
-from testbed_harness import Network, all_slivers_stored, running_testbed, wait_for, walrus
+from testbed_harness import (
+    Network,
+    all_slivers_stored,
+    node_metric,
+    running_testbed,
+    wait_for,
+    walrus,
+)
 
 HONEST_TRANSACTIONS = 300
 GAS = 10**7
@@ -356,18 +362,6 @@ async def honest_stores(net: Network) -> list[BlobId]:
         stored.append(blob_id)
         await asyncio.sleep(0.5)
     return stored
-
-
-async def node_metric(url: str, name: str, **labels: str) -> float:
-    """The sum of a node's samples of metric `name` whose labels include `labels`."""
-    async with aiohttp.ClientSession() as session, session.get(f"{url}metrics") as response:
-        text = await response.text()
-    total = 0.0
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and labels.items() <= sample.labels.items():
-                total += sample.value
-    return total
 
 
 async def blob_sync_recovered(url: str) -> float:

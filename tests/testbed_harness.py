@@ -14,6 +14,7 @@ from typing import Any
 
 import aiohttp
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from pywalrus.chain.client import ChainClient
 from pywalrus.client.client import WalrusClient
@@ -175,3 +176,15 @@ async def all_slivers_stored(committee: Committee, blobs: Iterable[BlobId]) -> N
             return all([await stored(session, m, b) for m in committee.members for b in blobs])
 
     await wait_for(everywhere, what="every node to hold its slivers of the stored blobs")
+
+
+async def node_metric(url: str, name: str, **labels: str) -> float:
+    """The sum of a node's samples of metric `name` whose labels include `labels`."""
+    async with aiohttp.ClientSession() as session, session.get(f"{url}metrics") as response:
+        text = await response.text()
+    total = 0.0
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and labels.items() <= sample.labels.items():
+                total += sample.value
+    return total
