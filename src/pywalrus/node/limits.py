@@ -76,6 +76,13 @@ class NodeLimits:
             values[name] = kind(value)
         return cls(**values)
 
+    def held_by_clients(self, addresses: int = 1) -> int:
+        """The most bytes of request bodies in flight and pending uploads that clients from
+        `addresses` addresses can make the node hold at once."""
+        bodies = min(addresses * self.max_upload_bytes_per_address, self.max_upload_bytes)
+        pending = min(addresses * self.max_pending_bytes_per_address, self.max_pending_bytes)
+        return bodies + pending
+
     def body_timeout(self, length: int) -> float:
         """Seconds allowed to receive a body of `length` bytes."""
         return self.body_timeout_s + length / self.min_body_rate
