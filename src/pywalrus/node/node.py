@@ -396,6 +396,13 @@ class StorageNode:
         await retrying(
             f"node {self.name}: committee refresh", self.catch_up, CHAIN_ERRORS, status.failed
         )
+        try:
+            await self._follow(status)
+        except Exception as exc:  # reported unhealthy until the supervisor restarts it
+            status.failed(exc)
+            raise
+
+    async def _follow(self, status: FollowerStatus) -> None:
         cursor = self.store.event_cursor()
         backoff = Backoff()
         timeout_ms = 0  # the first poll answers at once: whether the node is caught up
