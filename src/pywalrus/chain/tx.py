@@ -59,11 +59,6 @@ def json_shape(value: Any) -> tuple[int, int]:
     return depth, size
 
 
-def json_depth(value: Any) -> int:
-    """Nesting depth of a JSON value (a scalar is 1)."""
-    return json_shape(value)[0]
-
-
 @dataclass(frozen=True)
 class Call:
     """One contract call: `module::function` with named JSON arguments."""
@@ -141,10 +136,6 @@ class TransactionData:
                 args = call.get("args", {})
                 if not isinstance(args, dict):
                     raise TransactionFormatError("call arguments must be an object")
-                if json_depth(args) > MAX_ARG_DEPTH:
-                    raise TransactionFormatError(
-                        f"call arguments nested deeper than {MAX_ARG_DEPTH} levels"
-                    )
                 calls.append(Call(call["function"], args))
             data = cls(
                 chain_id=_typed(value, "chainId", str),
@@ -157,7 +148,10 @@ class TransactionData:
             raise TransactionFormatError(f"transaction data lacks {exc.args[0]!r}") from None
         if not (0 <= data.nonce <= U64_MAX and 0 <= data.gas_budget <= U64_MAX):
             raise TransactionFormatError("nonce and gas budget must be u64 (0 to 2^64 - 1)")
-        if json_shape(calls_json)[1] > MAX_DATA_SIZE:
+        depth, size = json_shape(calls_json)
+        if depth > MAX_ARG_DEPTH + 2:  # the list of calls, a call, then its arguments
+            raise TransactionFormatError(f"arguments nested deeper than {MAX_ARG_DEPTH} levels")
+        if size > MAX_DATA_SIZE:
             raise TransactionFormatError(f"transaction data is larger than {MAX_DATA_SIZE} bytes")
         return data
 
