@@ -73,18 +73,10 @@ async def node_health(url: str) -> int:
         return 0
 
 
-async def all_nodes_healthy(net: Network) -> bool:
+async def all_nodes_answer(net: Network, status: int) -> bool:
+    """Every node's `/v1/health` answers `status`."""
     nodes = [m for m in net.members() if m.role == "node"]
-    return all(
-        status == 200 for status in await asyncio.gather(*(node_health(m.url) for m in nodes))
-    )
-
-
-async def no_node_healthy(net: Network) -> bool:
-    nodes = [m for m in net.members() if m.role == "node"]
-    return all(
-        status == 503 for status in await asyncio.gather(*(node_health(m.url) for m in nodes))
-    )
+    return all(s == status for s in await asyncio.gather(*(node_health(m.url) for m in nodes)))
 
 
 async def store(net: Network, data: bytes) -> BlobId:
@@ -124,7 +116,8 @@ async def test_chain_sigkills_at_random_and_at_epoch_changes(net: Network) -> No
     change in progress completes, every node is healthy again, stores succeed, every
     acknowledged blob reads back, and `testbed down` leaves no process of the testbed."""
     acked: dict[BlobId, bytes] = {}
-    sessions = {chain_pid(net)} | {local.running_pid(net.dir, m.name) or 0 for m in net.members()}
+    pids = [local.running_pid(net.dir, m.name) for m in net.members()]
+    sessions = {pid for pid in pids if pid is not None}
     stop = asyncio.Event()
 
     async def writer() -> None:
@@ -156,13 +149,13 @@ async def test_chain_sigkills_at_random_and_at_epoch_changes(net: Network) -> No
                 killer = asyncio.create_task(kill_chain_at(net, "EpochChangeDone", cursor))
             await killer
             if kill == 0:  # a node cut off from the chain does not call itself healthy
-                await wait_for(lambda: no_node_healthy(net), 30, "every node unhealthy")
+                await wait_for(lambda: all_nodes_answer(net, 503), 30, "every node unhealthy")
             await asyncio.to_thread(restart_chain)
     finally:
         stop.set()
         await asyncio.gather(*writers)
     # Only the chain was restarted: the nodes find it again on their own.
-    await wait_for(lambda: all_nodes_healthy(net), 60, "every node healthy again")
+    await wait_for(lambda: all_nodes_answer(net, 200), 60, "every node healthy again")
     staking = await net.staking()
     await wait_for(
         lambda: _epoch_change_done(net), 60, f"the change to epoch {staking['epoch']} done"
