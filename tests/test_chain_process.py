@@ -28,7 +28,7 @@ from pywalrus.core.types import Epoch
 from pywalrus.testbed.chain_files import write_chain_files
 from pywalrus.testbed.genesis import NodeIdentity, generate_nodes, make_genesis
 from pywalrus.testbed.ports import free_ports
-from pywalrus.testbed.process import start_walrus, wait_until_healthy
+from pywalrus.testbed.process import session_processes, start_walrus, wait_until_healthy
 
 
 @dataclass
@@ -283,3 +283,90 @@ async def test_sigkill_loses_no_acknowledged_transaction(chain: ChainProcess) ->
         account = await client.account(chain.user.address)
         assert account["nonce"] >= len(acked)
         await client.execute(chain.user, [Call("wal::split", {"coin": coin, "amount": 1})])
+
+
+async def test_unrepresentable_numbers_and_deep_json_are_bad_params(chain: ChainProcess) -> None:
+    """Numbers the chain cannot represent (1e400 would become infinity and be stored as null,
+    no longer matching its signature), JSON nested thousands of levels deep and integers
+    beyond 64 bits are refused as bad parameters, and nothing is stored."""
+
+    def rpc(method: str, params_text: str) -> bytes:
+        head = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method})
+        return f'{head[:-1]}, "params": {params_text}}}'.encode()
+
+    async with ChainClient(chain.url) as client:
+        before = await client.info()
+        coin = (await client.owned_objects(chain.user.address, "wal::Coin"))[0].id
+        data = TransactionData(
+            "proc-chain",
+            chain.user.address,
+            0,
+            10**6,
+            (Call("wal::split", {"coin": coin, "amount": 1}),),
+        )
+        signed = json.dumps(data.sign(chain.user).to_json())
+        # The same transaction text with the amount replaced by a number beyond float range.
+        infinite = signed.replace('"amount": 1}', '"amount": 1e400}')
+        assert infinite != signed
+        deep = "[" * 5000 + "]" * 5000
+        nested_args = json.loads(signed)
+        nested_args["data"]["calls"][0]["args"]["amount"] = json.loads("[" * 600 + "]" * 600)
+        for body in [
+            rpc("chain_submitTransaction", f'{{"transaction": {infinite}}}'),
+            rpc("chain_getAccount", '{"address": 1e400}'),
+            rpc("chain_info", f'{{"x": {deep}}}'),
+            rpc("chain_submitTransaction", json.dumps({"transaction": nested_args})),
+            rpc("chain_queryEvents", json.dumps({"after": 2**70})),
+            rpc("chain_waitEvents", json.dumps({"after": -(2**70), "timeoutMs": 1})),
+            rpc("chain_getCheckpoints", json.dumps({"start": 2**70})),
+        ]:
+            reply = await _raw(chain.url, body)
+            assert reply["error"]["code"] == -32602, (body[:120], reply)  # type: ignore[index]
+        # At the edge of the range there is simply nothing.
+        edge = rpc("chain_getCheckpoints", json.dumps({"start": 2**63 - 2, "count": 5}))
+        assert (await _raw(chain.url, edge))["result"] == []
+        after = await client.info()
+        assert (after["txCount"], after["eventCount"]) == (before["txCount"], before["eventCount"])
+        assert (await client.account(chain.user.address))["nonce"] == 0
+
+
+async def test_clients_sharing_an_account_do_not_fail_on_nonces(chain: ChainProcess) -> None:
+    """Eight clients (each with its own nonce cache, as separate processes have) submitting for
+    one account at once: each refusal names the nonce expected, and the client retries with
+    it until its transaction executes."""
+    async with ChainClient(chain.url) as setup:
+        coin = (await setup.owned_objects(chain.user.address, "wal::Coin"))[0].id
+    clients = [ChainClient(chain.url) for _ in range(8)]
+    try:
+
+        async def stream(client: ChainClient) -> int:
+            for _ in range(15):
+                await client.execute(chain.user, [Call("wal::split", {"coin": coin, "amount": 1})])
+            return 15
+
+        done = await asyncio.gather(*(stream(c) for c in clients))
+    finally:
+        for client in clients:
+            await client.close()
+    assert sum(done) == 120
+    async with ChainClient(chain.url) as client:
+        assert (await client.account(chain.user.address))["nonce"] == 120
+
+
+async def test_precheck_workers_exit_when_the_chain_is_killed(chain: ChainProcess) -> None:
+    """The precheck workers (and multiprocessing's resource tracker) leave with a chain killed
+    by SIGKILL instead of living on as orphans."""
+    sid = chain.process.pid  # started in a session of its own
+    async with ChainClient(chain.url) as client:
+        garbage = {"signature": "AA==", "signers_bitmap": "AA==", "message": "AA=="}
+        with pytest.raises(ChainError):  # checked in a worker first, then refused
+            await client.execute(
+                chain.user, [Call("system::certify_blob", {"blob": "0x1", **garbage})]
+            )
+    assert len(session_processes(sid)) >= 3, "the chain, its workers and the resource tracker"
+    chain.kill()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 15
+    while session_processes(sid) and loop.time() < deadline:
+        await asyncio.sleep(0.05)
+    assert session_processes(sid) == []

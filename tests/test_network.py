@@ -23,7 +23,7 @@ from pywalrus.core.config import EncodingConfig
 from pywalrus.core.encoding import encode_blob
 from pywalrus.core.slivers import Sliver, decode_sliver_batch, encode_sliver_batch
 from pywalrus.core.types import BlobId, ShardIndex, SliverPairIndex, SliverType
-from testbed_harness import Network, running_testbed, walrus
+from testbed_harness import Network, all_slivers_stored, running_testbed, walrus
 
 MiB = 1 << 20
 
@@ -376,6 +376,7 @@ async def test_recovery_and_decoding_symbols(network: Network) -> None:
     data = random.randbytes(300_000)
     blob_id = await store_and_read(network, data, epochs=2)
     committee = await network.committee()
+    await all_slivers_stored(committee, [blob_id])  # a store returns on a quorum
     config = committee.encoding
     encoded = encode_blob(data, config)
     target = 5

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import base64
 import random
-import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
@@ -34,7 +33,7 @@ from pywalrus.core.types import BlobId, Epoch, ShardIndex, SliverPairIndex, Sliv
 from pywalrus.node import blob_info
 from pywalrus.node.storage import NodeStore
 from pywalrus.testbed import local
-from testbed_harness import Network, running_testbed, wait_for
+from testbed_harness import Network, all_slivers_stored, node_metric, running_testbed, wait_for
 
 STAKE = 900_000 * FROST_PER_WAL
 """Extra stake that roughly doubles a node's weight (genesis stakes are 1M WAL each)."""
@@ -55,12 +54,8 @@ async def health(member: Member) -> dict[str, Any]:
         return data
 
 
-async def metric(member: Member, name: str, labels: str = "") -> float:
-    url = f"{member.url}/metrics"
-    async with aiohttp.ClientSession() as session, session.get(url) as response:
-        text = await response.text()
-    match = re.search(rf"^{name}{re.escape(labels)} (\S+)$", text, re.MULTILINE)
-    return float(match.group(1)) if match else 0.0
+async def metric(member: Member, name: str, **labels: str) -> float:
+    return await node_metric(member.url.rstrip("/") + "/", name, **labels)
 
 
 async def sliver_status(member: Member, blob_id: BlobId, pair: int) -> tuple[int, str]:
@@ -72,31 +67,6 @@ async def sliver_status(member: Member, blob_id: BlobId, pair: int) -> tuple[int
                 return 200, "ok"
             body = await response.json()
             return response.status, body["error"]["details"][0]["reason"]
-
-
-async def all_slivers_stored(committee: Committee, blobs: Iterable[BlobId]) -> None:
-    """Wait until every member holds both slivers of each of its shards for every blob.
-
-    A store returns once a quorum confirmed; a slower node may still be writing, or rebuild
-    its slivers by blob sync a little later. Shard transfer assumes the old owners hold them.
-    """
-    config = committee.encoding
-
-    async def stored(session: aiohttp.ClientSession, member: Member, blob_id: BlobId) -> bool:
-        for shard in member.shards:
-            pair = config.pair_for_shard(ShardIndex(shard), blob_id)
-            for axis in SliverType:
-                url = f"{member.url}/v1/blobs/{blob_id}/slivers/{pair}/{axis.label}/status"
-                async with session.get(url) as response:
-                    if (await response.json())["success"]["data"] != "stored":
-                        return False
-        return True
-
-    async def everywhere() -> bool:
-        async with aiohttp.ClientSession() as session:
-            return all([await stored(session, m, b) for m in committee.members for b in blobs])
-
-    await wait_for(everywhere, what="every node to hold its slivers of the stored blobs")
 
 
 async def stake(net: Network, account_wallet: str | None, node_id: str, amount: int) -> None:
@@ -236,9 +206,14 @@ async def test_stake_moves_shards_and_blobs_follow(net: Network) -> None:
     assert report["shardSummary"]["owned"] == owned
     assert report["shardSummary"]["ownedShardStatus"]["ready"] == owned
     await assert_holds(net, new_gainer, gained, blobs)
-    transferred = await metric(new_gainer, "walrus_node_shard_sync_slivers", '{kind="transferred"}')
+    transferred = await metric(new_gainer, "walrus_node_shard_sync_slivers", kind="transferred")
     assert transferred == 2 * len(gained) * len(blobs)
-    assert await metric(new_gainer, "walrus_node_shard_sync_slivers", '{kind="rejected"}') == 0
+    assert await metric(new_gainer, "walrus_node_shard_sync_slivers", kind="rejected") == 0
+    # The recovery counters say the same, with the bytes moved and the time it took.
+    counted = {"process": "shard sync", "kind": "transferred"}
+    assert await metric(new_gainer, "walrus_node_recovery_slivers_total", **counted) == transferred
+    assert await metric(new_gainer, "walrus_node_recovery_bytes_total", **counted) > 0
+    assert await metric(new_gainer, "walrus_node_recovery_seconds_total", process="shard sync") > 0
 
     # The losers stop serving moved shards and drop them once the new owner has them.
     assert (await sliver_status(previous_owner, moved_blob, pair))[1] == "SHARD_NOT_ASSIGNED"
@@ -295,8 +270,8 @@ async def test_previous_owner_down_and_lying(net: Network) -> None:
         report = await health(new_gainer)
         assert report["shardSummary"]["ownedShardStatus"]["ready"] == len(new_gainer.shards)
         await assert_holds(net, new_gainer, gained, blobs)
-        recovered = await metric(new_gainer, "walrus_node_shard_sync_slivers", '{kind="recovered"}')
-        rejected = await metric(new_gainer, "walrus_node_shard_sync_slivers", '{kind="rejected"}')
+        recovered = await metric(new_gainer, "walrus_node_shard_sync_slivers", kind="recovered")
+        rejected = await metric(new_gainer, "walrus_node_shard_sync_slivers", kind="rejected")
         assert recovered >= 2 * len(blobs) * sum(
             1 for s in gained if before.owner(s).node_id == down.node_id
         )
@@ -430,9 +405,9 @@ async def test_a_crash_during_transfer_resumes_after_the_last_stored_page(net: N
         return bool(summary["ownedShardStatus"]["ready"] == summary["owned"])
 
     await wait_for(ready, timeout=60, what="the gaining node's shards")
-    transferred = await metric(new_gainer, "walrus_node_shard_sync_slivers", '{kind="transferred"}')
+    transferred = await metric(new_gainer, "walrus_node_shard_sync_slivers", kind="transferred")
     assert transferred == total - stored
-    assert await metric(new_gainer, "walrus_node_shard_sync_slivers", '{kind="recovered"}') == 0
+    assert await metric(new_gainer, "walrus_node_shard_sync_slivers", kind="recovered") == 0
     await assert_holds(net, new_gainer, gained, blobs)
 
     async def synced() -> bool:

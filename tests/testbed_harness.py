@@ -8,17 +8,21 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from pywalrus.chain.client import ChainClient
 from pywalrus.client.client import WalrusClient
-from pywalrus.client.committee import Committee
+from pywalrus.client.committee import Committee, Member
 from pywalrus.client.config import ClientConfig
+from pywalrus.core.types import BlobId, ShardIndex, SliverType
 from pywalrus.testbed import local
+from pywalrus.testbed.process import wait_until_healthy
 
 
 def walrus(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
@@ -77,10 +81,24 @@ class Network:
         while local.running_pid(self.dir, name) is not None and time.monotonic() < deadline:
             time.sleep(0.05)
 
+    def start(self, name: str) -> None:
+        """Start one member again (and nothing else), waiting until it answers."""
+        member = next(m for m in self.members() if m.name == name)
+        local.start_member(self.dir, member)
+        wait_until_healthy(member.url + member.health_path, 60)
+
     def set_faults(self, name: str, faults: list[str]) -> None:
+        self.set_config(name, faults=faults)
+
+    def set_config(self, name: str, **values: Any) -> None:
+        """Change keys of a node's `node.yaml` (a value of None removes the key)."""
         path = self.dir / "nodes" / name / "node.yaml"
         config = yaml.safe_load(path.read_text())
-        config["faults"] = faults
+        for key, value in values.items():
+            if value is None:
+                config.pop(key, None)
+            else:
+                config[key] = value
         path.write_text(yaml.safe_dump(config))
 
     async def committee(self) -> Committee:
@@ -151,3 +169,40 @@ async def wait_for(
             return
         await asyncio.sleep(0.1)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+async def all_slivers_stored(committee: Committee, blobs: Iterable[BlobId]) -> None:
+    """Wait until every member holds both slivers of each of its shards for every blob.
+
+    A store returns once a quorum confirmed; a slower node may still be writing, or rebuild
+    its slivers by blob sync a little later. Shard transfer assumes the old owners hold them.
+    """
+    config = committee.encoding
+
+    async def stored(session: aiohttp.ClientSession, member: Member, blob_id: BlobId) -> bool:
+        for shard in member.shards:
+            pair = config.pair_for_shard(ShardIndex(shard), blob_id)
+            for axis in SliverType:
+                url = f"{member.url}/v1/blobs/{blob_id}/slivers/{pair}/{axis.label}/status"
+                async with session.get(url) as response:
+                    if (await response.json())["success"]["data"] != "stored":
+                        return False
+        return True
+
+    async def everywhere() -> bool:
+        async with aiohttp.ClientSession() as session:
+            return all([await stored(session, m, b) for m in committee.members for b in blobs])
+
+    await wait_for(everywhere, what="every node to hold its slivers of the stored blobs")
+
+
+async def node_metric(url: str, name: str, **labels: str) -> float:
+    """The sum of a node's samples of metric `name` whose labels include `labels`."""
+    async with aiohttp.ClientSession() as session, session.get(f"{url}metrics") as response:
+        text = await response.text()
+    total = 0.0
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and labels.items() <= sample.labels.items():
+                total += sample.value
+    return total

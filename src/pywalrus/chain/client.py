@@ -1,13 +1,16 @@
 """`ChainClient`: how every other component talks to the chain (JSON-RPC over HTTP).
 
-It builds, signs and submits transactions for an account (fetching the nonce, retrying once
-if another transaction of the same account took it), reads objects, follows events with
-long-polls, and can check events against the chain's signed checkpoints.
+It builds, signs and submits transactions for an account (fetching the nonce, and when
+another client of the same account took it, retrying with the nonce the refusal names), reads
+objects, follows events with long-polls, and can check events against the chain's signed
+checkpoints.
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import random
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,14 +23,30 @@ from pywalrus.chain.tx import Call, TransactionData
 from pywalrus.core.accounts import Account
 from pywalrus.core.errors import VerificationError, WalrusError
 
+NONCE_ATTEMPTS = 100
+"""Submissions of one transaction that may lose their nonce to other clients of the account
+(each loss means another transaction of the account executed meanwhile)."""
+NONCE_JITTER_S = 0.002
+"""Random pause before resubmitting with the nonce a refusal named: short, since that nonce
+is current only for a moment (a client that waits longer mostly loses it again)."""
+
 
 class ChainError(WalrusError):
     """The chain answered with an error."""
 
-    def __init__(self, message: str, code: int, reason: str | None) -> None:
+    def __init__(
+        self, message: str, code: int, reason: str | None, data: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.reason = reason
+        self.data = data or {}
+        """The error's `data` object: `reason`, and `expectedNonce` for nonce refusals."""
+
+    def expected_nonce(self) -> int | None:
+        """The nonce the chain expects next, if this refusal names it."""
+        value = self.data.get("expectedNonce")
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 class ChainUnavailable(WalrusError):
@@ -85,8 +104,10 @@ class ChainClient:
             raise ChainUnavailable(f"cannot reach the chain at {self.url}: {exc}") from None
         if "error" in reply:
             error = reply["error"]
-            reason = (error.get("data") or {}).get("reason")
-            raise ChainError(error.get("message", "chain error"), error.get("code", 0), reason)
+            data = error.get("data") if isinstance(error.get("data"), dict) else {}
+            raise ChainError(
+                error.get("message", "chain error"), error.get("code", 0), data.get("reason"), data
+            )
         return reply.get("result")
 
     async def chain_id(self) -> str:
@@ -99,13 +120,17 @@ class ChainClient:
         return result
 
     async def execute(self, account: Account, calls: Sequence[Call]) -> dict[str, Any]:
-        """Sign and submit a transaction of `calls`; returns the execution result."""
+        """Sign and submit a transaction of `calls`; returns the execution result.
+
+        The nonce is remembered between transactions. When another client of the same account
+        used it first (`EWrongNonce`, or `EDuplicate` for the very same transaction), the
+        refusal names the next nonce and the transaction is signed again with it at once
+        (after a random pause of at most `NONCE_JITTER_S`).
+        """
         chain_id = await self.chain_id()
         address = account.address
-        for attempt in range(3):
-            # The nonce is remembered between transactions; a refused transaction does not
-            # use it up, and a wrong one (another client of the account) is looked up again.
-            nonce = self._nonces.pop(address, None)
+        nonce = self._nonces.pop(address, None)
+        for attempt in range(NONCE_ATTEMPTS):
             if nonce is None:
                 nonce = (await self.account(address))["nonce"]
             data = TransactionData(chain_id, address, nonce, 0, tuple(calls))
@@ -116,9 +141,14 @@ class ChainClient:
                     "chain_submitTransaction", transaction=data.sign(account).to_json()
                 )
             except ChainError as exc:
-                if exc.reason == "EWrongNonce" and attempt < 2:
-                    continue
-                if exc.reason not in (None, "EWrongNonce", "EDuplicate"):
+                if exc.reason in ("EWrongNonce", "EDuplicate"):
+                    if attempt + 1 < NONCE_ATTEMPTS:
+                        nonce = exc.expected_nonce()
+                        await asyncio.sleep(random.uniform(0, NONCE_JITTER_S))
+                        continue
+                elif exc.reason == "EExecutionFailed":
+                    self._nonces[address] = nonce + 1  # kept as failed: the nonce is used
+                elif exc.reason is not None:
                     self._nonces[address] = nonce  # refused: the nonce is still the next one
                 raise
             self._nonces[address] = nonce + 1

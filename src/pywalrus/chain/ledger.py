@@ -6,10 +6,16 @@ calls then run against a `TxContext`; if any call aborts, nothing of the transac
 (not even the nonce or the fee), so a client may fix it and resubmit. Otherwise the changed
 objects, the events and a signed checkpoint are committed in one SQLite transaction before the
 result is returned.
+
+A call that raises anything other than an abort (an input no contract rule foresaw) fails its
+transaction alone: the transaction is kept as failed, with its nonce used and its fee charged
+and nothing else, so that it cannot be repeated for free, and the other transactions of its
+commit group are untouched (each one is written under its own savepoint).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -26,6 +32,8 @@ from pywalrus.chain.tx import Call, SignedTransaction, TransactionData
 from pywalrus.core.accounts import Account
 from pywalrus.core.errors import VerificationError, WalrusError
 
+log = logging.getLogger("pywalrus.chain")
+
 BASE_FEE = 1_000
 FEE_PER_CALL = 1_000
 """Fees in MIST: a small, fixed price per transaction and per call."""
@@ -37,10 +45,21 @@ T = TypeVar("T")
 class TransactionRejected(WalrusError):
     """A transaction that was not executed; nothing of it was kept."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, **data: Any) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.detail = message
+        self.data = data
+        """Machine-readable details for the client (`expectedNonce`, `digest`)."""
+
+
+class TransactionFailed(TransactionRejected):
+    """A transaction whose call raised an error that is not a contract abort: it is kept as
+    failed (nonce used, fee charged, no other effect) under `digest`."""
+
+    def __init__(self, message: str, digest: str) -> None:
+        super().__init__("EExecutionFailed", message, digest=digest)
+        self.digest = digest
 
 
 def fee_for(data: TransactionData) -> int:
@@ -248,10 +267,14 @@ class Ledger:
                 # Nonces only grow, so an executed transaction can only come back with an old one.
                 if data.nonce < nonce and self.store.transaction(digest) is not None:
                     raise TransactionRejected(
-                        "EDuplicate", f"transaction {digest} was already executed"
+                        "EDuplicate",
+                        f"transaction {digest} was already executed",
+                        expectedNonce=nonce,
                     )
                 raise TransactionRejected(
-                    "EWrongNonce", f"expected nonce {nonce} for {data.sender}, got {data.nonce}"
+                    "EWrongNonce",
+                    f"expected nonce {nonce} for {data.sender}, got {data.nonce}",
+                    expectedNonce=nonce,
                 )
             is_chain = data.sender == self.chain_address
             fee = 0 if is_chain else fee_for(data)
@@ -263,15 +286,7 @@ class Ledger:
                 raise TransactionRejected(
                     "EInsufficientGas", f"fee {fee} exceeds gas balance {gas}"
                 )
-            ctx = TxContext(
-                self.object,
-                self.singleton_id,
-                self.account,
-                data.sender,
-                digest,
-                self.clock.now_ms(),
-                self.chain_address,
-            )
+            ctx = self._context(data.sender, digest)
             results: list[dict[str, Any]] = []
             where = "fee"
             try:
@@ -281,9 +296,41 @@ class Ledger:
                     results.append(contracts.call(ctx, call.function, args))
                 where = "fee"
                 ctx.add_gas(data.sender, -fee)
+                where = "commit"
+                return self._commit(signed, ctx, results, fee, nonce, digest)
             except Abort as exc:
                 raise TransactionRejected(exc.code, f"{where}: {exc.detail}") from None
-            return self._commit(signed, ctx, results, fee, nonce, digest)
+            except Exception as exc:  # not a contract rule: the sender pays, no one else
+                message = f"{where}: {type(exc).__name__}: {exc}"[:300]
+                log.warning("transaction %s failed: %s", digest, message)
+                self._record_failure(signed, fee, nonce, digest, message)
+                raise TransactionFailed(message, digest) from None
+
+    def _record_failure(
+        self, signed: SignedTransaction, fee: int, nonce: int, digest: str, message: str
+    ) -> None:
+        """Keep a failed transaction: its nonce used, its fee charged, nothing else. If even
+        that cannot be written, nothing of it is kept."""
+        ctx = self._context(signed.data.sender, digest)
+        try:
+            ctx.add_gas(signed.data.sender, -fee)
+            self._commit(signed, ctx, [], fee, nonce, digest, failure=message)
+        except Exception as exc:
+            log.warning("failed transaction %s could not be recorded: %s", digest, exc)
+            raise TransactionRejected(
+                "EExecutionFailed", f"{message} (not recorded: nothing was kept)"
+            ) from None
+
+    def _context(self, sender: str, digest: str) -> TxContext:
+        return TxContext(
+            self.object,
+            self.singleton_id,
+            self.account,
+            sender,
+            digest,
+            self.clock.now_ms(),
+            self.chain_address,
+        )
 
     def _commit(
         self,
@@ -293,6 +340,7 @@ class Ledger:
         fee: int,
         nonce: int,
         digest: str,
+        failure: str | None = None,
     ) -> ExecutionResult:
         seq = self._tx_count
         written = ctx.changed()
@@ -321,14 +369,16 @@ class Ledger:
             timestamp_ms=ctx.now_ms,
             epoch=epoch,
         ).signed(self.chain_key)
-        effects = {
-            "status": "success",
+        effects: dict[str, Any] = {
+            "status": "success" if failure is None else "failure",
             "fee": fee,
             "created": sorted(o.id for o in written if o.id in ctx.created),
             "mutated": sorted(o.id for o in written if o.id not in ctx.created),
             "deleted": sorted(ctx.deleted),
             "results": results,
         }
+        if failure is not None:
+            effects["error"] = failure
         meta = {f"singleton:{t}": i for t, i in ctx.new_singletons.items()}
         if seq == 0:
             meta["chain_id"] = self.chain_id

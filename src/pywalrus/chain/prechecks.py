@@ -12,6 +12,10 @@ What a worker accepted is passed on exactly: the transaction's digest and a flag
 signature is the sender's, and each valid certificate is remembered
 (`certify.remember_verified`) for exactly its committee, epoch and bytes. The ledger checks
 everything else itself, so missing or failed workers cost only speed.
+
+A worker exits as soon as its parent is gone (a thread in it watches the parent process), so
+a chain killed with SIGKILL leaves neither workers nor, once they are gone, multiprocessing's
+resource tracker behind.
 """
 
 from __future__ import annotations
@@ -19,6 +23,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
@@ -29,6 +36,8 @@ from pywalrus.core.errors import VerificationError
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 8
+PARENT_CHECK_S = 0.2
+"""How often a worker looks whether its parent still lives."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +60,19 @@ class Outcome:
     """True if the signature is the sender's over that digest."""
     certificates_valid: tuple[bool, ...]
     """For each certificate of the job, True if it is valid."""
+
+
+def exit_with_parent(parent: int) -> None:
+    """Worker initializer: leave when the process that started this one is gone (its children
+    are re-parented, so the parent ID changes). Polled, so it holds whichever thread of the
+    parent started the worker."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_S)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def run_jobs(jobs: list[Job]) -> list[Outcome]:
@@ -79,7 +101,10 @@ class Prechecks:
     def start(self) -> None:
         try:
             self._executor = ProcessPoolExecutor(
-                self._workers, mp_context=multiprocessing.get_context("spawn")
+                self._workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=exit_with_parent,
+                initargs=(os.getpid(),),
             )
         except OSError as exc:
             log.warning("no precheck worker process (%s); checking inline", exc)

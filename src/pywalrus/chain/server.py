@@ -14,6 +14,7 @@ import binascii
 import contextlib
 import json
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -35,6 +36,8 @@ CERTIFYING = {"system::certify_blob": "quorum", "system::invalidate_blob_id": "v
 CERTIFICATE_ARGS = ("signature", "signers_bitmap", "message")
 MAX_EVENTS_PER_QUERY = 1000
 MAX_WAIT_MS = 30_000
+I64_MIN, I64_MAX = -(1 << 63), (1 << 63) - 1
+"""Integer parameters (cursors, counts, times) must fit the store's 64-bit integers."""
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
@@ -46,11 +49,12 @@ SERVER_ERROR = -32001
 
 
 class RpcError(Exception):
-    def __init__(self, code: int, message: str, reason: str | None = None) -> None:
+    def __init__(self, code: int, message: str, reason: str | None = None, **data: Any) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.reason = reason
+        self.data = data
 
 
 Handler = Callable[[dict[str, Any]], Awaitable[Any]]
@@ -66,6 +70,8 @@ def _param(params: dict[str, Any], name: str, kind: type, default: Any = ...) ->
         return None
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise RpcError(INVALID_PARAMS, f"parameter {name!r} must be of type {kind.__name__}")
+    if isinstance(value, int) and not I64_MIN <= value <= I64_MAX:
+        raise RpcError(INVALID_PARAMS, f"parameter {name!r} does not fit in 64 bits")
     return value
 
 
@@ -130,6 +136,8 @@ class ChainServer:
                     self._tick()
                 except WalrusError as exc:
                     log.warning("epoch tick failed: %s", exc)
+                except Exception:  # the epochs must go on: log the bug and tick again
+                    log.exception("epoch tick failed")
                 await asyncio.sleep(0.2)
 
         task = asyncio.create_task(loop())
@@ -147,10 +155,7 @@ class ChainServer:
     async def handle(self, request: web.Request) -> web.Response:
         request_id: Any = None
         try:
-            try:
-                body = json.loads(await request.read(), parse_constant=_no_constant)
-            except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
-                raise RpcError(PARSE_ERROR, "request body is not valid JSON") from None
+            body = _parse_body(await request.read())
             if not isinstance(body, dict) or body.get("jsonrpc") != "2.0":
                 raise RpcError(INVALID_REQUEST, "expected a JSON-RPC 2.0 request object")
             request_id = body.get("id")
@@ -165,7 +170,7 @@ class ChainServer:
         except RpcError as exc:
             error: dict[str, Any] = {"code": exc.code, "message": exc.message}
             if exc.reason:
-                error["data"] = {"reason": exc.reason}
+                error["data"] = {"reason": exc.reason, **exc.data}
             return _json_response({"jsonrpc": "2.0", "id": request_id, "error": error})
         except web.HTTPRequestEntityTooLarge:
             raise
@@ -214,7 +219,7 @@ class ChainServer:
         try:
             return (await future).to_json()
         except TransactionRejected as exc:
-            raise RpcError(TX_REJECTED, str(exc), exc.code) from None
+            raise RpcError(TX_REJECTED, str(exc), exc.code, **exc.data) from None
 
     def _certificates(self, signed: SignedTransaction) -> tuple[certify.CertificateKey, ...]:
         """The certificates a transaction's calls carry, for the precheck."""
@@ -324,7 +329,7 @@ class ChainServer:
         start = _param(params, "start", int)
         count = min(_param(params, "count", int, 1), 1000)
         out = []
-        for seq in range(start, start + count):
+        for seq in range(max(start, 0), min(start + count, I64_MAX)):
             checkpoint = self.ledger.store.checkpoint(seq)
             if checkpoint is None:
                 break
@@ -349,7 +354,7 @@ class ChainServer:
         try:
             return self.ledger.execute_system(calls).to_json()
         except TransactionRejected as exc:
-            raise RpcError(TX_REJECTED, str(exc), exc.code) from None
+            raise RpcError(TX_REJECTED, str(exc), exc.code, **exc.data) from None
 
     async def advance_clock(self, params: dict[str, Any]) -> Any:
         ms = _param(params, "ms", int)
@@ -367,6 +372,34 @@ def _json_response(value: Any) -> web.Response:
     return web.Response(body=dumps_bytes(value), content_type="application/json")
 
 
+class _Unrepresentable(ValueError):
+    """A valid JSON number the chain cannot hold (beyond float range)."""
+
+
 def _no_constant(name: str) -> Any:
     """JSON has no NaN or Infinity (Python's parser accepts them; our writer would not)."""
     raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    """A JSON number with a fraction or exponent; beyond float range (1e400) it would become
+    infinity, which JSON cannot write back: the stored transaction would no longer be the
+    one signed."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise _Unrepresentable(f"number {text[:40]} is out of range")
+    return value
+
+
+def _parse_body(raw: bytes) -> Any:
+    """The request body as JSON: not JSON is a parse error; numbers out of range and nesting
+    deeper than the parser goes (about 1,000 levels) are bad parameters. (A transaction's
+    arguments are bounded much lower, in `tx`; other methods read only flat parameters.)"""
+    try:
+        return json.loads(raw, parse_constant=_no_constant, parse_float=_finite_float)
+    except _Unrepresentable as exc:
+        raise RpcError(INVALID_PARAMS, str(exc)) from None
+    except RecursionError:
+        raise RpcError(INVALID_PARAMS, "JSON nested too deeply") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
+        raise RpcError(PARSE_ERROR, "request body is not valid JSON") from None

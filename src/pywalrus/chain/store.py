@@ -193,7 +193,16 @@ class ChainStore:
     def commit(self, commit: Commit) -> None:
         """Write one transaction's effects atomically and durably (or into the open batch)."""
         if self._in_batch:
-            self._write(commit)
+            # Its own savepoint: a transaction that cannot be written leaves no half of it in
+            # the batch, and the others of the batch are unaffected.
+            self._db.execute("SAVEPOINT tx")
+            try:
+                self._write(commit)
+            except BaseException:
+                self._db.execute("ROLLBACK TO tx")
+                raise
+            finally:
+                self._db.execute("RELEASE tx")
             return
         self._db.execute("BEGIN IMMEDIATE")
         try:

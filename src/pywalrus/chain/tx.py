@@ -21,6 +21,11 @@ from pywalrus.core.errors import VerificationError, WalrusError
 
 TX_INTENT = b"\x00\x00\x00"
 MAX_CALLS = 64
+MAX_ARG_DEPTH = 16
+"""Deepest nesting of one call's arguments (contracts take flat values and small objects)."""
+MAX_DATA_SIZE = 256 * 1024
+"""Largest transaction data, approximately in bytes of JSON (strings, plus 8 per other value)."""
+U64_MAX = (1 << 64) - 1
 
 
 class TransactionFormatError(WalrusError, ValueError):
@@ -28,7 +33,30 @@ class TransactionFormatError(WalrusError, ValueError):
 
 
 def canonical_json(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode()
+
+
+def json_shape(value: Any) -> tuple[int, int]:
+    """(nesting depth, approximate size in bytes) of a JSON value, without recursion: a value
+    nested thousands of levels deep must be measurable to be refused."""
+    depth, size = 0, 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        depth = max(depth, level)
+        if isinstance(item, dict):
+            size += 2 + sum(len(k) + 3 for k in item)
+            stack.extend((v, level + 1) for v in item.values())
+        elif isinstance(item, list):
+            size += 2
+            stack.extend((v, level + 1) for v in item)
+        elif isinstance(item, str):
+            size += len(item) + 2
+        else:
+            size += 8
+    return depth, size
 
 
 @dataclass(frozen=True)
@@ -118,8 +146,13 @@ class TransactionData:
             )
         except KeyError as exc:
             raise TransactionFormatError(f"transaction data lacks {exc.args[0]!r}") from None
-        if data.nonce < 0 or data.gas_budget < 0:
-            raise TransactionFormatError("nonce and gas budget must be non-negative")
+        if not (0 <= data.nonce <= U64_MAX and 0 <= data.gas_budget <= U64_MAX):
+            raise TransactionFormatError("nonce and gas budget must be u64 (0 to 2^64 - 1)")
+        depth, size = json_shape(calls_json)
+        if depth > MAX_ARG_DEPTH + 2:  # the list of calls, a call, then its arguments
+            raise TransactionFormatError(f"arguments nested deeper than {MAX_ARG_DEPTH} levels")
+        if size > MAX_DATA_SIZE:
+            raise TransactionFormatError(f"transaction data is larger than {MAX_DATA_SIZE} bytes")
         return data
 
 

@@ -7,6 +7,7 @@ Success: `{"success": {"code": 200, "data": …}}`; errors follow AIP-193:
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from aiohttp import web
@@ -17,6 +18,7 @@ STATUS_FOR_CODE = {
     401: "UNAUTHENTICATED",
     403: "PERMISSION_DENIED",
     404: "NOT_FOUND",
+    408: "DEADLINE_EXCEEDED",
     413: "SIZE_EXCEEDED",
     416: "RANGE_NOT_SATISFIABLE",
     429: "RESOURCE_EXHAUSTED",
@@ -28,17 +30,21 @@ STATUS_FOR_CODE = {
 
 
 class NodeApiError(Exception):
-    """An error answer: HTTP code, machine-readable reason, human message."""
+    """An error answer: HTTP code, machine-readable reason, human message. `close` ends the
+    connection after the answer (a request refused before its body was read)."""
 
-    def __init__(self, code: int, reason: str, message: str, status: str | None = None) -> None:
+    def __init__(
+        self, code: int, reason: str, message: str, status: str | None = None, close: bool = False
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.reason = reason
         self.message = message
         self.status = status or STATUS_FOR_CODE.get(code, "UNKNOWN")
+        self.close = close
 
-    def response(self) -> web.Response:
-        body = {
+    def envelope(self) -> dict[str, Any]:
+        return {
             "error": {
                 "status": self.status,
                 "code": self.code,
@@ -53,7 +59,12 @@ class NodeApiError(Exception):
                 ],
             }
         }
-        return web.json_response(body, status=self.code)
+
+    def response(self) -> web.Response:
+        response = web.json_response(self.envelope(), status=self.code)
+        if self.close:
+            response.force_close()
+        return response
 
 
 def bad_request(reason: str, message: str) -> NodeApiError:
@@ -72,14 +83,26 @@ def bcs(data: bytes) -> web.Response:
     return web.Response(body=data, content_type="application/octet-stream")
 
 
-async def read_body(request: web.Request, limit: int) -> bytes:
-    """The whole request body, at most `limit` bytes (else 413), for routes whose limit
-    differs from the app's `client_max_size`."""
+async def read_body(request: web.Request, limit: int, timeout_s: float) -> bytes:
+    """The whole request body: at most `limit` bytes (else 413, before reading anything when
+    the announced length is larger), within `timeout_s` seconds (else 408)."""
+    announced = request.content_length or 0
+    if announced > limit:
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=announced)
     chunks = []
     size = 0
-    while chunk := await request.content.readany():
-        size += len(chunk)
-        if size > limit:
-            raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=size)
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(timeout_s):
+            while chunk := await request.content.readany():
+                size += len(chunk)
+                if size > limit:
+                    raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=size)
+                chunks.append(chunk)
+    except TimeoutError:
+        raise NodeApiError(
+            408,
+            "REQUEST_TIMEOUT",
+            f"the request body did not arrive within {timeout_s:.0f} s",
+            close=True,
+        ) from None
     return b"".join(chunks)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Sequence
 
 import aiohttp
@@ -39,56 +40,77 @@ RETRY_MAX_S = 30.0
 
 
 class BlobSync:
-    """Recovers missing slivers of certified blobs, one blob at a time per call."""
+    """Recovers missing slivers of certified blobs, one supervised task per blob."""
 
     def __init__(self, node: StorageNode) -> None:
         self.node = node
-        self._running: dict[BlobId, asyncio.Task[None]] = {}
         self._limit = asyncio.Semaphore(4)
 
     def schedule(self, blob_id: BlobId) -> None:
-        if blob_id not in self._running and not self.node.holds_ready_slivers(blob_id):
-            self._running[blob_id] = asyncio.create_task(self._run(blob_id))
+        name = f"blob sync {blob_id}"
+        if not self.node.supervisor.running(name) and not self.node.holds_ready_slivers(blob_id):
+            self.node.supervisor.spawn(name, lambda: self._run(blob_id), kind="blob sync")
 
     async def _run(self, blob_id: BlobId) -> None:
         """Sync a blob, and again after a failure (peers down, too few good symbols) with a
         growing pause, until the node holds it or it is no longer registered: a node left
         without its slivers would also starve others that later recover from it."""
         delay = LIVE_UPLOAD_GRACE_S
-        try:
-            while True:
-                await asyncio.sleep(delay)
-                async with self._limit:
-                    node = self.node
-                    if node.holds_ready_slivers(blob_id) or not node.is_registered(blob_id):
-                        return
-                    try:
-                        await self.sync(blob_id)
-                        return
-                    except (WalrusError, aiohttp.ClientError, OSError) as exc:
-                        delay = min(RETRY_MAX_S, 2 * delay)
-                        log.warning(
-                            "blob sync of %s failed, retrying in %.0f s: %s", blob_id, delay, exc
-                        )
-        finally:
-            self._running.pop(blob_id, None)
+        metrics = self.node.metrics
+        while True:
+            await asyncio.sleep(delay)
+            async with self._limit:
+                node = self.node
+                if node.holds_ready_slivers(blob_id) or not node.is_registered(blob_id):
+                    return
+                started = time.monotonic()
+                try:
+                    await self.sync(blob_id)
+                    return
+                except (WalrusError, aiohttp.ClientError, OSError) as exc:
+                    metrics.recovery_failures.labels("blob sync").inc()
+                    delay = min(RETRY_MAX_S, 2 * delay)
+                    log.warning(
+                        "blob sync of %s failed, retrying in %.0f s: %s", blob_id, delay, exc
+                    )
+                finally:
+                    metrics.recovery_seconds.labels("blob sync").inc(time.monotonic() - started)
 
     async def sync(self, blob_id: BlobId) -> int:
         """Recover every missing sliver of the node's ready shards (shards still syncing after
-        an epoch change are shard sync's); returns how many were stored."""
+        an epoch change are shard sync's); returns how many were stored.
+
+        All secondary slivers go first: each needs only n − 2f symbols, and once stored they
+        are this node's own symbols towards its primary slivers (n − f), which may be more
+        than its peers can give while some are down. A sliver that cannot be recovered yet
+        does not stop the others; the sync then fails, to be retried, after trying them all.
+        """
         node = self.node
         committee = await load_committee(node.chain)
+        stored = 0
+        failures: list[WalrusError] = []
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
             peers = committee.peers(node.node_id)
             metadata = await self.metadata(session, peers, blob_id)
-            stored = 0
-            for shard in node.ready_shards():
-                # Secondary first: it needs fewer symbols (n − 2f).
-                for axis in (SliverType.SECONDARY, SliverType.PRIMARY):
-                    if not node.store.has_sliver(blob_id, shard, axis):
-                        await self.recover_into(session, peers, blob_id, metadata, shard, axis)
-                        stored += 1
+            for axis in (SliverType.SECONDARY, SliverType.PRIMARY):
+                for shard in node.ready_shards():
+                    if node.store.has_sliver(blob_id, shard, axis):
+                        continue
+                    try:
+                        size = await self.recover_into(
+                            session, peers, blob_id, metadata, shard, axis
+                        )
+                    except WalrusError as exc:
+                        failures.append(exc)
+                        continue
+                    node.metrics.recovery_slivers.labels("blob sync", "recovered").inc()
+                    node.metrics.recovery_bytes.labels("blob sync", "recovered").inc(size)
+                    stored += 1
         log.info("blob sync of %s stored %d slivers", blob_id, stored)
+        if failures:
+            raise WalrusError(
+                f"{len(failures)} slivers of {blob_id} cannot be recovered yet: {failures[0]}"
+            )
         return stored
 
     async def metadata(
@@ -121,13 +143,15 @@ class BlobSync:
         metadata: BlobMetadata,
         shard: int,
         axis: SliverType,
-    ) -> None:
-        """Rebuild one sliver of one of this node's shards and store it."""
+    ) -> int:
+        """Rebuild one sliver of one of this node's shards and store it; returns its size."""
         node = self.node
         pair = node.config.pair_for_shard(ShardIndex(shard), blob_id)
         index = node.config.sliver_index(axis, pair)
         sliver = await self.recover(session, peers, blob_id, metadata, axis, index)
-        await node.write(node.store.put_sliver, blob_id, shard, axis, sliver.to_bcs())
+        data = sliver.to_bcs()
+        await node.write(node.store.put_sliver, blob_id, shard, axis, data)
+        return len(data)
 
     async def recover(
         self,
@@ -192,7 +216,7 @@ class BlobSync:
         node, source = self.node, axis.orthogonal
         out: list[RecoverySymbol] = []
         for shard in shards:
-            data = node.store.sliver(blob_id, shard, source)
+            data = node.readable_sliver(blob_id, shard, source)
             if data is not None:
                 sliver = Sliver.from_bcs(data, source)
                 symbols = recovery_symbols_from_sliver(sliver, [index], node.config)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from pywalrus.core.errors import WalrusError
+from pywalrus.node.limits import NodeLimits
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,16 @@ class NodeConfig:
     """Cap on how long a confirmation request waits for the blob's registration."""
     lmdb_map_size: int = 1 << 36
     """LMDB map size (a sparse upper bound on the database)."""
+    scrub_interval_ms: int = 3_600_000
+    """A scrub pass (every stored sliver checked against its checksum) starts this often (or
+    when the last one ends, if it took longer); the first one this long after start-up."""
+    scrub_bytes_per_s: int = 16 << 20
+    """The most sliver bytes per second the scrub reads."""
+    limits: NodeLimits = field(default_factory=NodeLimits)
+    """Bounds on connections, request bodies and buffered uploads (`limits:` mapping; every
+    key optional: `idle_timeout_s`, `body_timeout_s`, `min_body_rate`, `max_connections`,
+    `max_connections_per_address`, `max_upload_bytes`, `max_upload_bytes_per_address`,
+    `max_pending_bytes`, `max_pending_bytes_per_address`; see `pywalrus.node.limits`)."""
     faults: tuple[str, ...] = ()
     """Test-only misbehaviour: `corrupt_slivers` (also in `sync_shard` answers),
     `corrupt_metadata`, `bad_signatures`, `crash_after_sync_page` (exit right after storing
@@ -63,7 +74,17 @@ class NodeConfig:
                 max_pending_ms=int(raw.get("max_pending_ms", 30_000)),
                 confirmation_wait_ms=int(raw.get("confirmation_wait_ms", 5_000)),
                 lmdb_map_size=int(raw.get("lmdb_map_size", 1 << 36)),
+                scrub_interval_ms=_positive(raw, "scrub_interval_ms", 3_600_000),
+                scrub_bytes_per_s=_positive(raw, "scrub_bytes_per_s", 16 << 20),
+                limits=NodeLimits.from_config(raw.get("limits")),
                 faults=tuple(str(f) for f in raw.get("faults", ())),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise WalrusError(f"invalid node config {path}: missing or bad {exc}") from None
+
+
+def _positive(raw: dict[str, Any], key: str, default: int) -> int:
+    value = int(raw.get(key, default))
+    if value <= 0:
+        raise ValueError(key)
+    return value

@@ -7,6 +7,9 @@ after verifying them; it signs storage confirmations when it holds both slivers 
 it owns for a blob; it keeps a status record per shard (`shard_state`) that epoch changes
 update, keeps serving shards it lost until their new owner has them, and reports epoch sync to
 the chain once every shard it owns is complete.
+
+Its long-running work runs under a `Supervisor` (`tasks`): the event follower and the epoch
+sync report wait out chain outages with backoff, and are restarted if they die anyway.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from pywalrus.chain.client import ChainClient, ChainError, ChainUnavailable
@@ -30,23 +32,20 @@ from pywalrus.core.errors import WalrusError
 from pywalrus.core.metadata import BlobMetadata
 from pywalrus.core.types import BlobId, ShardIndex, SliverPairIndex, SliverType
 from pywalrus.node import blob_info, shard_state
+from pywalrus.node.follower import EVENT_PAGE, POLL_MS, FollowerStatus
+from pywalrus.node.limits import ByteBudget, NodeLimits
+from pywalrus.node.metrics import NodeMetrics
+from pywalrus.node.pending import PendingUploads
 from pywalrus.node.shard_state import READ_ONLY, READY, ShardState
-from pywalrus.node.storage import NodeStore
+from pywalrus.node.storage import CorruptSliverError, NodeStore
+from pywalrus.node.tasks import Backoff, Supervisor, retrying
 
 log = logging.getLogger("pywalrus.node")
 T = TypeVar("T")
-
-
-@dataclass
-class Pending:
-    """Uploads that arrived before the blob's registration event."""
-
-    expires: float
-    """Monotonic time after which the entry is dropped."""
-    metadata: bytes | None = None
-    """BCS metadata, verified against the blob ID."""
-    slivers: dict[tuple[int, SliverType], bytes] = field(default_factory=dict)
-    """(shard, axis) → BCS sliver, verified against the pending metadata."""
+CHAIN_ERRORS = (ChainUnavailable, ChainError)
+"""What an unreachable, restarting or refusing chain raises: waited out, never fatal."""
+FOLLOWER = "event follower"
+SYNC_REPORT = "epoch sync report"
 
 
 class StorageNode:
@@ -63,6 +62,8 @@ class StorageNode:
         max_pending_ms: int = 30_000,
         confirmation_wait_ms: int = 5_000,
         faults: tuple[str, ...] = (),
+        metrics: NodeMetrics | None = None,
+        limits: NodeLimits | None = None,
     ) -> None:
         self.name = name
         self.node_id = node_id
@@ -94,7 +95,13 @@ class StorageNode:
         that change (shard sync waits for it)."""
         self._event_epoch_changed = asyncio.Event()
         self.encoding: EncodingConfig | None = None
-        self.pending: dict[BlobId, Pending] = {}
+        self.limits = limits or NodeLimits()
+        self.pending = PendingUploads(
+            max_pending_ms / 1000,
+            ByteBudget(self.limits.max_pending_bytes, self.limits.max_pending_bytes_per_address),
+        )
+        """Uploads waiting for their blob's registration (`pending`)."""
+        self._flushing: dict[BlobId, asyncio.Event] = {}
         self.started = time.monotonic()
         self.highest_event = store.event_cursor()
         self.cap_id: str | None = None
@@ -104,6 +111,11 @@ class StorageNode:
         self._cpu = ThreadPoolExecutor(2, thread_name_prefix="verify")
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="lmdb-writer")
         self._stopping = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+        self.metrics = metrics or NodeMetrics()
+        self.supervisor = Supervisor(name, self.metrics.task_restarts)
+        self.follower = FollowerStatus()
+        self._report_again = False
         self.on_certified: Callable[[BlobId], None] | None = None
         """Called for each certified blob event (blob sync hooks in here)."""
         self.on_shards_gained: Callable[[], None] | None = None
@@ -118,6 +130,52 @@ class StorageNode:
     async def write(self, func: Any, *args: Any) -> Any:
         """Run an LMDB write on the single writer thread."""
         return await asyncio.get_running_loop().run_in_executor(self._writer, func, *args)
+
+    def read_sliver(
+        self, blob_id: BlobId, shard: int, axis: SliverType, found_by: str = "read"
+    ) -> bytes | None:
+        """A stored sliver (BCS) checked against its checksum, None if absent. One that fails
+        raises `CorruptSliverError`, once it is scheduled to be dropped and rebuilt (this may
+        run on a worker thread)."""
+        try:
+            return self.store.sliver(blob_id, shard, axis)
+        except CorruptSliverError:
+            self._loop.call_soon_threadsafe(self._drop_later, blob_id, shard, axis, found_by)
+            raise
+
+    def readable_sliver(
+        self, blob_id: BlobId, shard: int, axis: SliverType, found_by: str = "read"
+    ) -> bytes | None:
+        """`read_sliver`, with a corrupt sliver counted as absent."""
+        try:
+            return self.read_sliver(blob_id, shard, axis, found_by)
+        except CorruptSliverError:
+            return None
+
+    def _drop_later(self, blob_id: BlobId, shard: int, axis: SliverType, found_by: str) -> None:
+        self.supervisor.spawn(
+            f"drop {axis.label} sliver {blob_id} {shard}",
+            lambda: self.drop_corrupt(blob_id, shard, axis, found_by),
+            kind="drop corrupt sliver",
+        )
+
+    async def drop_corrupt(
+        self, blob_id: BlobId, shard: int, axis: SliverType, found_by: str
+    ) -> None:
+        """Delete a sliver that failed its check and have blob sync rebuild it."""
+        if await self.write(self.store.delete_sliver_if_corrupt, blob_id, shard, axis):
+            self.metrics.corrupt_slivers.labels(found_by).inc()
+            log.warning(
+                "node %s: dropped the corrupt %s sliver of blob %s in shard %d (found by %s);"
+                " blob sync rebuilds it",
+                self.name,
+                axis.label,
+                blob_id,
+                shard,
+                found_by,
+            )
+        if self.on_certified is not None and blob_info.is_certified(self.info(blob_id), self.epoch):
+            self.on_certified(blob_id)
 
     @property
     def config(self) -> EncodingConfig:
@@ -287,8 +345,26 @@ class StorageNode:
                 if cap.fields["node_id"] == self.node_id:
                     self.cap_id = cap.id
 
+    def request_sync_report(self) -> None:
+        """Report epoch sync to the chain if it is due, in a supervised task that retries
+        through chain outages (again after it finishes, if asked while it runs)."""
+        if self.supervisor.running(SYNC_REPORT):
+            self._report_again = True
+        else:
+            self.supervisor.spawn(SYNC_REPORT, self._report_until_done)
+
+    async def _report_until_done(self) -> None:
+        while True:
+            self._report_again = False
+            await retrying(
+                f"node {self.name}: epoch sync report", self.report_sync_done, CHAIN_ERRORS
+            )
+            if not self._report_again:
+                return
+
     async def report_sync_done(self) -> None:
-        """Tell the chain this node holds its shards for the current epoch."""
+        """Tell the chain this node holds its shards for the current epoch, if it has not yet
+        and the chain waits for it; chain errors propagate (the caller retries)."""
         staking = await self.chain.singleton("walrus::Staking")
         state = staking.fields["epoch_state"]
         if state["kind"] != "EpochChangeSync" or not self.shards or self.cap_id is None:
@@ -299,31 +375,76 @@ class StorageNode:
         if syncing:
             log.info("node %s: epoch sync waits for shards %s", self.name, syncing)
             return
-        try:
-            await self.chain.execute(
-                self.operator,
-                [Call("staking::epoch_sync_done", {"cap": self.cap_id, "epoch": self.epoch})],
-            )
-            log.info("node %s: reported epoch sync done for epoch %d", self.name, self.epoch)
-        except ChainError as exc:
-            log.warning("epoch_sync_done failed: %s", exc)
+        await self.chain.execute(
+            self.operator,
+            [Call("staking::epoch_sync_done", {"cap": self.cap_id, "epoch": self.epoch})],
+        )
+        log.info("node %s: reported epoch sync done for epoch %d", self.name, self.epoch)
 
     # Events --------------------------------------------------------------------------------
 
     async def follow_events(self) -> None:
-        """Follow chain events forever (until `stop`), applying them in order."""
+        """Follow chain events forever (until `stop`), applying them in order.
+
+        On every (re)start it first re-reads the committee and reconciles the shards, since a
+        follower that died after storing a cursor may not have finished applying an epoch
+        change. An unreachable chain is waited out with backoff; `follower` records each poll
+        for `/v1/health`.
+        """
+        status = self.follower
+        status.restarted()
+        await retrying(
+            f"node {self.name}: committee refresh", self.catch_up, CHAIN_ERRORS, status.failed
+        )
+        try:
+            await self._follow(status)
+        except Exception as exc:  # reported unhealthy until the supervisor restarts it
+            status.failed(exc)
+            raise
+
+    async def _follow(self, status: FollowerStatus) -> None:
         cursor = self.store.event_cursor()
+        backoff = Backoff()
+        timeout_ms = 0  # the first poll answers at once: whether the node is caught up
         while not self._stopping.is_set():
+            status.polling()
             try:
-                events = await self.chain.wait_events(cursor, timeout_ms=10_000, limit=500)
-            except (ChainUnavailable, ChainError) as exc:
-                log.warning("event follower: %s", exc)
-                await asyncio.sleep(0.5)
+                events = await self.chain.wait_events(
+                    cursor, timeout_ms=timeout_ms, limit=EVENT_PAGE
+                )
+            except CHAIN_ERRORS as exc:
+                status.failed(exc)
+                pause = backoff.next()
+                log.warning(
+                    "node %s: event follower: %s; retrying in %.1f s", self.name, exc, pause
+                )
+                await asyncio.sleep(pause)
                 continue
-            if not events:
-                continue
-            await self.apply_events(events)
-            cursor = events[-1].seq
+            backoff.reset()
+            if events:
+                await self.apply_events(events)
+                cursor = events[-1].seq
+            full = len(events) >= EVENT_PAGE
+            status.polled(full)
+            timeout_ms = 0 if full else POLL_MS
+
+    async def catch_up(self) -> None:
+        """Bring the committee view, the shard records, epoch sync and blob sync up to what
+        the applied events say (at start, and when the follower restarts)."""
+        await self.refresh_committee()
+        await self.update_shard_states()
+        self.request_sync_report()
+        if self.on_certified is not None:
+            # Catch up on certified blobs missed while the node (or its follower) was down.
+            for blob_id, info in self.store.blob_infos():
+                if blob_info.is_certified(info, self.epoch):
+                    self.on_certified(blob_id)
+
+    def health_problem(self) -> str | None:
+        """Why this node is not healthy (its event follower is down or behind), or None."""
+        if not self.supervisor.running(FOLLOWER):
+            return "the event follower is not running"
+        return self.follower.problem()
 
     async def apply_events(self, events: Iterable[Event]) -> None:
         updated: dict[BlobId, blob_info.BlobInfo | None] = {}
@@ -355,15 +476,36 @@ class StorageNode:
                     event_epoch = max(event_epoch, int(event.fields["epoch"]))
             elif event.type == "ShardsReceived":
                 received.append((int(event.fields["epoch"]), list(event.fields["shards"])))
-        await self.write(self.store.apply_events, updated, last)
-        for blob_id, info in updated.items():
-            self._cache_info(blob_id, info)
-        self.highest_event = last
+        # Uploads buffered for blobs registered now are stored right after the events; until
+        # then, requests that see the registration (from here on) wait for that (`flushed`).
+        for blob_id in registered:
+            if self.pending.get(blob_id) is not None:
+                self._flushing.setdefault(blob_id, asyncio.Event())
+        try:
+            await self.write(self.store.apply_events, updated, last)
+            for blob_id, info in updated.items():
+                self._cache_info(blob_id, info)
+            self.highest_event = last
+            for blob_id in registered:
+                await self._flush_pending(blob_id)
+                waiter = self._registered.pop(blob_id, None)
+                if waiter is not None:
+                    waiter.set()
+        finally:
+            for blob_id in registered:  # never leave a request waiting for a failed flush
+                flushing = self._flushing.pop(blob_id, None)
+                if flushing is not None:
+                    flushing.set()
         if epoch_changed:
-            await self.refresh_committee()
+            await retrying(
+                f"node {self.name}: committee refresh",
+                self.refresh_committee,
+                CHAIN_ERRORS,
+                self.follower.failed,
+            )
             await self.update_shard_states()
             await self.collect_garbage()
-            await self.report_sync_done()
+            self.request_sync_report()
         if event_epoch != self.event_epoch:
             await self.write(self.store.put_scalar, "event_epoch", str(event_epoch))
             self.event_epoch = event_epoch
@@ -378,11 +520,6 @@ class StorageNode:
         if self.on_certified is not None:
             for blob_id in certified:
                 self.on_certified(blob_id)
-        for blob_id in registered:
-            await self._flush_pending(blob_id)
-            waiter = self._registered.pop(blob_id, None)
-            if waiter is not None:
-                waiter.set()
 
     async def _release_received(self, epoch: int, shards: list[int]) -> None:
         """A new owner reported it holds `shards`: delete those this node kept read-only."""
@@ -417,26 +554,47 @@ class StorageNode:
 
     # Pending uploads ---------------------------------------------------------------------
 
-    def pending_entry(self, blob_id: BlobId) -> Pending:
-        now = time.monotonic()
-        for key in [k for k, v in self.pending.items() if v.expires < now]:
-            del self.pending[key]
-        if blob_id not in self.pending and len(self.pending) >= 1000:
-            raise WalrusError("pending upload cache is full")
-        return self.pending.setdefault(blob_id, Pending(now + self.max_pending_ms / 1000))
-
     async def _flush_pending(self, blob_id: BlobId) -> None:
-        entry = self.pending.pop(blob_id, None)
-        if entry is None or not self.is_registered(blob_id):
-            return
-        if entry.metadata is not None and not self.store.has_metadata(blob_id):
-            await self.write(self.store.put_metadata, blob_id, entry.metadata)
-        for (shard, axis), data in entry.slivers.items():
-            await self.write(self.store.put_sliver, blob_id, shard, axis, data)
+        """Store what was buffered for a blob whose registration just arrived.
+
+        The entry stays in the buffer until its data is stored, so that uploads and
+        confirmation requests arriving meanwhile still find it (`flushed` waits for it); no
+        upload adds to it any more, since the blob counts as registered already.
+        """
+        done = self._flushing.setdefault(blob_id, asyncio.Event())
+        try:
+            entry = self.pending.get(blob_id)
+            if entry is None:
+                return
+            if not self.is_registered(blob_id):
+                self.pending.pop(blob_id)
+                return
+            metadata = entry.metadata
+            if metadata is not None:
+                self.remember_metadata(blob_id, BlobMetadata.from_bcs(metadata))
+                if self.store.has_metadata(blob_id):
+                    metadata = None
+            slivers = [(shard, axis, data) for (shard, axis), data in entry.slivers.items()]
+            await self.write(self.store.put_blob_data, blob_id, metadata, slivers)
+            self.pending.pop(blob_id)
+            if metadata is not None:
+                self.metrics.stored.labels("metadata").inc()
+            for _, axis, _ in slivers:
+                self.metrics.stored.labels(axis.label).inc()
+        finally:
+            self._flushing.pop(blob_id, None)
+            done.set()
+
+    async def flushed(self, blob_id: BlobId) -> None:
+        """Until buffered uploads of the blob being stored now (if any) are stored."""
+        flushing = self._flushing.get(blob_id)
+        if flushing is not None:
+            await flushing.wait()
 
     # Lifecycle -----------------------------------------------------------------------------
 
-    async def start(self) -> asyncio.Task[None]:
+    async def start(self) -> None:
+        """Read the committee and shard records, then start the supervised event follower."""
         await self.refresh_committee()
         await self.update_shard_states()
         # Shards kept without a record are ready; write it, so that losing one later is seen
@@ -457,17 +615,12 @@ class StorageNode:
             records = {s: st.to_json() for s, st in unrecorded.items()}
             await self.write(self.store.put_shard_states, records)
             self.shard_states.update(unrecorded)
-        await self.report_sync_done()
-        if self.on_certified is not None:
-            # Catch up on certified blobs missed while the node was down.
-            for blob_id, info in self.store.blob_infos():
-                if blob_info.is_certified(info, self.epoch):
-                    self.on_certified(blob_id)
-        return asyncio.create_task(self.follow_events())
+        self.supervisor.spawn(FOLLOWER, self.follow_events)
 
     async def stop(self) -> None:
         self._stopping.set()
         self._event_epoch_changed.set()
+        await self.supervisor.stop()
         self._cpu.shutdown(wait=False)
         self._writer.shutdown(wait=True)
 

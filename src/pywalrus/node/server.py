@@ -11,11 +11,12 @@ through `POST /v1/migrate/sync_shard` (`sync_shard_server`).
 from __future__ import annotations
 
 import base64
+import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import generate_latest
 
 from pywalrus.core.bcs import BcsWriter
 from pywalrus.core.config import MAX_SYMBOL_SIZE
@@ -34,7 +35,10 @@ from pywalrus.core.symbols import encode_recovery_symbols, recovery_symbols_from
 from pywalrus.core.types import BlobId, Epoch, InvalidBlobIdError, SliverPairIndex, SliverType
 from pywalrus.node import blob_info, shard_state
 from pywalrus.node.api import NodeApiError, bad_request, bcs, not_found, read_body, success
+from pywalrus.node.limits import ByteBudget, refusal
 from pywalrus.node.node import StorageNode
+from pywalrus.node.pending import PendingFull
+from pywalrus.node.storage import CorruptSliverError
 from pywalrus.node.sync_shard_server import handle_sync_shard
 
 INLINE_VERIFY_BYTES = 64 * 1024
@@ -43,6 +47,9 @@ more than the check (well under a millisecond), mostly in contention for the GIL
 
 MAX_BATCH_BODY = 16 * 1024 * 1024
 """Largest sliver batch accepted (clients send batches of a few MiB)."""
+MIN_UPLOAD_CHARGE = 64 * 1024
+"""Bytes a request with a body counts against the upload budget at least (bounding floods of
+small ones too)."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -86,37 +93,17 @@ class NodeServer:
         self.body_limit = 16 * 1024 * 1024
         """Largest request body accepted (set for the committee's encoding by `app`)."""
         self.shard_sync_stats = shard_sync_stats
-        self.registry = CollectorRegistry()
-        self.requests = Counter(
-            "walrus_node_requests", "HTTP requests", ["route", "status"], registry=self.registry
-        )
-        self.stored = Counter(
-            "walrus_node_stored", "Metadata and slivers stored", ["kind"], registry=self.registry
-        )
-        self.signed = Counter(
-            "walrus_node_confirmations", "Storage confirmations signed", registry=self.registry
-        )
-        self.read_only_served = Counter(
-            "walrus_node_read_only_slivers_served",
-            "Slivers served to readers from shards lost at the epoch change in progress",
-            registry=self.registry,
-        )
-        self.shard_sync_slivers = Gauge(
-            "walrus_node_shard_sync_slivers",
-            "Slivers of gained shards: transferred from previous owners, recovered, rejected",
-            ["kind"],
-            registry=self.registry,
-        )
-        self.epoch_gauge = Gauge("walrus_node_epoch", "Current epoch", registry=self.registry)
-        self.cursor_gauge = Gauge(
-            "walrus_node_event_cursor", "Last applied chain event", registry=self.registry
-        )
+        limits = node.limits
+        self.uploads = ByteBudget(limits.max_upload_bytes, limits.max_upload_bytes_per_address)
+        """Request bodies in flight, by announced length (`limits`)."""
 
     def app(self) -> web.Application:
         node = self.node
         if node.encoding is not None:
             self.body_limit = self.max_body()
-        app = web.Application(client_max_size=self.body_limit, middlewares=[self._errors])
+        app = web.Application(
+            client_max_size=self.body_limit, middlewares=[self._errors, self._admit]
+        )
         r = app.router
         base = "/v1/blobs/{blob_id}"
         r.add_get(f"{base}/metadata", self.get_metadata)
@@ -146,6 +133,34 @@ class NodeServer:
         return max(sliver, config.n_shards * 66 + 64)
 
     @web.middleware
+    async def _admit(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Account a request body before it is read (`limits`): refuse one announced larger
+        than any route accepts (413), or beyond the node's or this address's share of bodies
+        in flight (503, 429), and close such connections rather than drain them."""
+        if request.method not in ("PUT", "POST"):
+            return await handler(request)
+        largest = max(self.body_limit, MAX_BATCH_BODY)
+        length = request.content_length
+        if length is not None and length > largest:
+            raise NodeApiError(413, "SLIVER_TOO_LARGE", "request body is too large", close=True)
+        charge = max(MIN_UPLOAD_CHARGE, largest if length is None else length)
+        address = request.remote or "?"
+        limit = self.uploads.acquire(address, charge)
+        if limit is not None:
+            self.node.metrics.refused.labels(f"uploads per {limit}").inc()
+            status, reason, message = refusal(limit, "request bodies in flight")
+            raise NodeApiError(status, reason, message, close=True)
+        try:
+            return await handler(request)
+        finally:
+            self.uploads.release(address, charge)
+
+    async def _body(self, request: web.Request, limit: int) -> bytes:
+        """The request body, within `limit` bytes and the time `limits` allow for it."""
+        expected = min(request.content_length or limit, limit)
+        return await read_body(request, limit, self.node.limits.body_timeout(expected))
+
+    @web.middleware
     async def _errors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         route = (
             request.match_info.route.resource.canonical
@@ -163,7 +178,7 @@ class NodeServer:
                 response = not_found("NOT_FOUND", f"no route {request.path}").response()
             else:
                 raise
-        self.requests.labels(route, str(response.status)).inc()
+        self.node.metrics.requests.labels(route, str(response.status)).inc()
         return response
 
     # Metadata --------------------------------------------------------------------------------
@@ -190,7 +205,7 @@ class NodeServer:
         _only_query(request, {"pending"})
         blob_id = _blob_id(request)
         pending = _bool_query(request, "pending")
-        body = await request.read()
+        body = await self._body(request, self.body_limit)
         node = self.node
         try:
             metadata = BlobMetadata.from_bcs(body)
@@ -205,16 +220,14 @@ class NodeServer:
         if not node.is_registered(blob_id):
             if not pending:
                 raise bad_request("NOT_REGISTERED", f"blob {blob_id} is not registered")
-            try:
-                node.pending_entry(blob_id).metadata = body
-            except WalrusError as exc:
-                raise bad_request("CACHE_SATURATED", str(exc)) from None
+            with self._pending_room():
+                node.pending.add_metadata(blob_id, request.remote or "?", body)
             return success("metadata buffered pending registration", 202)
         if node.store.has_metadata(blob_id):
             return success("metadata already stored", 200)
         await node.write(node.store.put_metadata, blob_id, body)
         node.remember_metadata(blob_id, metadata)
-        self.stored.labels("metadata").inc()
+        self.node.metrics.stored.labels("metadata").inc()
         return success("metadata successfully stored", 201)
 
     async def metadata_status(self, request: web.Request) -> web.StreamResponse:
@@ -263,15 +276,29 @@ class NodeServer:
         if not registered and not pending:
             raise bad_request("NOT_REGISTERED", f"blob {blob_id} is not registered")
         metadata = node.stored_metadata(blob_id)
-        if metadata is None and not registered:
+        if metadata is None:  # buffered (or just being stored after the registration came)
             entry = node.pending.get(blob_id)
             metadata = BlobMetadata.from_bcs(entry.metadata) if entry and entry.metadata else None
         if metadata is None:
             raise bad_request("METADATA_NOT_FOUND", f"upload the metadata of blob {blob_id} first")
         return metadata, registered
 
+    @contextlib.contextmanager
+    def _pending_room(self) -> Iterator[None]:
+        """Map a full pending buffer to 429 (this address's share) or 503 (the node's)."""
+        try:
+            yield
+        except PendingFull as exc:
+            self.node.metrics.refused.labels(f"pending per {exc.limit}").inc()
+            status = refusal(exc.limit, "buffered uploads")[0]
+            raise NodeApiError(status, "CACHE_SATURATED", str(exc)) from None
+
     async def _keep(
-        self, blob_id: BlobId, registered: bool, uploads: list[tuple[int, Sliver, bytes]]
+        self,
+        request: web.Request,
+        blob_id: BlobId,
+        registered: bool,
+        uploads: list[tuple[int, Sliver, bytes]],
     ) -> web.StreamResponse:
         """Buffer (blob not yet registered) or store verified slivers: (shard, sliver, BCS)."""
         node = self.node
@@ -279,12 +306,12 @@ class NodeServer:
         # slivers were being verified: look again, with no await before buffering.
         registered = registered or node.is_registered(blob_id)
         if not registered:
-            try:
-                entry = node.pending_entry(blob_id)
-            except WalrusError as exc:
-                raise bad_request("CACHE_SATURATED", str(exc)) from None
-            for shard, sliver, data in uploads:
-                entry.slivers[(shard, sliver.axis)] = data
+            with self._pending_room():
+                node.pending.add_slivers(
+                    blob_id,
+                    request.remote or "?",
+                    [(shard, sliver.axis, data) for shard, sliver, data in uploads],
+                )
             noun = "sliver" if len(uploads) == 1 else f"{len(uploads)} slivers"
             return success(f"{noun} buffered pending registration", 202)
         new = [
@@ -297,7 +324,7 @@ class NodeServer:
             return success(f"{noun} already stored", 200)
         await node.write(node.store.put_slivers, blob_id, new)
         for _, axis, _ in new:
-            self.stored.labels(axis.label).inc()
+            self.node.metrics.stored.labels(axis.label).inc()
         if len(uploads) == 1:
             return success("sliver stored successfully", 201)
         return success(f"{len(new)} slivers stored successfully", 201)
@@ -308,7 +335,7 @@ class NodeServer:
         axis = _axis(request)
         pair, shard = self._shard(request, blob_id)
         pending = _bool_query(request, "pending")
-        body = await request.read()
+        body = await self._body(request, self.body_limit)
         try:
             sliver = Sliver.from_bcs(body, axis)
         except BcsError as exc:
@@ -322,7 +349,7 @@ class NodeServer:
                 await self.node.cpu(sliver.verify, metadata)
         except VerificationError as exc:
             raise bad_request("INVALID_SLIVER", str(exc)) from None
-        return await self._keep(blob_id, registered, [(shard, sliver, body)])
+        return await self._keep(request, blob_id, registered, [(shard, sliver, body)])
 
     async def put_slivers(self, request: web.Request) -> web.StreamResponse:
         """Many slivers of one blob at once (pywalrus extension; BCS `encode_sliver_batch`).
@@ -333,7 +360,7 @@ class NodeServer:
         _only_query(request, {"pending"})
         blob_id = _blob_id(request)
         pending = _bool_query(request, "pending")
-        body = await read_body(request, max(self.body_limit, MAX_BATCH_BODY))
+        body = await self._body(request, max(self.body_limit, MAX_BATCH_BODY))
         try:
             batch = decode_sliver_batch(body)
         except BcsError as exc:
@@ -357,6 +384,7 @@ class NodeServer:
                     f"{sliver.axis.label} sliver of pair {pair} does not match the metadata",
                 )
         return await self._keep(
+            request,
             blob_id,
             registered,
             [
@@ -370,7 +398,15 @@ class NodeServer:
         axis = _axis(request)
         _, shard = self._shard(request, blob_id, reading=True)
         self._served(blob_id)
-        data = self._stored_sliver(blob_id, shard, axis)
+        try:
+            data = self._stored_sliver(blob_id, shard, axis)
+        except CorruptSliverError:
+            raise NodeApiError(
+                503,
+                "SLIVER_CORRUPTED",
+                f"the stored {axis.label} sliver of blob {blob_id} failed its check; it is "
+                "being rebuilt",
+            ) from None
         if data is None:
             raise not_found(
                 "SLIVER_NOT_FOUND", f"{axis.label} sliver of blob {blob_id} is not stored"
@@ -378,12 +414,13 @@ class NodeServer:
         return bcs(data)
 
     def _stored_sliver(self, blob_id: BlobId, shard: int, axis: SliverType) -> bytes | None:
-        """A stored sliver (BCS) as served to readers, of a shard the node serves reads of."""
-        data = self.node.store.sliver(blob_id, shard, axis)
+        """A stored sliver (BCS) as served to readers, of a shard the node serves reads of;
+        `CorruptSliverError` if it fails its check (it is dropped and rebuilt)."""
+        data = self.node.read_sliver(blob_id, shard, axis)
         if data is None:
             return None
         if shard not in self.node.shards:
-            self.read_only_served.inc()
+            self.node.metrics.read_only_served.inc()
         if "corrupt_slivers" in self.node.faults:
             data = _flip_last(data[:-4]) + data[-4:]
         return data
@@ -416,9 +453,12 @@ class NodeServer:
         found = []
         for pair in pairs:
             shard = node.shard_for_pair(pair, blob_id)
-            data = self._stored_sliver(blob_id, shard, axis) if node.serves_reads(shard) else None
-            if data is not None:
-                found.append((pair, data))
+            if not node.serves_reads(shard):
+                continue
+            with contextlib.suppress(CorruptSliverError):  # as if absent: being rebuilt
+                data = self._stored_sliver(blob_id, shard, axis)
+                if data is not None:
+                    found.append((pair, data))
         if not found:
             raise not_found("SLIVER_NOT_FOUND", f"none of those slivers of {blob_id} is stored")
         writer = BcsWriter().uleb128(len(found))
@@ -461,6 +501,8 @@ class NodeServer:
         if not node.shards:
             raise bad_request("NOT_IN_COMMITTEE", "this node holds no shards in the current epoch")
         if not node.holds_all_slivers(blob_id):
+            await node.flushed(blob_id)  # buffered slivers may be being stored right now
+        if not node.holds_all_slivers(blob_id):
             raise bad_request("MISSING_SLIVERS", f"not all slivers of blob {blob_id} are stored")
         persistence = Deletable(bytes.fromhex(object_id[2:])) if object_id else PERMANENT
         message = StorageConfirmation(Epoch(node.epoch), blob_id, persistence)
@@ -468,7 +510,7 @@ class NodeServer:
         if "bad_signatures" in node.faults:
             other = StorageConfirmation(Epoch(node.epoch + 1), blob_id, persistence)
             signed = SignedMessage(message.to_bytes(), node.protocol_key.sign(other.to_bytes()))
-        self.signed.inc()
+        self.node.metrics.signed.inc()
         return success({"signed": signed.to_json()})
 
     async def confirm_permanent(self, request: web.Request) -> web.StreamResponse:
@@ -490,7 +532,7 @@ class NodeServer:
         """Sliver index → the slivers of `axis` this node stores for the blob."""
         out = {}
         for shard, _pair in self.node.pairs_held(blob_id):
-            data = self.node.store.sliver(blob_id, shard, axis)
+            data = self.node.readable_sliver(blob_id, shard, axis)
             if data is not None:
                 sliver = Sliver.from_bcs(data, axis)
                 out[int(sliver.index)] = sliver
@@ -614,7 +656,7 @@ class NodeServer:
         if metadata is None:
             raise bad_request("METADATA_NOT_FOUND", f"no metadata stored for blob {blob_id}")
         try:
-            proof = InconsistencyProof.from_bcs(await request.read(), axis)
+            proof = InconsistencyProof.from_bcs(await self._body(request, self.body_limit), axis)
             await node.cpu(proof.verify, metadata)
         except (BcsError, VerificationError, WalrusError) as exc:
             raise bad_request("INVALID_PROOF", f"inconsistency proof rejected: {exc}") from None
@@ -628,8 +670,14 @@ class NodeServer:
         return success(blob_info.status_json(self.node.info(blob_id), self.node.epoch))
 
     async def health(self, request: web.Request) -> web.StreamResponse:
+        """The node's health (upstream's answer); 503 `NODE_NOT_HEALTHY` while its event
+        follower is down or behind the chain: such a node does not know the latest
+        registrations and epoch changes."""
         detailed = _bool_query(request, "detailed")
         node = self.node
+        problem = node.health_problem()
+        if problem is not None:
+            raise NodeApiError(503, "NODE_NOT_HEALTHY", f"node {node.name}: {problem}")
         owned = len(node.shards)
         answer = {
             "uptime": {"secs": int(time.monotonic() - node.started), "nanos": 0},
@@ -650,15 +698,16 @@ class NodeServer:
         return success(answer)
 
     async def sync_shard(self, request: web.Request) -> web.StreamResponse:
-        return await handle_sync_shard(self.node, request)
+        return await handle_sync_shard(self.node, request, self._body)
 
     async def metrics(self, request: web.Request) -> web.StreamResponse:
-        self.epoch_gauge.set(self.node.epoch)
-        self.cursor_gauge.set(self.node.highest_event)
+        metrics = self.node.metrics
+        metrics.epoch.set(self.node.epoch)
+        metrics.event_cursor.set(self.node.highest_event)
         if self.shard_sync_stats is not None:
             for kind, count in self.shard_sync_stats().items():
-                self.shard_sync_slivers.labels(kind).set(count)
-        return web.Response(body=generate_latest(self.registry), content_type="text/plain")
+                metrics.shard_sync_slivers.labels(kind).set(count)
+        return web.Response(body=generate_latest(metrics.registry), content_type="text/plain")
 
 
 def _flip_last(data: bytes) -> bytes:

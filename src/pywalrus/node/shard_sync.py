@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, Final
@@ -42,6 +43,7 @@ from pywalrus.core.types import BlobId, Epoch, ShardIndex, SliverType
 from pywalrus.node.blob_sync import BlobSync
 from pywalrus.node.node import StorageNode
 from pywalrus.node.shard_state import IN_RECOVERY, IN_TRANSFER, READY, SYNCING, ShardState
+from pywalrus.node.tasks import Backoff
 
 log = logging.getLogger("pywalrus.node.shards")
 PAGE_SLIVERS: Final = 100
@@ -52,6 +54,7 @@ LAGGING_ATTEMPTS: Final = 8
 """Tries (about 25 s) while the previous owner is still in the epoch before."""
 CONCURRENCY: Final = 4
 """Shards synced, and blobs recovered per shard, at once."""
+SHARD_SYNC: Final = "shard sync"
 
 
 class SourceUnavailable(WalrusError):
@@ -69,7 +72,6 @@ class ShardSync:
         self.node = node
         self.blob_sync = blob_sync
         self.page = page
-        self._task: asyncio.Task[None] | None = None
         self._again = False
         self.transferred = 0
         """Slivers stored from previous owners' `sync_shard` answers."""
@@ -79,15 +81,11 @@ class ShardSync:
         """Slivers from previous owners that failed the checks."""
 
     def schedule(self) -> None:
-        """Start a pass, or have the running one go again when it ends."""
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run())
-        else:
+        """Start a pass (a supervised task), or have the running one go again when it ends."""
+        if self.node.supervisor.running(SHARD_SYNC):
             self._again = True
-
-    def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        else:
+            self.node.supervisor.spawn(SHARD_SYNC, self._run)
 
     def stats(self) -> dict[str, int]:
         """Slivers transferred, recovered and rejected so far (for `/metrics`)."""
@@ -97,17 +95,29 @@ class ShardSync:
             "rejected": self.rejected,
         }
 
+    def _count(self, kind: str, slivers: int, size: int) -> None:
+        metrics = self.node.metrics
+        metrics.recovery_slivers.labels(SHARD_SYNC, kind).inc(slivers)
+        metrics.recovery_bytes.labels(SHARD_SYNC, kind).inc(size)
+
     async def _run(self) -> None:
-        delay = 0.2
+        backoff = Backoff()
+        metrics = self.node.metrics
         while True:
             self._again = False
+            started = time.monotonic()
             try:
                 await self.sync_all()
             except (WalrusError, aiohttp.ClientError, OSError) as exc:
-                log.warning("node %s: shard sync failed, retrying: %s", self.node.name, exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 30.0)
+                metrics.recovery_failures.labels(SHARD_SYNC).inc()
+                pause = backoff.next()
+                log.warning(
+                    "node %s: shard sync failed, retrying in %.1f s: %s", self.node.name, pause, exc
+                )
+                await asyncio.sleep(pause)
                 continue
+            finally:
+                metrics.recovery_seconds.labels(SHARD_SYNC).inc(time.monotonic() - started)
             if not self._again:
                 return
 
@@ -151,7 +161,7 @@ class ShardSync:
             for blob_id in node.certified_blobs():
                 if blob_id not in settled:
                     self.blob_sync.schedule(blob_id)
-        await node.report_sync_done()
+        node.request_sync_report()
 
     async def _sync_metadata(self, session: aiohttp.ClientSession, peers: list[Member]) -> None:
         """Store the metadata of every certified, unexpired blob (fetched where missing)."""
@@ -233,6 +243,7 @@ class ShardSync:
             good = await node.cpu(_verified, candidates)
             self.transferred += len(good)
             self.rejected += len(response) - len(good)
+            self._count("transferred", len(good), sum(len(data) for _, data in good))
             answered = [blob_id.value.hex() for blob_id, _ in response if blob_id in wanted]
             if not answered:
                 break  # nothing asked for: leave the rest to recovery
@@ -283,29 +294,40 @@ class ShardSync:
     async def _recover_missing(
         self, session: aiohttp.ClientSession, peers: list[Member], shard: int
     ) -> None:
-        """Rebuild from recovery symbols every sliver of the shard still missing."""
+        """Rebuild from recovery symbols every sliver of the shard still missing: all
+        secondary slivers first (they need fewer symbols, and then add this node's own
+        towards the primary ones), each phase trying every sliver before failing."""
         node = self.node
-        work = [
-            (blob_id, axis)
+        work = {
+            axis: [b for b in node.certified_blobs() if not node.store.has_sliver(b, shard, axis)]
             for axis in (SliverType.SECONDARY, SliverType.PRIMARY)
-            for blob_id in node.certified_blobs()
-            if not node.store.has_sliver(blob_id, shard, axis)
-        ]
-        if not work:
+        }
+        total = sum(len(blobs) for blobs in work.values())
+        if not total:
             return
-        log.info("node %s: shard %d: recovering %d slivers", node.name, shard, len(work))
+        log.info("node %s: shard %d: recovering %d slivers", node.name, shard, total)
 
         async def recover(blob_id: BlobId, axis: SliverType) -> None:
             metadata: BlobMetadata = await self.blob_sync.metadata(session, peers, blob_id)
             try:
-                await self.blob_sync.recover_into(session, peers, blob_id, metadata, shard, axis)
+                size = await self.blob_sync.recover_into(
+                    session, peers, blob_id, metadata, shard, axis
+                )
             except InconsistentBlobError as exc:
                 # An inconsistently encoded blob has no sliver to hold: do not wait for it.
                 log.warning("node %s: shard %d: blob %s: %s", node.name, shard, blob_id, exc)
                 return
             self.recovered += 1
+            self._count("recovered", 1, size)
 
-        await _bounded([recover(blob_id, axis) for blob_id, axis in work])
+        failure: BaseException | None = None
+        for axis, blobs in work.items():
+            try:
+                await _bounded([recover(blob_id, axis) for blob_id in blobs])
+            except (WalrusError, aiohttp.ClientError, OSError) as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise failure
 
 
 async def _bounded(jobs: Sequence[Any]) -> None:

@@ -1,31 +1,89 @@
 """The node's on-disk store: LMDB with one named database per table.
 
-Tables: `metadata` (blob ID → BCS metadata), `slivers` (blob ID ‖ shard ‖ axis → BCS sliver),
+Tables: `metadata` (blob ID → BCS metadata), `slivers` (blob ID ‖ shard ‖ axis → CRC-32 of the
+BCS sliver, 4 bytes little-endian, ‖ BCS sliver),
 `blob_info` (blob ID → JSON of what the chain says about the blob), `shards` (shard index →
 JSON of its status and sync progress, see `shard_state`) and `meta` (event cursor and other
 scalars). Each acknowledged write is one committed LMDB transaction; a committed
 transaction survives a SIGKILL of the process (it is in the page cache), and `sync=True`
 in the config makes it survive power loss too. Writes go through one thread (LMDB allows one
 writer at a time).
+
+Data at rest can rot (a truncated file, a flipped bit): every sliver read is checked against
+its checksum, and one that fails raises `CorruptSliverError` instead of being served. A store
+written before checksums existed gets them when it is opened (the slivers in it were verified
+against their metadata when they were stored).
 """
 
 from __future__ import annotations
 
 import json
 import struct
+import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import lmdb
 
+from pywalrus.core.errors import WalrusError
 from pywalrus.core.types import BlobId, SliverType
 
 _SLIVER_KEY = struct.Struct(">32sHB")
+_CHECKSUM = struct.Struct("<I")
+SLIVER_FORMAT = b"checksummed"
+"""`meta` value of `sliver_format` once every stored sliver carries its checksum."""
+MIGRATION_BATCH = 1000
+"""Slivers given their checksum per write transaction when an old store is opened."""
+
+SliverKey = tuple[BlobId, int, SliverType]
 
 
 def sliver_key(blob_id: BlobId, shard: int, axis: SliverType) -> bytes:
     return _SLIVER_KEY.pack(blob_id.value, shard, axis)
+
+
+def parse_sliver_key(key: bytes) -> SliverKey:
+    blob, shard, axis = _SLIVER_KEY.unpack(key)
+    return BlobId(blob), shard, SliverType(axis)
+
+
+class CorruptSliverError(WalrusError):
+    """A stored sliver that fails its checksum (truncated or changed on disk)."""
+
+    def __init__(self, key: SliverKey, why: str) -> None:
+        blob_id, shard, axis = key
+        super().__init__(
+            f"{axis.label} sliver of blob {blob_id} in shard {shard} is corrupt: {why}"
+        )
+        self.key = key
+
+
+def _with_checksum(data: bytes) -> bytes:
+    return _CHECKSUM.pack(zlib.crc32(data)) + data
+
+
+def _checked(value: bytes) -> bytes | None:
+    """The BCS sliver of a stored value, or None if it fails its checksum."""
+    if len(value) < _CHECKSUM.size:
+        return None
+    data = value[_CHECKSUM.size :]
+    return data if zlib.crc32(data) == _CHECKSUM.unpack_from(value)[0] else None
+
+
+@dataclass(frozen=True)
+class ScrubPage:
+    """What one step of the scrub checked."""
+
+    last: bytes | None
+    """Key of the last sliver checked (the next step starts after it)."""
+    checked: int
+    """Bytes checked."""
+    corrupt: list[SliverKey]
+    """Slivers that failed their checksum."""
+    done: bool
+    """The end of the table was reached."""
 
 
 def _shard_key(shard: int) -> bytes:
@@ -45,6 +103,8 @@ class NodeStore:
         self._blob_info = self.env.open_db(b"blob_info")
         self._meta = self.env.open_db(b"meta")
         self._shards = self.env.open_db(b"shards")
+        if self.get_scalar("sliver_format") != SLIVER_FORMAT.decode():
+            self._add_checksums()
 
     def close(self) -> None:
         self.env.close()
@@ -64,9 +124,63 @@ class NodeStore:
             txn.put(blob_id.value, data)
 
     def sliver(self, blob_id: BlobId, shard: int, axis: SliverType) -> bytes | None:
+        """A stored BCS sliver, None if absent; raises `CorruptSliverError` if it fails its
+        checksum."""
+        key = sliver_key(blob_id, shard, axis)
         with self.env.begin(db=self._slivers) as txn:
-            value = txn.get(sliver_key(blob_id, shard, axis))
-            return bytes(value) if value is not None else None
+            value = txn.get(key)
+        if value is None:
+            return None
+        data = _checked(value)
+        if data is None:
+            raise CorruptSliverError((blob_id, shard, axis), "it fails its checksum")
+        return data
+
+    def delete_sliver_if_corrupt(self, blob_id: BlobId, shard: int, axis: SliverType) -> bool:
+        """Delete a sliver that (still) fails its checksum; True if it was deleted."""
+        key = sliver_key(blob_id, shard, axis)
+        with self.env.begin(write=True, db=self._slivers) as txn:
+            value = txn.get(key)
+            if value is None or _checked(value) is not None:
+                return False
+            return bool(txn.delete(key))
+
+    def scrub(self, after: bytes | None, max_bytes: int) -> ScrubPage:
+        """Check the slivers stored after key `after` (from the first if None), in key
+        order, until about `max_bytes` were read."""
+        checked = 0
+        corrupt: list[SliverKey] = []
+        last = after
+        with self.env.begin(db=self._slivers) as txn:
+            cursor = txn.cursor()
+            found = cursor.set_range(after + b"\0") if after is not None else cursor.first()
+            while found and checked < max_bytes:
+                key, value = cursor.item()
+                if _checked(value) is None:
+                    corrupt.append(parse_sliver_key(key))
+                checked += len(value)
+                last = bytes(key)
+                found = cursor.next()
+        return ScrubPage(last, checked, corrupt, not found)
+
+    def _add_checksums(self) -> None:
+        """Give every sliver of a store from before checksums its checksum (once)."""
+        after: bytes | None = None
+        while True:
+            with self.env.begin(db=self._slivers) as txn:
+                cursor = txn.cursor()
+                found = cursor.set_range(after + b"\0") if after is not None else cursor.first()
+                batch: list[tuple[bytes, bytes]] = []
+                while found and len(batch) < MIGRATION_BATCH:
+                    batch.append((bytes(cursor.key()), bytes(cursor.value())))
+                    found = cursor.next()
+            with self.env.begin(write=True) as txn:
+                for key, value in batch:
+                    txn.put(key, _with_checksum(value), db=self._slivers)
+                if not found:
+                    txn.put(b"sliver_format", SLIVER_FORMAT, db=self._meta)
+                    return
+            after = batch[-1][0]
 
     def has_sliver(self, blob_id: BlobId, shard: int, axis: SliverType) -> bool:
         with self.env.begin(db=self._slivers) as txn:
@@ -77,9 +191,20 @@ class NodeStore:
 
     def put_slivers(self, blob_id: BlobId, slivers: list[tuple[int, SliverType, bytes]]) -> None:
         """Store (shard, axis, BCS sliver) entries of one blob in one transaction."""
-        with self.env.begin(write=True, db=self._slivers) as txn:
+        self.put_blob_data(blob_id, None, slivers)
+
+    def put_blob_data(
+        self,
+        blob_id: BlobId,
+        metadata: bytes | None,
+        slivers: list[tuple[int, SliverType, bytes]],
+    ) -> None:
+        """Store a blob's metadata (if given) and slivers in one transaction."""
+        with self.env.begin(write=True) as txn:
+            if metadata is not None:
+                txn.put(blob_id.value, metadata, db=self._metadata)
             for shard, axis, data in slivers:
-                txn.put(sliver_key(blob_id, shard, axis), data)
+                txn.put(sliver_key(blob_id, shard, axis), _with_checksum(data), db=self._slivers)
 
     def put_shard_page(
         self,
@@ -92,7 +217,7 @@ class NodeStore:
         so that a restart resumes exactly after the last page stored."""
         with self.env.begin(write=True) as txn:
             for blob_id, data in slivers:
-                txn.put(sliver_key(blob_id, shard, axis), data, db=self._slivers)
+                txn.put(sliver_key(blob_id, shard, axis), _with_checksum(data), db=self._slivers)
             txn.put(_shard_key(shard), json.dumps(state).encode(), db=self._shards)
 
     def delete_shard(self, shard: int) -> int:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Awaitable, Callable
 from typing import Final
 
 from aiohttp import web
@@ -31,7 +32,7 @@ from pywalrus.core.messages import (
 )
 from pywalrus.core.types import BlobId, SliverType
 from pywalrus.node import blob_info
-from pywalrus.node.api import NodeApiError, bad_request, bcs, read_body
+from pywalrus.node.api import NodeApiError, bad_request, bcs
 from pywalrus.node.node import StorageNode
 
 MAX_SYNC_SLIVERS: Final = 1000
@@ -58,7 +59,13 @@ def _caller_key(request: web.Request) -> BlsPublicKey:
         ) from None
 
 
-async def handle_sync_shard(node: StorageNode, request: web.Request) -> web.StreamResponse:
+async def handle_sync_shard(
+    node: StorageNode,
+    request: web.Request,
+    read_body: Callable[[web.Request, int], Awaitable[bytes]],
+) -> web.StreamResponse:
+    """Answer a `sync_shard` request; `read_body(request, limit)` reads its body (with the
+    node's time limits)."""
     key = _caller_key(request)
     if (request.content_length or 0) > MAX_REQUEST_BYTES:
         raise bad_request("INVALID_SYNC_SHARD_REQUEST", "sync shard request is too large")
@@ -113,7 +120,7 @@ def _page(node: StorageNode, sync: SyncShardRequest) -> bytes:
             break
         if not blob_info.certified_before(info, node.epoch, sync.epoch):
             continue
-        data = node.store.sliver(blob_id, shard, axis)
+        data = node.readable_sliver(blob_id, shard, axis)  # a corrupt one: left to recovery
         if data is not None:
             items.append((blob_id, data))
             size += len(data)

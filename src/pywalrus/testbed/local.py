@@ -10,6 +10,7 @@ directory, it restarts what is not running and keeps all data. Process IDs live 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import time
@@ -26,7 +27,7 @@ from pywalrus.core.errors import WalrusError
 from pywalrus.testbed.chain_files import write_chain_files
 from pywalrus.testbed.genesis import generate_nodes, make_genesis
 from pywalrus.testbed.ports import free_ports
-from pywalrus.testbed.process import http_ok, start_walrus, wait_until_healthy
+from pywalrus.testbed.process import http_ok, session_processes, start_walrus, wait_until_healthy
 
 STATE = "testbed.yaml"
 
@@ -102,7 +103,8 @@ def load_members(directory: Path) -> list[Member]:
     return [Member(**m) for m in state["members"]]
 
 
-def _start(directory: Path, member: Member) -> None:
+def start_member(directory: Path, member: Member) -> None:
+    """Start one member's process in the background."""
     process = start_walrus(
         [member.role, "--config", str(directory / member.config)],
         directory / "logs" / f"{member.name}.log",
@@ -199,12 +201,12 @@ def up(
     members = load_members(directory)
     chain = members[0]
     if running_pid(directory, chain.name) is None:
-        _start(directory, chain)
+        start_member(directory, chain)
     wait_until_healthy(chain.url + chain.health_path, timeout)
     asyncio.run(_fill_node_ids(directory, members))
     for member in members[1:]:
         if running_pid(directory, member.name) is None:
-            _start(directory, member)
+            start_member(directory, member)
     for member in members[1:]:
         wait_until_healthy(member.url + member.health_path, timeout)
     return members
@@ -243,6 +245,11 @@ def stop_member(
         time.sleep(0.05)
     if running_pid(directory, name) is not None:
         os.kill(pid, signal.SIGKILL)
+    # Helpers it started (the chain's precheck workers) leave with it; whatever is still in
+    # its session after that is an orphan.
+    for leftover in session_processes(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(leftover, signal.SIGKILL)
 
 
 def down(directory: Path) -> int:

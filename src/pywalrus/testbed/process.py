@@ -25,6 +25,22 @@ def start_walrus(args: list[str], log_path: Path) -> subprocess.Popen[bytes]:
         )
 
 
+def session_processes(sid: int) -> list[int]:
+    """Live processes of session `sid` (every testbed process leads its own session, and its
+    helpers, such as the chain's precheck workers, stay in it). Linux only: elsewhere, []."""
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # pid (comm) state ppid pgrp session …: comm may contain spaces and parentheses.
+        fields = stat[stat.rfind(")") + 2 :].split()
+        if len(fields) > 3 and fields[0] != "Z" and int(fields[3]) == sid:
+            found.append(int(entry.name))
+    return sorted(found)
+
+
 def http_ok(url: str, timeout: float = 2.0) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
