@@ -566,15 +566,18 @@ class WalrusClient:
         start = time.monotonic()
         all_done = asyncio.create_task(asyncio.wait(tasks))
         waiter = asyncio.create_task(quorum_reached.wait())
-        await asyncio.wait([all_done, waiter], return_when=asyncio.FIRST_COMPLETED)
-        if quorum_reached.is_set() and not all_done.done():
-            # Give stragglers a little more time, as upstream (0.5 × elapsed + 0.5 s).
-            extra = 0.5 * (time.monotonic() - start) + 0.5
-            await asyncio.wait([all_done], timeout=extra)
-        waiter.cancel()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        try:
+            await asyncio.wait([all_done, waiter], return_when=asyncio.FIRST_COMPLETED)
+            if quorum_reached.is_set() and not all_done.done():
+                # Give stragglers a little more time, as upstream (0.5 × elapsed + 0.5 s).
+                extra = 0.5 * (time.monotonic() - start) + 0.5
+                await asyncio.wait([all_done], timeout=extra)
+        finally:
+            # Also when the store itself is cancelled (Ctrl-C): no upload may outlive it and
+            # run into the closed session.
+            for task in (waiter, all_done, *tasks):
+                task.cancel()
+            await asyncio.gather(waiter, all_done, *tasks, return_exceptions=True)
         confirmations.settle()
         if not confirmations.has_quorum:
             raise NotEnoughConfirmations(
