@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pywalrus.chain.ledger import Clock, ExecutionResult, Ledger, TransactionRejected, fee_for
+from pywalrus.chain.ledger import Clock, ExecutionResult, Ledger, fee_for
 from pywalrus.chain.objects import Object
 from pywalrus.chain.tx import Call, TransactionData
 from pywalrus.core.accounts import Account
@@ -19,6 +19,7 @@ from pywalrus.core.certificates import encode_signers
 from pywalrus.core.config import EncodingConfig
 from pywalrus.core.crypto.bls import aggregate_signatures
 from pywalrus.core.encoding import compute_metadata
+from pywalrus.core.errors import TransactionRejected
 from pywalrus.core.messages import (
     Deletable,
     InvalidBlobIdMsg,

@@ -18,9 +18,9 @@ import pytest
 
 from pywalrus.client.client import StoreOptions
 from pywalrus.client.committee import Committee
-from pywalrus.client.errors import BlobNotFound, NotEnoughConfirmations
 from pywalrus.core.config import EncodingConfig
 from pywalrus.core.encoding import encode_blob
+from pywalrus.core.errors import BlobNotFound, NotEnoughConfirmations
 from pywalrus.core.slivers import Sliver, decode_sliver_batch, encode_sliver_batch
 from pywalrus.core.types import BlobId, ShardIndex, SliverPairIndex, SliverType
 from testbed_harness import Network, all_slivers_stored, running_testbed, walrus

@@ -9,10 +9,10 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from pywalrus.client.errors import NodeError
 from pywalrus.client.node_client import NodeClient
 from pywalrus.core.config import EncodingConfig
 from pywalrus.core.encoding import encode_blob
+from pywalrus.core.errors import NodeError
 from pywalrus.core.slivers import Sliver
 from pywalrus.core.types import SliverType
 from pywalrus.testbed.ports import free_ports

@@ -17,7 +17,7 @@ from typing import Any
 
 from pywalrus.core.accounts import Account, parse_address, verify_signature
 from pywalrus.core.base58 import b58encode
-from pywalrus.core.errors import VerificationError, WalrusError
+from pywalrus.core.errors import TransactionFormatError, VerificationError
 
 TX_INTENT = b"\x00\x00\x00"
 MAX_CALLS = 64
@@ -26,10 +26,6 @@ MAX_ARG_DEPTH = 16
 MAX_DATA_SIZE = 256 * 1024
 """Largest transaction data, approximately in bytes of JSON (strings, plus 8 per other value)."""
 U64_MAX = (1 << 64) - 1
-
-
-class TransactionFormatError(WalrusError, ValueError):
-    """A transaction that is not well formed."""
 
 
 def canonical_json(value: Any) -> bytes:

@@ -259,7 +259,8 @@ def get_wal(ctx: click.Context, amount: int, gas: int, exchange_id: str | None) 
 
 def _ids(values: Sequence[str], what: str) -> list[str]:
     """Object IDs given after one flag, repeated, or comma-separated, normalised."""
-    from pywalrus.core.accounts import InvalidAddressError, parse_address
+    from pywalrus.core.accounts import parse_address
+    from pywalrus.core.errors import InvalidAddressError
 
     out = []
     for value in values:

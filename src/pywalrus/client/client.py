@@ -22,30 +22,34 @@ from typing import Any, Literal
 
 import aiohttp
 
-from pywalrus.chain.client import ChainClient, ChainError
+from pywalrus.chain.client import ChainClient
 from pywalrus.chain.objects import Object
 from pywalrus.chain.tx import Call
 from pywalrus.client.blob_objects import BlobOps, blob_object_json, execute_paying, pay_coin
 from pywalrus.client.committee import Committee, Member, committee_from
 from pywalrus.client.config import ClientConfig, Wallet
 from pywalrus.client.confirmations import Confirmations
-from pywalrus.client.errors import (
-    BlobNotFound,
-    NodeError,
-    NotEnoughConfirmations,
-    NotEnoughSlivers,
-)
 from pywalrus.client.node_client import NodeClient
 from pywalrus.client.status import (
     DEFAULT_TIMEOUT_S as STATUS_TIMEOUT_S,
 )
-from pywalrus.client.status import BlobStatusUnknown, VerifiedStatus, verified_status
-from pywalrus.client.store_plan import ChainTime, StorePlan, StoreRefused, epochs_ahead
+from pywalrus.client.status import VerifiedStatus, verified_status
+from pywalrus.client.store_plan import ChainTime, StorePlan, epochs_ahead
 from pywalrus.core.accounts import Account
 from pywalrus.core.config import is_quorum, is_validity, quorum_weight
 from pywalrus.core.decoding import ConsistencyCheck, decode_blob
 from pywalrus.core.encoding import EncodedBlob, encode_blob
-from pywalrus.core.errors import VerificationError, WalrusError
+from pywalrus.core.errors import (
+    BlobNotFound,
+    BlobStatusUnknown,
+    ChainError,
+    NodeError,
+    NotEnoughConfirmations,
+    NotEnoughSlivers,
+    StoreRefused,
+    VerificationError,
+    WalrusError,
+)
 from pywalrus.core.messages import PERMANENT, Deletable, StorageConfirmation
 from pywalrus.core.metadata import BlobMetadata, verified_metadata
 from pywalrus.core.slivers import (

@@ -22,15 +22,11 @@ from typing import Any
 import yaml
 
 from pywalrus.core.accounts import Account
-from pywalrus.core.errors import WalrusError
+from pywalrus.core.errors import ConfigError
 
 CONFIG_ENV = "WALRUS_CONFIG"
 CONFIG_NAME = "client_config.yaml"
 CONFIG_NAMES = (CONFIG_NAME, "client_config.yml")
-
-
-class ConfigError(WalrusError):
-    """A missing or invalid client configuration or wallet."""
 
 
 def config_candidates() -> list[Path]:

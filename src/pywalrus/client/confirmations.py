@@ -14,12 +14,8 @@ from __future__ import annotations
 from pywalrus.client.committee import Committee, Member
 from pywalrus.core.certificates import Certificate, aggregate_certificate
 from pywalrus.core.config import is_quorum
-from pywalrus.core.crypto.bls import (
-    BlsError,
-    aggregate_public_keys,
-    aggregate_signatures,
-    verify,
-)
+from pywalrus.core.crypto.bls import aggregate_public_keys, aggregate_signatures, verify
+from pywalrus.core.errors import BlsError
 from pywalrus.core.messages import SignedMessage
 
 

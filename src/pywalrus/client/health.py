@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pywalrus.client.committee import url_of
-from pywalrus.client.errors import NodeError
-from pywalrus.core.errors import WalrusError
+from pywalrus.core.errors import NodeError, UnknownNode, WalrusError
 
 if TYPE_CHECKING:
     from pywalrus.chain.client import ChainClient
@@ -26,10 +25,6 @@ DEFAULT_TIMEOUT_S = 5.0
 DEFAULT_CONCURRENCY = 60
 """Upstream's `--concurrent-requests` default."""
 SORT_KEYS = ("status", "id", "name", "url")
-
-
-class UnknownNode(WalrusError):
-    """A node ID or URL that names no storage node."""
 
 
 @dataclass(frozen=True)

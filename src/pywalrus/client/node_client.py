@@ -11,17 +11,10 @@ from typing import Any
 
 import aiohttp
 
-from pywalrus.client.errors import NodeError
 from pywalrus.core.bcs import BcsReader
 from pywalrus.core.crypto.bls import BlsPrivateKey
-from pywalrus.core.errors import WalrusError
-from pywalrus.core.messages import (
-    MessageError,
-    SignedMessage,
-    SyncShardMsg,
-    SyncShardRequest,
-    SyncShardResponse,
-)
+from pywalrus.core.errors import MessageError, NodeError, WalrusError
+from pywalrus.core.messages import SignedMessage, SyncShardMsg, SyncShardRequest, SyncShardResponse
 from pywalrus.core.slivers import Sliver
 from pywalrus.core.types import BlobId, Epoch, SliverIndex, SliverType
 

@@ -16,9 +16,8 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pywalrus.client.errors import NodeError
 from pywalrus.core.config import is_quorum, is_validity, validity_weight
-from pywalrus.core.errors import WalrusError
+from pywalrus.core.errors import BlobStatusUnknown, NodeError, WalrusError
 
 if TYPE_CHECKING:
     from pywalrus.chain.client import ChainClient
@@ -30,14 +29,6 @@ if TYPE_CHECKING:
 NONEXISTENT = "nonexistent"
 DEFAULT_TIMEOUT_S = 1.0
 """Upstream's `--timeout` default for status requests."""
-
-
-class BlobStatusUnknown(WalrusError):
-    """Too few shards' worth of nodes answered to trust any status."""
-
-    def __init__(self, message: str, report: StatusAnswers) -> None:
-        super().__init__(message)
-        self.report = report
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,8 @@ from collections.abc import Sequence
 import aiohttp
 
 from pywalrus.client.committee import Member, load_committee
-from pywalrus.client.errors import NodeError
 from pywalrus.client.node_client import NodeClient
-from pywalrus.core.errors import NotEnoughSymbolsError, VerificationError, WalrusError
+from pywalrus.core.errors import NodeError, NotEnoughSymbolsError, VerificationError, WalrusError
 from pywalrus.core.inconsistency import recover_sliver
 from pywalrus.core.metadata import BlobMetadata, verified_metadata
 from pywalrus.core.slivers import Sliver

@@ -20,7 +20,15 @@ from prometheus_client import generate_latest
 
 from pywalrus.core.bcs import BcsWriter
 from pywalrus.core.config import MAX_SYMBOL_SIZE
-from pywalrus.core.errors import BcsError, InvalidMetadataError, VerificationError, WalrusError
+from pywalrus.core.errors import (
+    BcsError,
+    CorruptSliverError,
+    InvalidBlobIdError,
+    InvalidMetadataError,
+    PendingFull,
+    VerificationError,
+    WalrusError,
+)
 from pywalrus.core.inconsistency import InconsistencyProof
 from pywalrus.core.messages import (
     PERMANENT,
@@ -32,13 +40,11 @@ from pywalrus.core.messages import (
 from pywalrus.core.metadata import BlobMetadata
 from pywalrus.core.slivers import Sliver, decode_sliver_batch, verify_slivers
 from pywalrus.core.symbols import encode_recovery_symbols, recovery_symbols_from_sliver
-from pywalrus.core.types import BlobId, Epoch, InvalidBlobIdError, SliverPairIndex, SliverType
+from pywalrus.core.types import BlobId, Epoch, SliverPairIndex, SliverType
 from pywalrus.node import blob_info, shard_state
 from pywalrus.node.api import NodeApiError, bad_request, bcs, not_found, read_body, success
 from pywalrus.node.limits import ByteBudget, refusal
 from pywalrus.node.node import StorageNode
-from pywalrus.node.pending import PendingFull
-from pywalrus.node.storage import CorruptSliverError
 from pywalrus.node.sync_shard_server import handle_sync_shard
 
 INLINE_VERIFY_BYTES = 64 * 1024

@@ -33,9 +33,8 @@ from typing import Any, Final
 import aiohttp
 
 from pywalrus.client.committee import Committee, Member, load_committee, url_of
-from pywalrus.client.errors import NodeError
 from pywalrus.client.node_client import NodeClient
-from pywalrus.core.errors import InconsistentBlobError, WalrusError
+from pywalrus.core.errors import InconsistentBlobError, NodeError, WalrusError
 from pywalrus.core.messages import SyncShardRequest
 from pywalrus.core.metadata import BlobMetadata
 from pywalrus.core.slivers import Sliver
