@@ -48,8 +48,7 @@ from typing import Any
 import aiohttp
 
 from pywalrus.chain.client import ChainClient
-from pywalrus.chain.ledger import fee_for
-from pywalrus.chain.tx import Call, TransactionData
+from pywalrus.chain.tx import Call, TransactionData, fee_for
 from pywalrus.core.accounts import Account
 from pywalrus.core.certificates import encode_signers
 from pywalrus.core.config import EncodingConfig, is_quorum

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from pywalrus.chain.ledger import Clock, ExecutionResult, Ledger, fee_for
+from pywalrus.chain.ledger import Clock, ExecutionResult, Ledger
 from pywalrus.chain.objects import Object
-from pywalrus.chain.tx import Call, TransactionData
+from pywalrus.chain.tx import Call, TransactionData, fee_for
 from pywalrus.core.accounts import Account
 from pywalrus.core.certificates import encode_signers
 from pywalrus.core.config import EncodingConfig

@@ -20,8 +20,9 @@ import pytest
 from pywalrus.chain.client import ChainClient
 from pywalrus.chain.contracts.coin import FROST_PER_WAL
 from pywalrus.chain.objects import Object
+from pywalrus.chain.wallet import Wallet
 from pywalrus.client import chain_ops
-from pywalrus.client.config import Wallet, write_client_config
+from pywalrus.client.config import write_client_config
 from pywalrus.core.accounts import Account
 from pywalrus.core.config import EncodingConfig
 from pywalrus.core.crypto.bls import BlsPrivateKey

@@ -24,8 +24,9 @@ from typing import Any
 import pytest
 
 from pywalrus.chain.client import ChainClient
+from pywalrus.chain.wallet import Wallet
 from pywalrus.client.client import StoreOptions
-from pywalrus.client.config import Wallet, write_client_config
+from pywalrus.client.config import write_client_config
 from pywalrus.core.accounts import Account
 from pywalrus.core.config import EncodingConfig
 from pywalrus.core.encoding import compute_metadata

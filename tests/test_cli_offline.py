@@ -17,10 +17,11 @@ from pathlib import Path
 import click
 import pytest
 
+from pywalrus.chain.wallet import Wallet
 from pywalrus.cli import json_mode, output
 from pywalrus.cli.main import cli, main
 from pywalrus.cli.params import WalrusCommand
-from pywalrus.client.config import ClientConfig, Wallet, find_config
+from pywalrus.client.config import ClientConfig, find_config
 from pywalrus.client.store_plan import ChainTime, epochs_ahead
 from pywalrus.core.accounts import Account
 from pywalrus.core.errors import ConfigError, StoreRefused

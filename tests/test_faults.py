@@ -21,8 +21,7 @@ import aiohttp
 import pytest
 
 from pywalrus.chain.client import ChainClient
-from pywalrus.chain.ledger import fee_for
-from pywalrus.chain.tx import Call, TransactionData
+from pywalrus.chain.tx import Call, TransactionData, fee_for
 from pywalrus.client.client import StoreOptions
 from pywalrus.core.accounts import Account
 from pywalrus.core.config import EncodingConfig

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from chain_harness import Harness
-from pywalrus.chain.ledger import ExecutionResult, fee_for
-from pywalrus.chain.tx import Call, SignedTransaction, TransactionData
+from pywalrus.chain.ledger import ExecutionResult
+from pywalrus.chain.tx import Call, SignedTransaction, TransactionData, fee_for
 from pywalrus.core.accounts import Account
 from pywalrus.core.errors import TransactionFailed, TransactionRejected
 

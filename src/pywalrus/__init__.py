@@ -87,8 +87,9 @@ from pywalrus.core.errors import (
 )
 
 if TYPE_CHECKING:
+    from pywalrus.chain.wallet import Wallet
     from pywalrus.client.client import StoreOptions, WalrusClient
-    from pywalrus.client.config import ClientConfig, Wallet
+    from pywalrus.client.config import ClientConfig
     from pywalrus.client.sync import SyncWalrusClient
     from pywalrus.core.decoding import ConsistencyCheck
     from pywalrus.core.types import BlobId
@@ -179,7 +180,7 @@ _LAZY = {
     "ConsistencyCheck": "pywalrus.core.decoding",
     "StoreOptions": "pywalrus.client.client",
     "SyncWalrusClient": "pywalrus.client.sync",
-    "Wallet": "pywalrus.client.config",
+    "Wallet": "pywalrus.chain.wallet",
     "WalrusClient": "pywalrus.client.client",
 }
 """Public names imported on first use, so that `import pywalrus` (and with it every

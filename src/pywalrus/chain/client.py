@@ -17,9 +17,8 @@ from typing import Any
 import aiohttp
 
 from pywalrus.chain.checkpoints import Checkpoint, verify_chain
-from pywalrus.chain.ledger import fee_for
 from pywalrus.chain.objects import Event, Object
-from pywalrus.chain.tx import Call, TransactionData
+from pywalrus.chain.tx import Call, TransactionData, fee_for
 from pywalrus.core.accounts import Account
 from pywalrus.core.errors import ChainError, ChainUnavailable, VerificationError
 

@@ -28,7 +28,7 @@ from pywalrus.chain.checkpoints import GENESIS_DIGEST, Checkpoint, events_digest
 from pywalrus.chain.context import TxContext
 from pywalrus.chain.objects import Event, Object
 from pywalrus.chain.store import ChainStore, Commit
-from pywalrus.chain.tx import Call, SignedTransaction, TransactionData
+from pywalrus.chain.tx import Call, SignedTransaction, TransactionData, fee_for
 from pywalrus.core.accounts import Account
 from pywalrus.core.errors import (
     Abort,
@@ -40,16 +40,9 @@ from pywalrus.core.errors import (
 
 log = logging.getLogger("pywalrus.chain")
 
-BASE_FEE = 1_000
-FEE_PER_CALL = 1_000
-"""Fees in MIST: a small, fixed price per transaction and per call."""
 SYSTEM_TYPE = "walrus::System"
 OBJECT_CACHE_SIZE = 10_000
 T = TypeVar("T")
-
-
-def fee_for(data: TransactionData) -> int:
-    return BASE_FEE + FEE_PER_CALL * len(data.calls)
 
 
 class Clock:

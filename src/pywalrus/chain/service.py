@@ -24,7 +24,7 @@ from pywalrus.chain.server import ChainServer
 from pywalrus.chain.tx import Call
 from pywalrus.core.accounts import Account
 from pywalrus.core.errors import TransactionRejected, WalrusError
-from pywalrus.services import run_service, until_terminated
+from pywalrus.runtime import run_service, until_terminated
 
 log = logging.getLogger("pywalrus.chain")
 

@@ -137,8 +137,8 @@ def generate_sui_wallet(
     faucet_gas: int,
 ) -> None:
     """Generate a new wallet (keystore) with one fresh address."""
+    from pywalrus.chain.wallet import Wallet
     from pywalrus.client import chain_ops
-    from pywalrus.client.config import Wallet
 
     config = load_config(ctx) if use_faucet else None
     target = path if path is not None else default_wallet_path()

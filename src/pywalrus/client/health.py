@@ -13,12 +13,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pywalrus.client.committee import url_of
 from pywalrus.core.errors import NodeError, UnknownNode, WalrusError
+from pywalrus.network.committee import url_of
 
 if TYPE_CHECKING:
     from pywalrus.chain.client import ChainClient
-    from pywalrus.client.node_client import NodeClient
+    from pywalrus.network.node_client import NodeClient
 
 DEFAULT_TIMEOUT_S = 5.0
 """How long one node's health request may take."""

@@ -21,7 +21,8 @@ from typing import Any
 import yaml
 
 from pywalrus.chain.client import ChainClient
-from pywalrus.client.config import Wallet, write_client_config
+from pywalrus.chain.wallet import Wallet
+from pywalrus.client.config import write_client_config
 from pywalrus.core.accounts import Account
 from pywalrus.core.errors import TestbedError, WalrusError
 from pywalrus.testbed.chain_files import write_chain_files
