@@ -47,14 +47,14 @@ from typing import Any
 
 import aiohttp
 
-from pywalrus.chain.client import ChainClient, ChainError
-from pywalrus.chain.ledger import fee_for
-from pywalrus.chain.tx import Call, TransactionData
+from pywalrus.chain.client import ChainClient
+from pywalrus.chain.tx import Call, TransactionData, fee_for
 from pywalrus.core.accounts import Account
 from pywalrus.core.certificates import encode_signers
 from pywalrus.core.config import EncodingConfig, is_quorum
 from pywalrus.core.crypto.bls import BlsSignature, aggregate_signatures
 from pywalrus.core.encoding import compute_metadata
+from pywalrus.core.errors import ChainError
 from pywalrus.core.messages import StorageConfirmation
 from pywalrus.core.types import BlobId, Epoch
 from pywalrus.testbed.chain_files import write_chain_files

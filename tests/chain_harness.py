@@ -11,14 +11,15 @@ from typing import Any
 
 import pytest
 
-from pywalrus.chain.ledger import Clock, ExecutionResult, Ledger, TransactionRejected, fee_for
+from pywalrus.chain.ledger import Clock, ExecutionResult, Ledger
 from pywalrus.chain.objects import Object
-from pywalrus.chain.tx import Call, TransactionData
+from pywalrus.chain.tx import Call, TransactionData, fee_for
 from pywalrus.core.accounts import Account
 from pywalrus.core.certificates import encode_signers
 from pywalrus.core.config import EncodingConfig
 from pywalrus.core.crypto.bls import aggregate_signatures
 from pywalrus.core.encoding import compute_metadata
+from pywalrus.core.errors import TransactionRejected
 from pywalrus.core.messages import (
     Deletable,
     InvalidBlobIdMsg,

@@ -13,14 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pywalrus.core.apportionment import (
-    ApportionmentError,
-    NoStakeError,
-    apportionment,
-    dhondt,
-    max_shards_per_node,
-)
+from pywalrus.core.apportionment import apportionment, dhondt, max_shards_per_node
 from pywalrus.core.committee import initial_committee
+from pywalrus.core.errors import ApportionmentError, NoStakeError
 
 FROST_PER_WAL = 1_000_000_000
 

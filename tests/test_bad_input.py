@@ -16,6 +16,7 @@ from pywalrus.core.errors import (
     BcsError,
     DataTooLargeError,
     EncodingError,
+    InvalidBlobIdError,
     InvalidMetadataError,
     InvalidSliverError,
     InvalidSymbolError,
@@ -33,14 +34,7 @@ from pywalrus.core.symbols import (
     encode_recovery_symbols,
     recovery_symbols_from_sliver,
 )
-from pywalrus.core.types import (
-    BlobId,
-    InvalidBlobIdError,
-    ShardIndex,
-    SliverIndex,
-    SliverPairIndex,
-    SliverType,
-)
+from pywalrus.core.types import BlobId, ShardIndex, SliverIndex, SliverPairIndex, SliverType
 
 CONFIG = EncodingConfig(10)
 BLOB = random.Random(0).randbytes(10_000)

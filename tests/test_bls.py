@@ -13,16 +13,15 @@ import pytest
 from pywalrus.core.crypto import bls
 from pywalrus.core.crypto.bls import (
     CURVE_ORDER,
-    BlsError,
     BlsPrivateKey,
     BlsPublicKey,
     BlsSignature,
-    InvalidSignatureError,
     aggregate_public_keys,
     aggregate_signatures,
     verify,
     verify_or_raise,
 )
+from pywalrus.core.errors import BlsError, InvalidSignatureError
 
 fastcrypto = pytest.importorskip("pysui_fastcrypto")
 

@@ -11,13 +11,7 @@ from hypothesis import strategies as st
 
 from pywalrus.core.certificates import (
     Certificate,
-    CertificateEpochError,
-    CertificateError,
-    CertificateSignatureError,
     CommitteeMember,
-    InvalidBitmapError,
-    InvalidCommitteeError,
-    NotEnoughWeightError,
     aggregate_certificate,
     bitmap_length,
     decode_signers,
@@ -25,7 +19,15 @@ from pywalrus.core.certificates import (
     verify_certificate,
 )
 from pywalrus.core.crypto.bls import CURVE_ORDER, BlsPrivateKey, BlsSignature
-from pywalrus.core.errors import BcsError
+from pywalrus.core.errors import (
+    BcsError,
+    CertificateEpochError,
+    CertificateError,
+    CertificateSignatureError,
+    InvalidBitmapError,
+    InvalidCommitteeError,
+    NotEnoughWeightError,
+)
 from pywalrus.core.messages import InvalidBlobIdMsg, SignedMessage, StorageConfirmation
 from pywalrus.core.types import BlobId, Epoch
 

@@ -16,13 +16,14 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from pywalrus.chain.client import ChainClient, ChainError
+from pywalrus.chain.client import ChainClient
 from pywalrus.chain.tx import Call, TransactionData
 from pywalrus.core.accounts import Account
 from pywalrus.core.certificates import encode_signers
 from pywalrus.core.config import EncodingConfig
 from pywalrus.core.crypto.bls import aggregate_signatures
 from pywalrus.core.encoding import compute_metadata
+from pywalrus.core.errors import ChainError
 from pywalrus.core.messages import StorageConfirmation
 from pywalrus.core.types import Epoch
 from pywalrus.testbed.chain_files import write_chain_files

@@ -27,21 +27,11 @@ from pywalrus.core.bcs import BcsWriter
 from pywalrus.core.challenge import (
     DEFAULT_MAX_PER_SHARD,
     DEFAULT_SAMPLE_BPS,
-    BadProofError,
     Challenge,
     ChallengeEntry,
-    ChallengeError,
     ChallengeResponse,
     ChallengeSample,
-    ChallengeVerificationError,
-    ExtraEntryError,
-    MissingEntryError,
-    MissingMetadataError,
-    MissingSliverError,
-    ResponseMismatchError,
     SampleEntry,
-    WrongBlobError,
-    WrongPositionError,
     blob_score,
     build_response,
     build_responses,
@@ -56,18 +46,27 @@ from pywalrus.core.challenge import (
 )
 from pywalrus.core.committee import Committee, initial_committee
 from pywalrus.core.config import EncodingConfig
-from pywalrus.core.crypto.bls import BlsPrivateKey, InvalidSignatureError
+from pywalrus.core.crypto.bls import BlsPrivateKey
 from pywalrus.core.encoding import EncodedBlob, encode_blob
-from pywalrus.core.errors import BcsError, VerificationError
-from pywalrus.core.merkle import MerkleProof
-from pywalrus.core.messages import (
-    ChallengeAttestation,
-    IntentType,
+from pywalrus.core.errors import (
+    BadProofError,
+    BcsError,
+    ChallengeError,
+    ChallengeVerificationError,
+    ExtraEntryError,
+    InvalidSignatureError,
     MessageError,
     MessageMismatchError,
-    SignedMessage,
-    parse_message,
+    MissingEntryError,
+    MissingMetadataError,
+    MissingSliverError,
+    ResponseMismatchError,
+    VerificationError,
+    WrongBlobError,
+    WrongPositionError,
 )
+from pywalrus.core.merkle import MerkleProof
+from pywalrus.core.messages import ChallengeAttestation, IntentType, SignedMessage, parse_message
 from pywalrus.core.slivers import Sliver, expand
 from pywalrus.core.symbols import (
     DecodingSymbol,

@@ -20,11 +20,13 @@ import pytest
 from pywalrus.chain.client import ChainClient
 from pywalrus.chain.contracts.coin import FROST_PER_WAL
 from pywalrus.chain.objects import Object
+from pywalrus.chain.wallet import Wallet
 from pywalrus.client import chain_ops
-from pywalrus.client.config import Wallet, write_client_config
+from pywalrus.client.config import write_client_config
 from pywalrus.core.accounts import Account
 from pywalrus.core.config import EncodingConfig
 from pywalrus.core.crypto.bls import BlsPrivateKey
+from pywalrus.core.errors import InsufficientFunds, InvalidAmount
 from pywalrus.testbed.chain_files import write_chain_files
 from pywalrus.testbed.genesis import NodeIdentity, generate_nodes, make_genesis
 from pywalrus.testbed.ports import free_ports
@@ -464,7 +466,7 @@ def test_payment_planning() -> None:
     assert [c.to_json() for c in merged.calls] == [
         {"function": "wal::merge", "args": {"coin": "0xb", "others": ["0xc"]}}
     ]
-    with pytest.raises(chain_ops.InsufficientFunds, match="holds 33 FROST in 4 coin"):
+    with pytest.raises(InsufficientFunds, match="holds 33 FROST in 4 coin"):
         chain_ops.plan_payment(coins, 34, "0x1")
-    with pytest.raises(chain_ops.InvalidAmount):
+    with pytest.raises(InvalidAmount):
         chain_ops.plan_payment(coins, 0, "0x1")

@@ -17,12 +17,14 @@ from pathlib import Path
 import click
 import pytest
 
+from pywalrus.chain.wallet import Wallet
 from pywalrus.cli import json_mode, output
 from pywalrus.cli.main import cli, main
 from pywalrus.cli.params import WalrusCommand
-from pywalrus.client.config import ClientConfig, ConfigError, Wallet, find_config
-from pywalrus.client.store_plan import ChainTime, StoreRefused, epochs_ahead
+from pywalrus.client.config import ClientConfig, find_config
+from pywalrus.client.store_plan import ChainTime, epochs_ahead
 from pywalrus.core.accounts import Account
+from pywalrus.core.errors import ConfigError, StoreRefused
 from pywalrus.core.types import BlobId
 from testbed_harness import walrus_text
 

@@ -19,12 +19,12 @@ from pywalrus.core.committee import (
     MAINNET_ACTIVE_SET_SIZE_LIMIT,
     ActiveSet,
     Committee,
-    InvalidShardAssignmentError,
     diff,
     initial_committee,
     next_committee,
     transition,
 )
+from pywalrus.core.errors import InvalidShardAssignmentError
 from pywalrus.core.types import ShardIndex
 
 FROST_PER_WAL = 1_000_000_000

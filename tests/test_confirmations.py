@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from pywalrus.client.committee import Committee, Member
 from pywalrus.client.confirmations import Confirmations
 from pywalrus.core.crypto.bls import BlsPrivateKey
 from pywalrus.core.messages import PERMANENT, SignedMessage, StorageConfirmation
 from pywalrus.core.types import BlobId, Epoch
+from pywalrus.network.committee import CommitteeView, NodeMember
 
 N_SHARDS = 10
 
 
-def committee(keys: list[BlsPrivateKey], shards: list[int]) -> Committee:
+def committee(keys: list[BlsPrivateKey], shards: list[int]) -> CommitteeView:
     members, first = [], 0
     for index, (key, count) in enumerate(zip(keys, shards, strict=True)):
         members.append(
-            Member(
+            NodeMember(
                 index=index,
                 node_id=f"0x{index:064x}",
                 name=f"node-{index}",
@@ -25,7 +25,7 @@ def committee(keys: list[BlsPrivateKey], shards: list[int]) -> Committee:
             )
         )
         first += count
-    return Committee(1, N_SHARDS, tuple(members))
+    return CommitteeView(1, N_SHARDS, tuple(members))
 
 
 def test_a_bad_signature_in_the_first_aggregate_is_dropped() -> None:

@@ -15,12 +15,13 @@ from pywalrus.core.encoding import EncodedBlob, encode_blob, metadata_from_hashe
 from pywalrus.core.errors import (
     BcsError,
     InconsistentBlobError,
+    InconsistentSliverError,
     InvalidSliverError,
     InvalidSymbolError,
     NotEnoughSymbolsError,
     VerificationError,
 )
-from pywalrus.core.inconsistency import InconsistentSliverError, recover_sliver
+from pywalrus.core.inconsistency import recover_sliver
 from pywalrus.core.merkle import MerkleProof
 from pywalrus.core.slivers import (
     Sliver,

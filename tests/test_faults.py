@@ -20,14 +20,13 @@ from typing import Any
 import aiohttp
 import pytest
 
-from pywalrus.chain.client import ChainClient, ChainError
-from pywalrus.chain.ledger import fee_for
-from pywalrus.chain.tx import Call, TransactionData
+from pywalrus.chain.client import ChainClient
+from pywalrus.chain.tx import Call, TransactionData, fee_for
 from pywalrus.client.client import StoreOptions
 from pywalrus.core.accounts import Account
 from pywalrus.core.config import EncodingConfig
 from pywalrus.core.encoding import encode_blob
-from pywalrus.core.errors import WalrusError
+from pywalrus.core.errors import ChainError, WalrusError
 from pywalrus.core.slivers import decode_sliver_batch
 from pywalrus.core.symbols import decode_recovery_symbols
 from pywalrus.core.types import BlobId, ShardIndex, SliverType

@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 
 from chain_harness import Harness
-from pywalrus.chain.ledger import ExecutionResult, TransactionFailed, TransactionRejected, fee_for
-from pywalrus.chain.tx import Call, SignedTransaction, TransactionData
+from pywalrus.chain.ledger import ExecutionResult
+from pywalrus.chain.tx import Call, SignedTransaction, TransactionData, fee_for
 from pywalrus.core.accounts import Account
+from pywalrus.core.errors import TransactionFailed, TransactionRejected
 
 GAS = 10**9
 

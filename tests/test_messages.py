@@ -8,16 +8,14 @@ import json
 import pytest
 
 from pywalrus.core.bcs import BcsWriter
-from pywalrus.core.crypto.bls import BlsPrivateKey, BlsSignature, InvalidSignatureError
-from pywalrus.core.errors import BcsError
+from pywalrus.core.crypto.bls import BlsPrivateKey, BlsSignature
+from pywalrus.core.errors import BcsError, InvalidSignatureError, MessageError, MessageMismatchError
 from pywalrus.core.messages import (
     PERMANENT,
     Deletable,
     IntentType,
     InvalidBlobIdMsg,
     Message,
-    MessageError,
-    MessageMismatchError,
     ProofOfPossessionMsg,
     ProtocolMessage,
     SignedMessage,

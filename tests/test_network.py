@@ -17,12 +17,12 @@ import aiohttp
 import pytest
 
 from pywalrus.client.client import StoreOptions
-from pywalrus.client.committee import Committee
-from pywalrus.client.errors import BlobNotFound, NotEnoughConfirmations
 from pywalrus.core.config import EncodingConfig
 from pywalrus.core.encoding import encode_blob
+from pywalrus.core.errors import BlobNotFound, NotEnoughConfirmations
 from pywalrus.core.slivers import Sliver, decode_sliver_batch, encode_sliver_batch
 from pywalrus.core.types import BlobId, ShardIndex, SliverPairIndex, SliverType
+from pywalrus.network.committee import CommitteeView
 from testbed_harness import Network, all_slivers_stored, running_testbed, walrus
 
 MiB = 1 << 20
@@ -33,7 +33,7 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
     yield from running_testbed(tmp_path_factory.mktemp("testbed"), nodes=7)
 
 
-def by_shards(committee: Committee) -> list[tuple[str, int]]:
+def by_shards(committee: CommitteeView) -> list[tuple[str, int]]:
     """(node name, shard count), fewest shards first."""
     return sorted(((m.name, len(m.shards)) for m in committee.members), key=lambda x: x[1])
 

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from pywalrus.core.errors import CorruptSliverError
 from pywalrus.core.types import BlobId, SliverType
-from pywalrus.node.storage import CorruptSliverError, NodeStore, sliver_key
+from pywalrus.node.storage import NodeStore, sliver_key
 
 PRIMARY, SECONDARY = SliverType.PRIMARY, SliverType.SECONDARY
 

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from pywalrus.chain.client import ChainUnavailable
+from pywalrus.core.errors import ChainUnavailable
 from pywalrus.node import tasks
 from pywalrus.node.metrics import NodeMetrics
 from pywalrus.node.tasks import Backoff, Supervisor, retrying

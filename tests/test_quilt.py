@@ -14,27 +14,32 @@ from hypothesis import strategies as st
 from pywalrus.core.bcs import BcsReader, BcsWriter
 from pywalrus.core.config import MAX_SYMBOL_SIZE, EncodingConfig
 from pywalrus.core.encoding import EncodedBlob, encode_blob
-from pywalrus.core.errors import BcsError, DataTooLargeError, EncodingError, WalrusError
-from pywalrus.core.quilt import (
-    QUILT_INDEX_PREFIX_SIZE,
-    BlobHeaderV1,
+from pywalrus.core.errors import (
+    BcsError,
+    DataTooLargeError,
     DuplicateQuiltIdentifierError,
+    EncodingError,
     InvalidQuiltError,
     InvalidQuiltIdentifierError,
     InvalidQuiltPatchIdError,
     InvalidQuiltTagsError,
     MissingSliversError,
-    QuiltDecoderV1,
     QuiltError,
-    QuiltIndexV1,
     QuiltOversizeError,
+    QuiltPatchNotFoundError,
+    TooManyQuiltPatchesError,
+    WalrusError,
+)
+from pywalrus.core.quilt import (
+    QUILT_INDEX_PREFIX_SIZE,
+    BlobHeaderV1,
+    QuiltDecoderV1,
+    QuiltIndexV1,
     QuiltPatchId,
     QuiltPatchInternalIdV1,
-    QuiltPatchNotFoundError,
     QuiltPatchV1,
     QuiltStoreBlob,
     QuiltV1,
-    TooManyQuiltPatchesError,
     compute_symbol_size,
     encode_quilt,
     max_patches,

@@ -17,10 +17,9 @@ import aiohttp
 import pytest
 
 from pywalrus.chain.contracts.coin import FROST_PER_WAL
+from pywalrus.chain.wallet import Wallet
 from pywalrus.client import chain_ops
 from pywalrus.client.client import StoreOptions
-from pywalrus.client.committee import Committee, Member
-from pywalrus.client.config import Wallet
 from pywalrus.core.crypto.bls import BlsPrivateKey
 from pywalrus.core.encoding import EncodedBlob, encode_blob
 from pywalrus.core.messages import (
@@ -30,6 +29,7 @@ from pywalrus.core.messages import (
     SyncShardResponse,
 )
 from pywalrus.core.types import BlobId, Epoch, ShardIndex, SliverPairIndex, SliverType
+from pywalrus.network.committee import CommitteeView, NodeMember
 from pywalrus.node import blob_info
 from pywalrus.node.storage import NodeStore
 from pywalrus.testbed import local
@@ -47,18 +47,18 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
 # Helpers ------------------------------------------------------------------------------------
 
 
-async def health(member: Member) -> dict[str, Any]:
+async def health(member: NodeMember) -> dict[str, Any]:
     url = f"{member.url}/v1/health?detailed=true"
     async with aiohttp.ClientSession() as session, session.get(url) as response:
         data: dict[str, Any] = (await response.json())["success"]["data"]
         return data
 
 
-async def metric(member: Member, name: str, **labels: str) -> float:
+async def metric(member: NodeMember, name: str, **labels: str) -> float:
     return await node_metric(member.url.rstrip("/") + "/", name, **labels)
 
 
-async def sliver_status(member: Member, blob_id: BlobId, pair: int) -> tuple[int, str]:
+async def sliver_status(member: NodeMember, blob_id: BlobId, pair: int) -> tuple[int, str]:
     """(HTTP status, error reason or "ok") of a primary sliver GET."""
     async with aiohttp.ClientSession() as session:
         url = f"{member.url}/v1/blobs/{blob_id}/slivers/{pair}/primary"
@@ -96,7 +96,7 @@ async def store(net: Network, data: bytes) -> BlobId:
         return BlobId.parse(result["newlyCreated"]["blobObject"]["blobId"])
 
 
-def systematic_shards(committee: Committee, blob_id: BlobId) -> set[int]:
+def systematic_shards(committee: CommitteeView, blob_id: BlobId) -> set[int]:
     """The shards of the primary slivers a reader asks for first."""
     config = committee.encoding
     return {
@@ -106,7 +106,7 @@ def systematic_shards(committee: Committee, blob_id: BlobId) -> set[int]:
 
 
 async def assert_holds(
-    net: Network, member: Member, shards: set[int], blobs: dict[BlobId, bytes]
+    net: Network, member: NodeMember, shards: set[int], blobs: dict[BlobId, bytes]
 ) -> None:
     """`member` serves exactly the encoder's slivers of `shards` for every blob, both axes."""
     committee = await net.committee()
@@ -129,7 +129,7 @@ async def read_all(net: Network, blobs: dict[BlobId, bytes]) -> None:
             assert await client.read(blob_id) == data
 
 
-def member(committee: Committee, node_id: str) -> Member:
+def member(committee: CommitteeView, node_id: str) -> NodeMember:
     return next(m for m in committee.members if m.node_id == node_id)
 
 
@@ -308,7 +308,9 @@ async def test_sync_shard_route_refuses_bad_requests(net: Network) -> None:
     def auth(signer: BlsPrivateKey) -> dict[str, str]:
         return {"Authorization": base64.b64encode(signer.public_key().to_bytes()).decode()}
 
-    async def post(target: Member, data: bytes, headers: dict[str, str]) -> tuple[int, str, bytes]:
+    async def post(
+        target: NodeMember, data: bytes, headers: dict[str, str]
+    ) -> tuple[int, str, bytes]:
         async with aiohttp.ClientSession() as session:
             url = f"{target.url}/v1/migrate/sync_shard"
             async with session.post(url, data=data, headers=headers) as response:

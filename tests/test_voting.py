@@ -13,10 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pywalrus.core.config import is_quorum
+from pywalrus.core.errors import VoteError
 from pywalrus.core.voting import (
     U64_MAX,
     PriceVote,
-    VoteError,
     quorum_above,
     quorum_below,
     recalculate_prices,

@@ -18,9 +18,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from pywalrus.chain.client import ChainClient
 from pywalrus.client.client import WalrusClient
-from pywalrus.client.committee import Committee, Member
 from pywalrus.client.config import ClientConfig
 from pywalrus.core.types import BlobId, ShardIndex, SliverType
+from pywalrus.network.committee import CommitteeView, NodeMember
 from pywalrus.testbed import local
 from pywalrus.testbed.process import wait_until_healthy
 
@@ -101,7 +101,7 @@ class Network:
                 config[key] = value
         path.write_text(yaml.safe_dump(config))
 
-    async def committee(self) -> Committee:
+    async def committee(self) -> CommitteeView:
         async with self.client() as client:
             return await client.committee()
 
@@ -171,7 +171,7 @@ async def wait_for(
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
-async def all_slivers_stored(committee: Committee, blobs: Iterable[BlobId]) -> None:
+async def all_slivers_stored(committee: CommitteeView, blobs: Iterable[BlobId]) -> None:
     """Wait until every member holds both slivers of each of its shards for every blob.
 
     A store returns once a quorum confirmed; a slower node may still be writing, or rebuild
@@ -179,7 +179,7 @@ async def all_slivers_stored(committee: Committee, blobs: Iterable[BlobId]) -> N
     """
     config = committee.encoding
 
-    async def stored(session: aiohttp.ClientSession, member: Member, blob_id: BlobId) -> bool:
+    async def stored(session: aiohttp.ClientSession, member: NodeMember, blob_id: BlobId) -> bool:
         for shard in member.shards:
             pair = config.pair_for_shard(ShardIndex(shard), blob_id)
             for axis in SliverType:

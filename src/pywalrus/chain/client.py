@@ -17,11 +17,10 @@ from typing import Any
 import aiohttp
 
 from pywalrus.chain.checkpoints import Checkpoint, verify_chain
-from pywalrus.chain.ledger import fee_for
 from pywalrus.chain.objects import Event, Object
-from pywalrus.chain.tx import Call, TransactionData
+from pywalrus.chain.tx import Call, TransactionData, fee_for
 from pywalrus.core.accounts import Account
-from pywalrus.core.errors import VerificationError, WalrusError
+from pywalrus.core.errors import ChainError, ChainUnavailable, VerificationError
 
 NONCE_ATTEMPTS = 100
 """Submissions of one transaction that may lose their nonce to other clients of the account
@@ -29,28 +28,6 @@ NONCE_ATTEMPTS = 100
 NONCE_JITTER_S = 0.002
 """Random pause before resubmitting with the nonce a refusal named: short, since that nonce
 is current only for a moment (a client that waits longer mostly loses it again)."""
-
-
-class ChainError(WalrusError):
-    """The chain answered with an error."""
-
-    def __init__(
-        self, message: str, code: int, reason: str | None, data: dict[str, Any] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.code = code
-        self.reason = reason
-        self.data = data or {}
-        """The error's `data` object: `reason`, and `expectedNonce` for nonce refusals."""
-
-    def expected_nonce(self) -> int | None:
-        """The nonce the chain expects next, if this refusal names it."""
-        value = self.data.get("expectedNonce")
-        return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-class ChainUnavailable(WalrusError):
-    """The chain could not be reached."""
 
 
 class ChainClient:

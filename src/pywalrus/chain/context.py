@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from hashlib import blake2b
 from typing import Any
 
-from pywalrus.chain.objects import IMMUTABLE, SHARED, Abort, Object
-from pywalrus.core.accounts import InvalidAddressError, parse_address
+from pywalrus.chain.objects import IMMUTABLE, SHARED, Object
+from pywalrus.core.accounts import parse_address
+from pywalrus.core.errors import Abort, InvalidAddressError
 
 MAX_GAS_BALANCE = (1 << 63) - 1
 """Gas balances are SQLite integers."""

@@ -26,44 +26,23 @@ from typing import Any, TypeVar
 from pywalrus.chain import contracts
 from pywalrus.chain.checkpoints import GENESIS_DIGEST, Checkpoint, events_digest
 from pywalrus.chain.context import TxContext
-from pywalrus.chain.objects import Abort, Event, Object
+from pywalrus.chain.objects import Event, Object
 from pywalrus.chain.store import ChainStore, Commit
-from pywalrus.chain.tx import Call, SignedTransaction, TransactionData
+from pywalrus.chain.tx import Call, SignedTransaction, TransactionData, fee_for
 from pywalrus.core.accounts import Account
-from pywalrus.core.errors import VerificationError, WalrusError
+from pywalrus.core.errors import (
+    Abort,
+    TransactionFailed,
+    TransactionRejected,
+    VerificationError,
+    WalrusError,
+)
 
 log = logging.getLogger("pywalrus.chain")
 
-BASE_FEE = 1_000
-FEE_PER_CALL = 1_000
-"""Fees in MIST: a small, fixed price per transaction and per call."""
 SYSTEM_TYPE = "walrus::System"
 OBJECT_CACHE_SIZE = 10_000
 T = TypeVar("T")
-
-
-class TransactionRejected(WalrusError):
-    """A transaction that was not executed; nothing of it was kept."""
-
-    def __init__(self, code: str, message: str, **data: Any) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.detail = message
-        self.data = data
-        """Machine-readable details for the client (`expectedNonce`, `digest`)."""
-
-
-class TransactionFailed(TransactionRejected):
-    """A transaction whose call raised an error that is not a contract abort: it is kept as
-    failed (nonce used, fee charged, no other effect) under `digest`."""
-
-    def __init__(self, message: str, digest: str) -> None:
-        super().__init__("EExecutionFailed", message, digest=digest)
-        self.digest = digest
-
-
-def fee_for(data: TransactionData) -> int:
-    return BASE_FEE + FEE_PER_CALL * len(data.calls)
 
 
 class Clock:

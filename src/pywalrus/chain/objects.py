@@ -5,20 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from pywalrus.core.errors import WalrusError
 from pywalrus.core.jsoncodec import copy
 
 SHARED = "shared"
 IMMUTABLE = "immutable"
-
-
-class Abort(WalrusError):
-    """A contract refused the call; the whole transaction is discarded."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.detail = message
 
 
 @dataclass

@@ -21,11 +21,16 @@ from typing import Any
 from aiohttp import web
 
 from pywalrus.chain.contracts import certify
-from pywalrus.chain.ledger import ExecutionResult, Ledger, TransactionRejected
+from pywalrus.chain.ledger import ExecutionResult, Ledger
 from pywalrus.chain.prechecks import Job, Prechecks
-from pywalrus.chain.tx import Call, SignedTransaction, TransactionFormatError
-from pywalrus.core.accounts import InvalidAddressError, parse_address
-from pywalrus.core.errors import WalrusError
+from pywalrus.chain.tx import Call, SignedTransaction
+from pywalrus.core.accounts import parse_address
+from pywalrus.core.errors import (
+    InvalidAddressError,
+    TransactionFormatError,
+    TransactionRejected,
+    WalrusError,
+)
 from pywalrus.core.jsoncodec import dumps_bytes
 
 log = logging.getLogger("pywalrus.chain")

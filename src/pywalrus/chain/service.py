@@ -19,12 +19,12 @@ from aiohttp import web
 
 from pywalrus.chain.contracts.staking import STAKING, epoch_actions_due
 from pywalrus.chain.contracts.system import ACCOUNTING, SYSTEM, needs_accounting_migration
-from pywalrus.chain.ledger import Clock, Ledger, TransactionRejected
+from pywalrus.chain.ledger import Clock, Ledger
 from pywalrus.chain.server import ChainServer
 from pywalrus.chain.tx import Call
 from pywalrus.core.accounts import Account
-from pywalrus.core.errors import WalrusError
-from pywalrus.services import run_service, until_terminated
+from pywalrus.core.errors import TransactionRejected, WalrusError
+from pywalrus.runtime import run_service, until_terminated
 
 log = logging.getLogger("pywalrus.chain")
 

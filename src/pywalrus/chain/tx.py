@@ -17,7 +17,7 @@ from typing import Any
 
 from pywalrus.core.accounts import Account, parse_address, verify_signature
 from pywalrus.core.base58 import b58encode
-from pywalrus.core.errors import VerificationError, WalrusError
+from pywalrus.core.errors import TransactionFormatError, VerificationError
 
 TX_INTENT = b"\x00\x00\x00"
 MAX_CALLS = 64
@@ -26,10 +26,9 @@ MAX_ARG_DEPTH = 16
 MAX_DATA_SIZE = 256 * 1024
 """Largest transaction data, approximately in bytes of JSON (strings, plus 8 per other value)."""
 U64_MAX = (1 << 64) - 1
-
-
-class TransactionFormatError(WalrusError, ValueError):
-    """A transaction that is not well formed."""
+BASE_FEE = 1_000
+FEE_PER_CALL = 1_000
+"""Fees in MIST: a small, fixed price per transaction and per call."""
 
 
 def canonical_json(value: Any) -> bytes:
@@ -186,3 +185,9 @@ class SignedTransaction:
         if not isinstance(value, dict) or not isinstance(value.get("signature"), str):
             raise TransactionFormatError("a signed transaction has data and a signature")
         return cls(TransactionData.from_json(value.get("data")), value["signature"])
+
+
+def fee_for(data: TransactionData) -> int:
+    """The fee (MIST) the ledger charges for a transaction: known before it is sent, so that a
+    client can set the budget to exactly it."""
+    return BASE_FEE + FEE_PER_CALL * len(data.calls)

@@ -137,8 +137,8 @@ def generate_sui_wallet(
     faucet_gas: int,
 ) -> None:
     """Generate a new wallet (keystore) with one fresh address."""
+    from pywalrus.chain.wallet import Wallet
     from pywalrus.client import chain_ops
-    from pywalrus.client.config import Wallet
 
     config = load_config(ctx) if use_faucet else None
     target = path if path is not None else default_wallet_path()
@@ -259,7 +259,8 @@ def get_wal(ctx: click.Context, amount: int, gas: int, exchange_id: str | None) 
 
 def _ids(values: Sequence[str], what: str) -> list[str]:
     """Object IDs given after one flag, repeated, or comma-separated, normalised."""
-    from pywalrus.core.accounts import InvalidAddressError, parse_address
+    from pywalrus.core.accounts import parse_address
+    from pywalrus.core.errors import InvalidAddressError
 
     out = []
     for value in values:

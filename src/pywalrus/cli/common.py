@@ -107,9 +107,7 @@ def one_line(text: str) -> str:
 @contextmanager
 def cli_errors() -> Iterator[None]:
     """Report pywalrus errors as one line a user can act on."""
-    from pywalrus.chain.client import ChainError
-    from pywalrus.client.errors import InsufficientGas
-    from pywalrus.core.errors import WalrusError
+    from pywalrus.core.errors import ChainError, InsufficientGas, WalrusError
 
     try:
         yield

@@ -271,8 +271,7 @@ async def _store_one(
     """One file's own result: stored, already certified, a dry run, or its error; `phase[0]`
     follows the stage it is in."""
     from pywalrus.cli.common import GAS_HINT
-    from pywalrus.client.errors import InsufficientGas
-    from pywalrus.core.errors import WalrusError
+    from pywalrus.core.errors import InsufficientGas, WalrusError
 
     phase[0] = "reading"
     previous = client.progress
@@ -561,7 +560,8 @@ def convert_blob_id(ctx: click.Context, blob_id_decimal: str) -> None:
 
     converted = decimal_blob_id(blob_id_decimal.strip())
     if converted is None:
-        from pywalrus.core.types import BlobId, InvalidBlobIdError
+        from pywalrus.core.errors import InvalidBlobIdError
+        from pywalrus.core.types import BlobId
 
         try:
             as_base64 = BlobId.parse(blob_id_decimal.strip())

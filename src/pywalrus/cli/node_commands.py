@@ -74,7 +74,7 @@ def health(
         import aiohttp
 
         from pywalrus.client import health as sdk
-        from pywalrus.client.node_client import NodeClient
+        from pywalrus.network.node_client import NodeClient
 
         async with chain_client(ctx, config) as chain:
             nodes = await sdk.select_nodes(chain, node_ids, node_urls, committee, active_set)

@@ -137,7 +137,8 @@ class BlobIdParam(click.ParamType[Any, Any]):
     name = "BLOB_ID"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        from pywalrus.core.types import BlobId, InvalidBlobIdError
+        from pywalrus.core.errors import InvalidBlobIdError
+        from pywalrus.core.types import BlobId
 
         if not isinstance(value, str):
             return value
@@ -172,7 +173,8 @@ class ObjectIdParam(click.ParamType[Any, Any]):
     name = "OBJECT_ID"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        from pywalrus.core.accounts import InvalidAddressError, parse_address
+        from pywalrus.core.accounts import parse_address
+        from pywalrus.core.errors import InvalidAddressError
 
         try:
             return parse_address(value)

@@ -95,7 +95,7 @@ def testbed_up(
     An existing directory keeps its network: it is restarted as it was created, whatever
     --nodes, --shards and --epoch-duration say now.
     """
-    from pywalrus.core.errors import WalrusError
+    from pywalrus.core.errors import TestbedError, WalrusError
     from pywalrus.testbed import local
 
     try:
@@ -119,7 +119,7 @@ def testbed_up(
                 )
         local.up(directory, nodes, shards, epoch_duration * 1000, manual_clock=manual_clock)
         rows = local.status(directory)
-    except local.TestbedError as exc:
+    except TestbedError as exc:
         raise fail(str(exc)) from None
     except (WalrusError, TimeoutError, RuntimeError, OSError) as exc:
         raise fail(f"testbed did not come up: {one_line(str(exc))}") from None

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from pywalrus.chain.client import ChainClient, ChainError
+from pywalrus.chain.client import ChainClient
 from pywalrus.chain.objects import Object
 from pywalrus.chain.tx import Call
 from pywalrus.client.chain_ops import select_payment
-from pywalrus.client.errors import BlobNotFound, InsufficientFunds, InsufficientGas
 from pywalrus.core.accounts import Account
+from pywalrus.core.errors import BlobNotFound, ChainError, InsufficientFunds, InsufficientGas
 from pywalrus.core.types import BlobId
 
 

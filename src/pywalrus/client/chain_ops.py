@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pywalrus.chain.client import ChainClient, ChainError
+from pywalrus.chain.client import ChainClient
 from pywalrus.chain.contracts.coin import COIN, FROST_PER_WAL
 from pywalrus.chain.contracts.staking import (
     CAP,
@@ -30,35 +30,18 @@ from pywalrus.chain.contracts.staking import (
 )
 from pywalrus.chain.objects import Object
 from pywalrus.chain.tx import MAX_CALLS, Call
-from pywalrus.client import errors
 from pywalrus.core.accounts import Account, parse_address
 from pywalrus.core.crypto.bls import BlsPrivateKey
-from pywalrus.core.errors import WalrusError
+from pywalrus.core.errors import (
+    ChainError,
+    InsufficientFunds,
+    InvalidAmount,
+    ObjectNotFound,
+)
 from pywalrus.core.messages import sign_proof_of_possession
 
 DEFAULT_STAKE = FROST_PER_WAL
 """What the CLI stakes per node when no amount is given: 1 WAL, the minimum stake."""
-
-
-class InsufficientFunds(errors.InsufficientFunds):
-    """The account's WAL coins hold less than a payment needs (the SDK's `InsufficientFunds`)."""
-
-    def __init__(self, address: str, needed: int, available: int, n_coins: int) -> None:
-        super().__init__(
-            f"insufficient WAL: {address} holds {available} FROST in {n_coins} coin(s), "
-            f"{needed} FROST needed"
-        )
-        self.address = address
-        self.needed = needed
-        self.available = available
-
-
-class InvalidAmount(WalrusError, ValueError):
-    """An amount or vote outside what the contracts accept (checked before sending)."""
-
-
-class ObjectNotFound(WalrusError):
-    """An object the operation needs is missing, of another type, or not the account's."""
 
 
 # Input checks --------------------------------------------------------------------------------
@@ -168,7 +151,13 @@ def plan_payment(coins: Sequence[tuple[str, int]], amount: int, owner: str) -> P
             primary, others = chosen[0][0], [c[0] for c in chosen[1:]]
             merge = Call("wal::merge", {"coin": primary, "others": others})
             return Payment(primary, total, (merge,))
-    raise InsufficientFunds(owner, amount, total, len(coins))
+    raise InsufficientFunds(
+        f"insufficient WAL: {owner} holds {total} FROST in {len(coins)} coin(s), "
+        f"{amount} FROST needed",
+        owner,
+        amount,
+        total,
+    )
 
 
 async def select_payment(client: ChainClient, owner: str, amount: int) -> Payment:

@@ -22,32 +22,34 @@ from typing import Any, Literal
 
 import aiohttp
 
-from pywalrus.chain.client import ChainClient, ChainError
+from pywalrus.chain.client import ChainClient
 from pywalrus.chain.objects import Object
 from pywalrus.chain.tx import Call
+from pywalrus.chain.wallet import Wallet
 from pywalrus.client.blob_objects import BlobOps, blob_object_json, execute_paying, pay_coin
-from pywalrus.client.committee import Committee, Member, committee_from
-from pywalrus.client.config import ClientConfig, Wallet
+from pywalrus.client.config import ClientConfig
 from pywalrus.client.confirmations import Confirmations
-from pywalrus.client.errors import (
-    BlobNotFound,
-    NodeError,
-    NotEnoughConfirmations,
-    NotEnoughSlivers,
-)
-from pywalrus.client.node_client import NodeClient
 from pywalrus.client.status import (
     DEFAULT_TIMEOUT_S as STATUS_TIMEOUT_S,
 )
-from pywalrus.client.status import BlobStatusUnknown, VerifiedStatus, verified_status
-from pywalrus.client.store_plan import ChainTime, StorePlan, StoreRefused, epochs_ahead
+from pywalrus.client.status import VerifiedStatus, verified_status
+from pywalrus.client.store_plan import ChainTime, StorePlan, epochs_ahead
 from pywalrus.core.accounts import Account
-from pywalrus.core.config import is_quorum, is_validity, quorum_weight
+from pywalrus.core.config import is_quorum, quorum_weight
 from pywalrus.core.decoding import ConsistencyCheck, decode_blob
 from pywalrus.core.encoding import EncodedBlob, encode_blob
-from pywalrus.core.errors import VerificationError, WalrusError
+from pywalrus.core.errors import (
+    BlobNotFound,
+    BlobStatusUnknown,
+    ChainError,
+    NodeError,
+    NotEnoughConfirmations,
+    NotEnoughSlivers,
+    StoreRefused,
+    WalrusError,
+)
 from pywalrus.core.messages import PERMANENT, Deletable, StorageConfirmation
-from pywalrus.core.metadata import BlobMetadata, verified_metadata
+from pywalrus.core.metadata import BlobMetadata
 from pywalrus.core.slivers import (
     Sliver,
     decode_sliver_batch,
@@ -55,6 +57,9 @@ from pywalrus.core.slivers import (
     verify_slivers,
 )
 from pywalrus.core.types import BlobId, Epoch, ShardIndex, SliverPairIndex, SliverType
+from pywalrus.network.committee import CommitteeView, NodeMember, committee_from
+from pywalrus.network.fetch import fetch_verified_metadata
+from pywalrus.network.node_client import NodeClient
 
 Progress = Callable[[str, int, int], None]
 """progress(stage, done, total): stages `encoding`, `registering`, `uploading`, `certifying`,
@@ -165,7 +170,7 @@ class WalrusClient:
         self.upload_concurrency = upload_concurrency
         self.read_concurrency = read_concurrency
         self._no_batch_route: set[str] = set()
-        self._committee: tuple[tuple[int, str], float, Committee] | None = None
+        self._committee: tuple[tuple[int, str], float, CommitteeView] | None = None
         """Nodes (by URL) that lack the sliver batch route: upstream nodes."""
         self.chain = ChainClient(config.chain_url)
         self._session: aiohttp.ClientSession | None = None
@@ -201,14 +206,14 @@ class WalrusClient:
             )
         return self._session
 
-    def node(self, member: Member) -> NodeClient:
+    def node(self, member: NodeMember) -> NodeClient:
         return NodeClient(member.url, self._http())
 
-    async def committee(self) -> Committee:
+    async def committee(self) -> CommitteeView:
         """The current committee (and the previous one during an epoch change)."""
         return (await self._chain_state())[0]
 
-    async def _chain_state(self) -> tuple[Committee, dict[str, Any], dict[str, Any]]:
+    async def _chain_state(self) -> tuple[CommitteeView, dict[str, Any], dict[str, Any]]:
         """The current committee and the system and staking objects' fields.
 
         Its members, which take a read per node, are read again when the system object
@@ -231,7 +236,7 @@ class WalrusClient:
         chain before anything is paid: `StoreRefused` names a lifetime that cannot be."""
         return (await self._plan(options or StoreOptions()))[1]
 
-    async def _plan(self, options: StoreOptions) -> tuple[Committee, StorePlan]:
+    async def _plan(self, options: StoreOptions) -> tuple[CommitteeView, StorePlan]:
         if options.share and options.deletable:
             raise StoreRefused("only permanent blobs can be shared (use --permanent with --share)")
         committee, system, staking = await self._chain_state()
@@ -475,7 +480,7 @@ class WalrusClient:
         return blob, operation, paid
 
     async def _upload(
-        self, committee: Committee, encoded: EncodedBlob, object_id: str | None
+        self, committee: CommitteeView, encoded: EncodedBlob, object_id: str | None
     ) -> dict[str, str]:
         """Upload to every member; return certificate arguments once a quorum confirmed."""
         blob_id = encoded.blob_id
@@ -507,7 +512,7 @@ class WalrusClient:
                     await asyncio.sleep(0.2 * 2**attempt)
             return None
 
-        async def to_node(member: Member) -> None:
+        async def to_node(member: NodeMember) -> None:
             nonlocal uploaded
             client = self.node(member)
             await retry(lambda: client.put_metadata(blob_id, metadata))
@@ -558,7 +563,7 @@ class WalrusClient:
             if confirmations.has_quorum:
                 quorum_reached.set()
 
-        async def guarded(member: Member) -> None:
+        async def guarded(member: NodeMember) -> None:
             with contextlib.suppress(NodeError):
                 await to_node(member)
 
@@ -607,34 +612,16 @@ class WalrusClient:
         self.progress("decoding", 1, 1)
         return data
 
-    async def _read_metadata(self, committee: Committee, blob_id: BlobId) -> BlobMetadata:
+    async def _read_metadata(self, committee: CommitteeView, blob_id: BlobId) -> BlobMetadata:
         config = committee.encoding
-        members = list(committee.members)
-        random.shuffle(members)
-        missing = 0
         self.progress("metadata", 0, 1)
         timeout = READ_TIMEOUT_S + config.metadata_length * config.n_shards / READ_RATE
-        for member in members:
-            try:
-                data = await self.node(member).get_metadata(blob_id, timeout)
-                metadata = verified_metadata(data, blob_id, config)
-            except NodeError as exc:
-                if exc.status in (404, 451):
-                    # A node still syncing shards it just gained speaks only for the others.
-                    missing += committee.settled_shards(member)
-                    if is_validity(missing, committee.n_shards):
-                        raise BlobNotFound(
-                            f"blob {blob_id} does not exist or has expired"
-                        ) from None
-                continue
-            except VerificationError:
-                continue  # a lying node: try the next one
-            self.progress("metadata", 1, 1)
-            return metadata
-        raise NotEnoughSlivers(f"no node returned valid metadata for blob {blob_id}")
+        metadata = await fetch_verified_metadata(committee, blob_id, self.node, timeout=timeout)
+        self.progress("metadata", 1, 1)
+        return metadata
 
     async def _read_slivers(
-        self, committee: Committee, blob_id: BlobId, metadata: BlobMetadata
+        self, committee: CommitteeView, blob_id: BlobId, metadata: BlobMetadata
     ) -> list[Sliver]:
         config = committee.encoding
         needed = config.n_primary_source_symbols
@@ -687,7 +674,7 @@ class WalrusClient:
                 not_found += 1
             return None
 
-        async def fetch_batch(member: Member, pairs: list[int]) -> list[Sliver]:
+        async def fetch_batch(member: NodeMember, pairs: list[int]) -> list[Sliver]:
             """Small primary slivers from one node in one request; what it lacks it omits."""
             if member.url in self._no_batch_route or member.url in slow:
                 return []
@@ -717,7 +704,7 @@ class WalrusClient:
 
         async def fetch_small(pairs: list[int]) -> list[Sliver]:
             """One batch request per owner, then one request per sliver still missing."""
-            by_owner: dict[str, tuple[Member, list[int]]] = {}
+            by_owner: dict[str, tuple[NodeMember, list[int]]] = {}
             for pair in pairs:
                 owner = committee.owner(config.shard_for_pair(SliverPairIndex(pair), blob_id))
                 by_owner.setdefault(owner.url, (owner, []))[1].append(pair)

@@ -6,14 +6,12 @@ first of `client_config.yaml` and `client_config.yml` found in `./`,
 may hold one configuration or several under `contexts:` with a `default_context:`, as
 upstream's multi-context files. Paths inside it (the wallet) resolve relative to the file, and
 `~` to the home directory, so a configuration works from any working directory.
-The wallet is a Sui-style keystore: a JSON list of base64 `flag ‖ private key` entries, the
-first being the active address.
+The wallet it names is a `pywalrus.chain.wallet.Wallet`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,16 +19,12 @@ from typing import Any
 
 import yaml
 
-from pywalrus.core.accounts import Account
-from pywalrus.core.errors import WalrusError
+from pywalrus.chain.wallet import Wallet
+from pywalrus.core.errors import ConfigError
 
 CONFIG_ENV = "WALRUS_CONFIG"
 CONFIG_NAME = "client_config.yaml"
 CONFIG_NAMES = (CONFIG_NAME, "client_config.yml")
-
-
-class ConfigError(WalrusError):
-    """A missing or invalid client configuration or wallet."""
 
 
 def config_candidates() -> list[Path]:
@@ -129,45 +123,6 @@ class ClientConfig:
 
     def wallet(self) -> Wallet:
         return Wallet.load(self.wallet_path)
-
-
-@dataclass(frozen=True)
-class Wallet:
-    """The accounts of a keystore; the first is the active one."""
-
-    accounts: tuple[Account, ...]
-    """Keys in keystore order."""
-    path: Path
-    """The keystore file."""
-
-    @property
-    def active(self) -> Account:
-        return self.accounts[0]
-
-    @classmethod
-    def load(cls, path: Path) -> Wallet:
-        try:
-            entries = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise ConfigError(f"wallet '{path}' does not exist") from None
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ConfigError(f"cannot read wallet '{path}': {exc}") from None
-        if not isinstance(entries, list) or not entries:
-            raise ConfigError(f"wallet '{path}' holds no keys")
-        try:
-            return cls(tuple(Account.from_keystore(e) for e in entries), path)
-        except (ValueError, TypeError) as exc:
-            raise ConfigError(f"wallet '{path}': {exc}") from None
-
-    @classmethod
-    def create(cls, path: Path, account: Account | None = None) -> Wallet:
-        if path.exists():
-            raise ConfigError(f"wallet '{path}' already exists")
-        account = account or Account.generate()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps([account.to_keystore()]) + "\n")
-        path.chmod(0o600)
-        return cls((account,), path)
 
 
 def write_client_config(

@@ -11,28 +11,24 @@ node cannot pick its key to cancel another's.
 
 from __future__ import annotations
 
-from pywalrus.client.committee import Committee, Member
 from pywalrus.core.certificates import Certificate, aggregate_certificate
 from pywalrus.core.config import is_quorum
-from pywalrus.core.crypto.bls import (
-    BlsError,
-    aggregate_public_keys,
-    aggregate_signatures,
-    verify,
-)
+from pywalrus.core.crypto.bls import aggregate_public_keys, aggregate_signatures, verify
+from pywalrus.core.errors import BlsError
 from pywalrus.core.messages import SignedMessage
+from pywalrus.network.committee import CommitteeView, NodeMember
 
 
 class Confirmations:
     """Confirmations of one blob's storage by the members of one committee."""
 
-    def __init__(self, committee: Committee, expected: bytes) -> None:
+    def __init__(self, committee: CommitteeView, expected: bytes) -> None:
         self.committee = committee
         self.expected = expected
         """The exact confirmation bytes every member must sign."""
         self.checked: dict[int, SignedMessage] = {}
         """Member index → confirmation whose signature has been checked."""
-        self._unchecked: dict[int, tuple[Member, SignedMessage]] = {}
+        self._unchecked: dict[int, tuple[NodeMember, SignedMessage]] = {}
 
     @property
     def weight(self) -> int:
@@ -43,7 +39,7 @@ class Confirmations:
     def has_quorum(self) -> bool:
         return is_quorum(self.weight, self.committee.n_shards)
 
-    def add(self, member: Member, signed: SignedMessage) -> None:
+    def add(self, member: NodeMember, signed: SignedMessage) -> None:
         """Take a member's confirmation; check signatures once they could make a quorum."""
         if signed.serialized_message != self.expected:
             return  # not the confirmation asked for: it does not count
@@ -65,7 +61,7 @@ class Confirmations:
         return aggregate_certificate(len(self.committee.members), sorted(self.checked.items()))
 
 
-def _all_valid(entries: list[tuple[Member, SignedMessage]], message: bytes) -> bool:
+def _all_valid(entries: list[tuple[NodeMember, SignedMessage]], message: bytes) -> bool:
     try:
         key = aggregate_public_keys(member.public_key for member, _ in entries)
         signature = aggregate_signatures(signed.signature for _, signed in entries)

@@ -13,23 +13,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pywalrus.client.committee import url_of
-from pywalrus.client.errors import NodeError
-from pywalrus.core.errors import WalrusError
+from pywalrus.core.errors import NodeError, UnknownNode, WalrusError
+from pywalrus.network.committee import url_of
 
 if TYPE_CHECKING:
     from pywalrus.chain.client import ChainClient
-    from pywalrus.client.node_client import NodeClient
+    from pywalrus.network.node_client import NodeClient
 
 DEFAULT_TIMEOUT_S = 5.0
 """How long one node's health request may take."""
 DEFAULT_CONCURRENCY = 60
 """Upstream's `--concurrent-requests` default."""
 SORT_KEYS = ("status", "id", "name", "url")
-
-
-class UnknownNode(WalrusError):
-    """A node ID or URL that names no storage node."""
 
 
 @dataclass(frozen=True)

@@ -16,28 +16,19 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pywalrus.client.errors import NodeError
 from pywalrus.core.config import is_quorum, is_validity, validity_weight
-from pywalrus.core.errors import WalrusError
+from pywalrus.core.errors import BlobStatusUnknown, NodeError, WalrusError
 
 if TYPE_CHECKING:
     from pywalrus.chain.client import ChainClient
     from pywalrus.chain.objects import Event
-    from pywalrus.client.committee import Committee, Member
-    from pywalrus.client.node_client import NodeClient
     from pywalrus.core.types import BlobId
+    from pywalrus.network.committee import CommitteeView, NodeMember
+    from pywalrus.network.node_client import NodeClient
 
 NONEXISTENT = "nonexistent"
 DEFAULT_TIMEOUT_S = 1.0
 """Upstream's `--timeout` default for status requests."""
-
-
-class BlobStatusUnknown(WalrusError):
-    """Too few shards' worth of nodes answered to trust any status."""
-
-    def __init__(self, message: str, report: StatusAnswers) -> None:
-        super().__init__(message)
-        self.report = report
 
 
 @dataclass(frozen=True)
@@ -100,7 +91,7 @@ def status_rank(status: Any) -> tuple[Any, ...]:
 
 
 async def _ask_all(
-    committee: Committee,
+    committee: CommitteeView,
     node: Any,
     blob_id: BlobId,
     timeout: float,
@@ -112,7 +103,7 @@ async def _ask_all(
     failed: list[str] = []
     done = asyncio.Event()
 
-    async def ask(member: Member) -> None:
+    async def ask(member: NodeMember) -> None:
         nonlocal answered, not_found
         client: NodeClient = node(member)
         try:
@@ -199,7 +190,7 @@ async def _event(chain: ChainClient, digest: str, index: int, type_: str) -> Eve
 
 
 async def verified_status(
-    committee: Committee,
+    committee: CommitteeView,
     node: Any,
     chain: ChainClient,
     blob_id: BlobId,

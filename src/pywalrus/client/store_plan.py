@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from pywalrus.core.config import EncodingConfig
-from pywalrus.core.errors import WalrusError
+from pywalrus.core.errors import StoreRefused
 
 EPOCHS_MAX: Literal["max"] = "max"
 """`--epochs max`: as many epochs as the system allows."""
@@ -47,10 +47,6 @@ class StorePlan:
         """FROST to store a blob of `length` bytes on newly bought storage."""
         units = self.encoding.storage_units(length)
         return (self.storage_price * self.epochs_ahead + self.write_price) * units
-
-
-class StoreRefused(WalrusError):
-    """A store whose lifetime (or another option) cannot be honoured; nothing was paid."""
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,10 @@ import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+from pywalrus.chain.wallet import Wallet
 from pywalrus.client.blob_objects import BlobOps
 from pywalrus.client.client import Progress, StoreOptions, WalrusClient
-from pywalrus.client.config import ClientConfig, Wallet
+from pywalrus.client.config import ClientConfig
 from pywalrus.core.decoding import ConsistencyCheck
 from pywalrus.core.types import BlobId
 

@@ -17,15 +17,11 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from pywalrus.core.errors import VerificationError, WalrusError
+from pywalrus.core.errors import InvalidAddressError, VerificationError
 
 ED25519_FLAG = 0x00
 ADDRESS_LENGTH = 32
 SIGNATURE_LENGTH = 1 + 64 + 32
-
-
-class InvalidAddressError(WalrusError, ValueError):
-    """Text that is not a 0x-prefixed 32-byte hex address or object ID."""
 
 
 def parse_address(text: str) -> str:

@@ -16,7 +16,7 @@ import heapq
 from collections.abc import Sequence
 from typing import Final, TypeAlias
 
-from pywalrus.core.errors import WalrusError
+from pywalrus.core.errors import ApportionmentError, NoStakeError
 
 NodeId: TypeAlias = bytes
 """A storage node's ID: the 32-byte Sui object ID of its staking pool (ordered as a u256,
@@ -32,15 +32,6 @@ SHARDS_LIMIT_DENOMINATOR: Final = 10
 """The cap is 1/10 of the shards (scaled up when there are fewer than 20 nodes)."""
 
 _FRACTIONAL_BITS: Final = 64
-
-
-class NoStakeError(WalrusError, ValueError):
-    """The active set holds no stake, so no shards can be apportioned (upstream `ENoStake`)."""
-
-
-class ApportionmentError(WalrusError, ValueError):
-    """Inputs on which the contract would abort: shards left over while every node is at its
-    cap, or amounts outside the u64 range."""
 
 
 def check_node_id(node_id: object) -> NodeId:

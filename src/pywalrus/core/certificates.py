@@ -28,14 +28,22 @@ from pywalrus.core.bcs import BcsReader, BcsWriter
 from pywalrus.core.config import is_quorum, is_validity
 from pywalrus.core.crypto.bls import (
     SIGNATURE_LENGTH,
-    BlsError,
     BlsPublicKey,
     BlsSignature,
     aggregate_public_keys,
     aggregate_signatures,
     verify,
 )
-from pywalrus.core.errors import BcsError, VerificationError, WalrusError
+from pywalrus.core.errors import (
+    BcsError,
+    BlsError,
+    CertificateEpochError,
+    CertificateError,
+    CertificateSignatureError,
+    InvalidBitmapError,
+    InvalidCommitteeError,
+    NotEnoughWeightError,
+)
 from pywalrus.core.messages import ProtocolMessage, SignedMessage
 
 Threshold: TypeAlias = Literal["quorum", "validity"]
@@ -48,30 +56,6 @@ MAX_MEMBERS: Final = 0xFFFF + 1
 """Signer indices are u16."""
 
 _BIT_POSITIONS: Final = tuple(tuple(b for b in range(8) if byte >> b & 1) for byte in range(256))
-
-
-class CertificateError(VerificationError):
-    """A certificate, or the signed messages meant to form one, that does not hold up."""
-
-
-class InvalidBitmapError(CertificateError):
-    """The signers bitmap is longer than the committee needs or sets bits past its members."""
-
-
-class NotEnoughWeightError(CertificateError):
-    """The signers hold too few shards for the required threshold."""
-
-
-class CertificateSignatureError(CertificateError):
-    """The aggregate signature does not verify against the signers' aggregate key."""
-
-
-class CertificateEpochError(CertificateError):
-    """The certified message belongs to another epoch than the committee's."""
-
-
-class InvalidCommitteeError(WalrusError, ValueError):
-    """Committee data that cannot be right: zero or oversize weights, a wrong shard total."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,11 +57,19 @@ from pywalrus.core.bcs import BcsReader, BcsWriter
 from pywalrus.core.committee import Committee
 from pywalrus.core.config import EncodingConfig
 from pywalrus.core.errors import (
+    BadProofError,
     BcsError,
+    ChallengeError,
     EncodingError,
+    EntryError,
+    ExtraEntryError,
     InvalidSymbolError,
-    VerificationError,
-    WalrusError,
+    MissingEntryError,
+    MissingMetadataError,
+    MissingSliverError,
+    ResponseMismatchError,
+    WrongBlobError,
+    WrongPositionError,
 )
 from pywalrus.core.merkle import DIGEST_LEN, leaf_hash, proof_length
 from pywalrus.core.messages import MAX_U32, ChallengeAttestation
@@ -104,63 +112,6 @@ SliverSource: TypeAlias = (
 """(shard, blob) → the challenged node's (primary, secondary) slivers of that pair."""
 MetadataSource: TypeAlias = Callable[[BlobId], BlobMetadata] | Mapping[BlobId, BlobMetadata]
 """blob ID → its metadata, already verified against the blob ID."""
-
-
-class ChallengeError(WalrusError, ValueError):
-    """Inputs a challenge cannot be computed from (bad parameters, data the caller lacks)."""
-
-
-class MissingSliverError(ChallengeError):
-    """The challenged node lacks a sliver it needs to answer for a sampled entry."""
-
-
-class MissingMetadataError(ChallengeError):
-    """The verifier lacks the metadata of a sampled blob (a local problem, not the prover's)."""
-
-
-class ChallengeVerificationError(VerificationError):
-    """A challenge response that does not prove possession of the expected sample."""
-
-
-class ResponseMismatchError(ChallengeVerificationError):
-    """A response for another epoch, seed or node than the challenge being checked."""
-
-
-class EntryError(ChallengeVerificationError):
-    """A problem with one entry of a response; `entry` names it."""
-
-    def __init__(self, entry: SampleEntry, problem: str) -> None:
-        super().__init__(f"{describe_entry(entry)}: {problem}")
-        self.entry = entry
-        self.problem = problem
-
-    def __reduce__(self) -> tuple[type[EntryError], tuple[SampleEntry, str]]:
-        return type(self), (self.entry, self.problem)
-
-
-class MissingEntryError(EntryError):
-    """A sampled entry the response does not answer."""
-
-
-class ExtraEntryError(EntryError):
-    """An entry that is not in the sample."""
-
-
-class WrongPositionError(EntryError):
-    """A symbol of another axis, source sliver or target position than the probe requires."""
-
-
-class BadProofError(EntryError):
-    """A symbol whose Merkle proof (or size) does not verify against the blob's metadata."""
-
-
-class WrongBlobError(BadProofError):
-    """A symbol that proves against another sampled blob's metadata: a stale or swapped answer."""
-
-
-def describe_entry(entry: SampleEntry) -> str:
-    shard, blob_id = entry
-    return f"entry (shard {shard}, blob {blob_id})"
 
 
 def _entry_key(entry: SampleEntry) -> tuple[int, bytes]:
@@ -433,7 +384,7 @@ def probe_position(
         peer_shard = probe_shard(seed, shard, blob_id, peer_id, peer_shards)
         peer_pair = config.pair_for_shard(peer_shard, blob_id)
     except EncodingError as exc:
-        raise ChallengeError(f"{describe_entry(entry)}: {exc}") from None
+        raise ChallengeError(f"{EntryError.describe(entry)}: {exc}") from None
     return ProbePosition(
         shard,
         blob_id,
@@ -588,7 +539,7 @@ def _lookup_slivers(slivers: SliverSource, entry: SampleEntry) -> tuple[Sliver, 
             return slivers[entry]
         return slivers(*entry)
     except KeyError:
-        raise MissingSliverError(f"{describe_entry(entry)}: no sliver pair held") from None
+        raise MissingSliverError(f"{EntryError.describe(entry)}: no sliver pair held") from None
 
 
 def build_responses(
@@ -639,7 +590,8 @@ def build_response(
 def _check_sliver(sliver: Sliver, axis: SliverType, index: int, entry: SampleEntry) -> None:
     if not isinstance(sliver, Sliver) or sliver.axis is not axis or sliver.index != index:
         raise ChallengeError(
-            f"{describe_entry(entry)}: expected {axis.label} sliver {index}, got {sliver!r:.80}"
+            f"{EntryError.describe(entry)}: expected {axis.label} sliver {index}, "
+            f"got {sliver!r:.80}"
         )
 
 

@@ -31,7 +31,7 @@ from pywalrus.core.apportionment import (
     check_node_id,
     check_u64,
 )
-from pywalrus.core.errors import WalrusError
+from pywalrus.core.errors import InvalidShardAssignmentError
 from pywalrus.core.types import ShardIndex
 
 MAINNET_ACTIVE_SET_SIZE_LIMIT: Final = 111
@@ -40,11 +40,6 @@ LATEST_ACTIVE_SET_SIZE_LIMIT: Final = 150
 """`TEMP_ACTIVE_SET_SIZE_LIMIT` in the latest contract source (`contracts/`), not yet deployed."""
 MIN_STAKE: Final = 0
 """The stake threshold the staking contract creates its active set with."""
-
-
-class InvalidShardAssignmentError(WalrusError, ValueError):
-    """A committee whose shards are not each assigned exactly once, or a transition that changes
-    the total number of shards (upstream `EInvalidShardAssignment`)."""
 
 
 def _pairs(

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pywalrus.core.bcs import BcsReader, BcsWriter
 from pywalrus.core.errors import (
     BcsError,
-    InconsistentBlobError,
+    InconsistentSliverError,
     InvalidSymbolError,
     NotEnoughSymbolsError,
     VerificationError,
@@ -77,17 +77,6 @@ class InconsistencyProof:
         symbols = tuple(RecoverySymbol.read(reader) for _ in range(count))
         reader.finish()
         return cls(target_axis, index, symbols)
-
-
-class InconsistentSliverError(InconsistentBlobError):
-    """Verified recovery symbols decoded to a sliver that does not match the metadata."""
-
-    def __init__(self, proof: InconsistencyProof) -> None:
-        super().__init__(
-            f"{proof.target_axis.label} sliver {proof.target_sliver_index} is inconsistent "
-            "with the blob metadata"
-        )
-        self.proof = proof
 
 
 def recover_sliver(

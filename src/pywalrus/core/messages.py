@@ -32,13 +32,18 @@ from pywalrus.core.bcs import BcsReader, BcsWriter
 from pywalrus.core.crypto.bls import (
     PUBLIC_KEY_LENGTH,
     SIGNATURE_LENGTH,
-    BlsError,
     BlsPrivateKey,
     BlsPublicKey,
     BlsSignature,
     verify_or_raise,
 )
-from pywalrus.core.errors import BcsError, InvalidSliverError, VerificationError
+from pywalrus.core.errors import (
+    BcsError,
+    BlsError,
+    InvalidSliverError,
+    MessageError,
+    MessageMismatchError,
+)
 from pywalrus.core.slivers import Sliver
 from pywalrus.core.types import (
     BLOB_ID_LENGTH,
@@ -65,14 +70,6 @@ _PERMANENT_TAG: Final = 0
 _DELETABLE_TAG: Final = 1
 _SYNC_SHARD_REQUEST_V1_TAG: Final = 0
 _SYNC_SHARD_RESPONSE_V1_TAG: Final = 0
-
-
-class MessageError(BcsError):
-    """Bytes that are not the expected protocol message (intent, version, app ID, length)."""
-
-
-class MessageMismatchError(VerificationError):
-    """A signed message whose epoch or contents differ from what the verifier expected."""
 
 
 class IntentType(enum.IntEnum):

@@ -35,9 +35,22 @@ import numpy.typing as npt
 
 from pywalrus.core.bcs import BcsReader, BcsWriter
 from pywalrus.core.config import MAX_SYMBOL_SIZE, SYMBOL_ALIGNMENT, EncodingConfig
-from pywalrus.core.errors import BcsError, DataTooLargeError, WalrusError
+from pywalrus.core.errors import (
+    BcsError,
+    DuplicateQuiltIdentifierError,
+    InvalidBlobIdError,
+    InvalidQuiltError,
+    InvalidQuiltIdentifierError,
+    InvalidQuiltPatchIdError,
+    InvalidQuiltTagsError,
+    MissingSliversError,
+    QuiltError,
+    QuiltOversizeError,
+    QuiltPatchNotFoundError,
+    TooManyQuiltPatchesError,
+)
 from pywalrus.core.slivers import Sliver
-from pywalrus.core.types import BLOB_ID_LENGTH, BlobId, InvalidBlobIdError, SliverIndex, SliverType
+from pywalrus.core.types import BLOB_ID_LENGTH, BlobId, SliverIndex, SliverType
 
 QUILT_VERSION_V1: Final = 0x01
 """The version byte of QuiltV1 (first byte of the quilt, of every patch header and patch ID)."""
@@ -68,56 +81,6 @@ _WHITE_SPACE: Final = frozenset(
     "\t\n\v\f\r \x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000"
     + "".join(chr(c) for c in range(0x2000, 0x200B))
 )
-
-
-class QuiltError(WalrusError, ValueError):
-    """A quilt that cannot be built or read."""
-
-
-class InvalidQuiltIdentifierError(QuiltError):
-    """A patch identifier that is empty, too long, or ends in whitespace or has control chars."""
-
-
-class InvalidQuiltTagsError(QuiltError):
-    """Patch tags that are not strings or do not fit their 64 KiB size field."""
-
-
-class DuplicateQuiltIdentifierError(QuiltError):
-    """Two patches of one quilt with the same identifier."""
-
-
-class TooManyQuiltPatchesError(QuiltError):
-    """More patches than columns left after the index (C − 1 for QuiltV1)."""
-
-
-class QuiltOversizeError(QuiltError, DataTooLargeError):
-    """A patch over the ~4 GiB header limit, or patches needing a symbol over 65,534 bytes."""
-
-
-class InvalidQuiltError(QuiltError):
-    """Quilt bytes that are not a well-formed QuiltV1 (bad version, sizes, BCS or ranges)."""
-
-
-class MissingSliversError(QuiltError):
-    """The secondary slivers (columns) a read needs and was not given."""
-
-    def __init__(self, missing: Sequence[SliverIndex]) -> None:
-        self.missing: tuple[SliverIndex, ...] = tuple(missing)
-        """The secondary sliver indices to fetch."""
-        super().__init__(f"missing secondary slivers {list(self.missing)}")
-
-
-class QuiltPatchNotFoundError(QuiltError):
-    """Identifiers that name no patch of the quilt."""
-
-    def __init__(self, identifiers: Sequence[str]) -> None:
-        self.identifiers: tuple[str, ...] = tuple(identifiers)
-        """The identifiers not found."""
-        super().__init__(f"no patch in the quilt with identifier {', '.join(self.identifiers)}")
-
-
-class InvalidQuiltPatchIdError(QuiltError):
-    """A string or byte value that is not a QuiltV1 patch ID."""
 
 
 def _shown(text: str, limit: int = 48) -> str:

@@ -8,7 +8,7 @@ import enum
 from dataclasses import dataclass
 from typing import NewType
 
-from pywalrus.core.errors import WalrusError
+from pywalrus.core.errors import InvalidBlobIdError
 
 ShardIndex = NewType("ShardIndex", int)
 """Index of a shard, in [0, n_shards)."""
@@ -24,10 +24,6 @@ Epoch = NewType("Epoch", int)
 
 BLOB_ID_LENGTH = 32
 DIGEST_LENGTH = 32
-
-
-class InvalidBlobIdError(WalrusError, ValueError):
-    """A string or byte value that is not a valid blob ID."""
 
 
 class SliverType(enum.IntEnum):

@@ -19,15 +19,10 @@ from typing import Final
 
 from pywalrus.core.apportionment import U16_MAX, check_u64
 from pywalrus.core.config import is_quorum
-from pywalrus.core.errors import WalrusError
+from pywalrus.core.errors import VoteError
 
 U64_MAX: Final = (1 << 64) - 1
 """u64::MAX: the storage and write prices while there is no committee (epoch 0)."""
-
-
-class VoteError(WalrusError, ValueError):
-    """Votes on which the contract would abort: their weight never reaches (or, for
-    `quorum_below`, exceeds) what the quorum rule needs, or a node votes with no shards."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,6 @@
-"""The Walrus JSON envelope for storage-node responses and errors (protocol page §8.1).
-
-Success: `{"success": {"code": 200, "data": …}}`; errors follow AIP-193:
-`{"error": {"status", "code", "message", "details": [{"@type": "ErrorInfo", "reason",
-"domain": "storage.walrus.space", "metadata": {}}]}}`. Clients match on (reason, domain).
+"""How the node's routes answer: `NodeApiError` (an error answer raised by a route and turned
+into a response by the error middleware), the success and BCS responses, and bounded body
+reads. The envelope itself (`pywalrus.network.envelope`) is shared with the node's callers.
 """
 
 from __future__ import annotations
@@ -12,21 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-DOMAIN = "storage.walrus.space"
-STATUS_FOR_CODE = {
-    400: "INVALID_ARGUMENT",
-    401: "UNAUTHENTICATED",
-    403: "PERMISSION_DENIED",
-    404: "NOT_FOUND",
-    408: "DEADLINE_EXCEEDED",
-    413: "SIZE_EXCEEDED",
-    416: "RANGE_NOT_SATISFIABLE",
-    429: "RESOURCE_EXHAUSTED",
-    451: "UNAVAILABLE_FOR_LEGAL_REASONS",
-    500: "INTERNAL",
-    503: "UNAVAILABLE",
-    504: "DEADLINE_EXCEEDED",
-}
+from pywalrus.network import envelope
 
 
 class NodeApiError(Exception):
@@ -40,25 +24,11 @@ class NodeApiError(Exception):
         self.code = code
         self.reason = reason
         self.message = message
-        self.status = status or STATUS_FOR_CODE.get(code, "UNKNOWN")
+        self.status = status
         self.close = close
 
     def envelope(self) -> dict[str, Any]:
-        return {
-            "error": {
-                "status": self.status,
-                "code": self.code,
-                "message": self.message,
-                "details": [
-                    {
-                        "@type": "ErrorInfo",
-                        "reason": self.reason,
-                        "domain": DOMAIN,
-                        "metadata": {},
-                    }
-                ],
-            }
-        }
+        return envelope.error(self.code, self.reason, self.message, self.status)
 
     def response(self) -> web.Response:
         response = web.json_response(self.envelope(), status=self.code)
@@ -76,7 +46,7 @@ def not_found(reason: str, message: str) -> NodeApiError:
 
 
 def success(data: Any, code: int = 200) -> web.Response:
-    return web.json_response({"success": {"code": code, "data": data}}, status=code)
+    return web.json_response(envelope.success(data, code), status=code)
 
 
 def bcs(data: bytes) -> web.Response:

@@ -1,9 +1,10 @@
 """Blob sync: a node recovers the slivers it missed of a certified blob (protocol page §8.4).
 
 When a blob is certified and this node lacks slivers of its shards (it was down, or the writer
-stopped early), it fetches the metadata from other nodes (checked against the blob ID), then
-rebuilds each missing sliver from recovery symbols of the other axis: n − 2f symbols for a
-secondary sliver, n − f for a primary one. Every symbol's proof is checked before use; a
+stopped early), it fetches the metadata from other nodes as the SDK's reader does
+(`fetch_verified_metadata`: checked against the blob ID), then rebuilds each missing sliver
+from recovery symbols of the other axis: n − 2f symbols for a secondary sliver, n − f for a
+primary one. Every symbol's proof is checked before use; a
 sliver that decodes to something the metadata disowns is left out (the blob is inconsistent).
 """
 
@@ -17,12 +18,9 @@ from collections.abc import Sequence
 
 import aiohttp
 
-from pywalrus.client.committee import Member, load_committee
-from pywalrus.client.errors import NodeError
-from pywalrus.client.node_client import NodeClient
-from pywalrus.core.errors import NotEnoughSymbolsError, VerificationError, WalrusError
+from pywalrus.core.errors import NotEnoughSymbolsError, WalrusError
 from pywalrus.core.inconsistency import recover_sliver
-from pywalrus.core.metadata import BlobMetadata, verified_metadata
+from pywalrus.core.metadata import BlobMetadata
 from pywalrus.core.slivers import Sliver
 from pywalrus.core.symbols import (
     RecoverySymbol,
@@ -30,6 +28,9 @@ from pywalrus.core.symbols import (
     recovery_symbols_from_sliver,
 )
 from pywalrus.core.types import BlobId, ShardIndex, SliverType
+from pywalrus.network.committee import CommitteeView, NodeMember, load_committee
+from pywalrus.network.fetch import fetch_verified_metadata
+from pywalrus.network.node_client import NodeClient
 from pywalrus.node.node import StorageNode
 
 log = logging.getLogger("pywalrus.node.sync")
@@ -91,7 +92,7 @@ class BlobSync:
         failures: list[WalrusError] = []
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
             peers = committee.peers(node.node_id)
-            metadata = await self.metadata(session, peers, blob_id)
+            metadata = await self.metadata(session, committee, blob_id)
             for axis in (SliverType.SECONDARY, SliverType.PRIMARY):
                 for shard in node.ready_shards():
                     if node.store.has_sliver(blob_id, shard, axis):
@@ -114,31 +115,28 @@ class BlobSync:
         return stored
 
     async def metadata(
-        self, session: aiohttp.ClientSession, peers: Sequence[Member], blob_id: BlobId
+        self, session: aiohttp.ClientSession, committee: CommitteeView, blob_id: BlobId
     ) -> BlobMetadata:
-        """The blob's metadata: stored, or fetched from peers, verified and stored."""
+        """The blob's metadata: stored, or fetched from peers (`fetch_verified_metadata`) and
+        stored."""
         node = self.node
         stored = node.stored_metadata(blob_id)
         if stored is not None:
             return stored
-        clients = [NodeClient(m.url, session) for m in peers]
-        random.shuffle(clients)
-        for client in clients:
-            try:
-                metadata = verified_metadata(
-                    await client.get_metadata(blob_id), blob_id, node.config
-                )
-            except (NodeError, VerificationError):
-                continue
-            if not node.store.has_metadata(blob_id):
-                await node.write(node.store.put_metadata, blob_id, metadata.to_bcs())
-            return node.remember_metadata(blob_id, metadata)
-        raise WalrusError(f"no peer served valid metadata for blob {blob_id}")
+        metadata = await fetch_verified_metadata(
+            committee,
+            blob_id,
+            lambda member: NodeClient(member.url, session),
+            committee.peers(node.node_id),
+        )
+        if not node.store.has_metadata(blob_id):
+            await node.write(node.store.put_metadata, blob_id, metadata.to_bcs())
+        return node.remember_metadata(blob_id, metadata)
 
     async def recover_into(
         self,
         session: aiohttp.ClientSession,
-        peers: Sequence[Member],
+        peers: Sequence[NodeMember],
         blob_id: BlobId,
         metadata: BlobMetadata,
         shard: int,
@@ -156,7 +154,7 @@ class BlobSync:
     async def recover(
         self,
         session: aiohttp.ClientSession,
-        peers: Sequence[Member],
+        peers: Sequence[NodeMember],
         blob_id: BlobId,
         metadata: BlobMetadata,
         axis: SliverType,
@@ -187,15 +185,10 @@ class BlobSync:
         for member in members:
             if sliver is not None:
                 return sliver
-            url = f"{member.url}/v1/blobs/{blob_id}/recoverySymbols"
-            params = {"targetSliver": str(index), "targetType": axis.label}
             try:
-                async with session.get(url, params=params) as response:
-                    if response.status != 200:
-                        continue
-                    body = await response.read()
+                body = await NodeClient(member.url, session).recovery_symbols(blob_id, index, axis)
                 received = decode_recovery_symbols(body)
-            except (aiohttp.ClientError, TimeoutError, WalrusError):
+            except WalrusError:  # unreachable, refusing or malformed: ask the next peer
                 continue
             sliver = await decode(
                 [

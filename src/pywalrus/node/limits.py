@@ -30,7 +30,7 @@ from typing import Any
 from aiohttp import web
 
 from pywalrus.core.errors import WalrusError
-from pywalrus.node.api import NodeApiError
+from pywalrus.network import envelope
 
 MIB = 1 << 20
 
@@ -188,7 +188,7 @@ class ConnectionLimiter:
 def _raw_error(status: int, reason: str, message: str) -> bytes:
     """A complete HTTP/1.1 error answer in the Walrus envelope, for a connection refused
     before any request was read."""
-    body = json.dumps(NodeApiError(status, reason, message).envelope()).encode()
+    body = json.dumps(envelope.error(status, reason, message)).encode()
     phrase = {429: "Too Many Requests", 503: "Service Unavailable"}.get(status, "Error")
     head = (
         f"HTTP/1.1 {status} {phrase}\r\nContent-Type: application/json\r\n"

@@ -22,13 +22,13 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from pywalrus.chain.client import ChainClient, ChainError, ChainUnavailable
+from pywalrus.chain.client import ChainClient
 from pywalrus.chain.objects import Event
 from pywalrus.chain.tx import Call
 from pywalrus.core.accounts import Account
 from pywalrus.core.config import EncodingConfig
 from pywalrus.core.crypto.bls import BlsPrivateKey
-from pywalrus.core.errors import WalrusError
+from pywalrus.core.errors import ChainError, ChainUnavailable, CorruptSliverError, WalrusError
 from pywalrus.core.metadata import BlobMetadata
 from pywalrus.core.types import BlobId, ShardIndex, SliverPairIndex, SliverType
 from pywalrus.node import blob_info, shard_state
@@ -37,7 +37,7 @@ from pywalrus.node.limits import ByteBudget, NodeLimits
 from pywalrus.node.metrics import NodeMetrics
 from pywalrus.node.pending import PendingUploads
 from pywalrus.node.shard_state import READ_ONLY, READY, ShardState
-from pywalrus.node.storage import CorruptSliverError, NodeStore
+from pywalrus.node.storage import NodeStore
 from pywalrus.node.tasks import Backoff, Supervisor, retrying
 
 log = logging.getLogger("pywalrus.node")

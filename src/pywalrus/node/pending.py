@@ -13,20 +13,12 @@ import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from pywalrus.core.errors import WalrusError
+from pywalrus.core.errors import PendingFull
 from pywalrus.core.types import BlobId, SliverType
 from pywalrus.node.limits import ByteBudget
 
 ENTRY_OVERHEAD = 1024
 """Bytes an entry counts for besides its data (so that floods of tiny entries are bounded)."""
-
-
-class PendingFull(WalrusError):
-    """The upload does not fit the pending buffer; `limit` is `"address"` or `"node"`."""
-
-    def __init__(self, limit: str) -> None:
-        super().__init__(f"the pending upload buffer is full (per {limit})")
-        self.limit = limit
 
 
 @dataclass

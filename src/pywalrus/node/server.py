@@ -20,7 +20,15 @@ from prometheus_client import generate_latest
 
 from pywalrus.core.bcs import BcsWriter
 from pywalrus.core.config import MAX_SYMBOL_SIZE
-from pywalrus.core.errors import BcsError, InvalidMetadataError, VerificationError, WalrusError
+from pywalrus.core.errors import (
+    BcsError,
+    CorruptSliverError,
+    InvalidBlobIdError,
+    InvalidMetadataError,
+    PendingFull,
+    VerificationError,
+    WalrusError,
+)
 from pywalrus.core.inconsistency import InconsistencyProof
 from pywalrus.core.messages import (
     PERMANENT,
@@ -32,13 +40,12 @@ from pywalrus.core.messages import (
 from pywalrus.core.metadata import BlobMetadata
 from pywalrus.core.slivers import Sliver, decode_sliver_batch, verify_slivers
 from pywalrus.core.symbols import encode_recovery_symbols, recovery_symbols_from_sliver
-from pywalrus.core.types import BlobId, Epoch, InvalidBlobIdError, SliverPairIndex, SliverType
+from pywalrus.core.types import BlobId, Epoch, SliverPairIndex, SliverType
+from pywalrus.network import routes
 from pywalrus.node import blob_info, shard_state
 from pywalrus.node.api import NodeApiError, bad_request, bcs, not_found, read_body, success
 from pywalrus.node.limits import ByteBudget, refusal
 from pywalrus.node.node import StorageNode
-from pywalrus.node.pending import PendingFull
-from pywalrus.node.storage import CorruptSliverError
 from pywalrus.node.sync_shard_server import handle_sync_shard
 
 INLINE_VERIFY_BYTES = 64 * 1024
@@ -105,25 +112,24 @@ class NodeServer:
             client_max_size=self.body_limit, middlewares=[self._errors, self._admit]
         )
         r = app.router
-        base = "/v1/blobs/{blob_id}"
-        r.add_get(f"{base}/metadata", self.get_metadata)
-        r.add_put(f"{base}/metadata", self.put_metadata)
-        r.add_get(f"{base}/metadata/status", self.metadata_status)
+        r.add_get(routes.METADATA, self.get_metadata)
+        r.add_put(routes.METADATA, self.put_metadata)
+        r.add_get(routes.METADATA_STATUS, self.metadata_status)
         if "no_batch_route" not in node.faults:  # test hook: a node like upstream's
-            r.add_put(f"{base}/slivers", self.put_slivers)
-            r.add_get(f"{base}/slivers", self.get_slivers)
-        r.add_put(f"{base}/slivers/{{pair}}/{{sliver_type}}", self.put_sliver)
-        r.add_get(f"{base}/slivers/{{pair}}/{{sliver_type}}", self.get_sliver)
-        r.add_get(f"{base}/slivers/{{pair}}/{{sliver_type}}/status", self.sliver_status)
-        r.add_get(f"{base}/confirmation/permanent", self.confirm_permanent)
-        r.add_get(f"{base}/confirmation/deletable/{{object_id}}", self.confirm_deletable)
-        r.add_get(f"{base}/recoverySymbols", self.recovery_symbols)
-        r.add_get(f"{base}/decodingSymbols", self.decoding_symbols)
-        r.add_post(f"{base}/inconsistencyProof/{{sliver_type}}", self.inconsistency_proof)
-        r.add_get(f"{base}/status", self.blob_status)
-        r.add_get("/v1/health", self.health)
-        r.add_post("/v1/migrate/sync_shard", self.sync_shard)
-        r.add_get("/metrics", self.metrics)
+            r.add_put(routes.SLIVERS, self.put_slivers)
+            r.add_get(routes.SLIVERS, self.get_slivers)
+        r.add_put(routes.SLIVER, self.put_sliver)
+        r.add_get(routes.SLIVER, self.get_sliver)
+        r.add_get(routes.SLIVER_STATUS, self.sliver_status)
+        r.add_get(routes.CONFIRMATION_PERMANENT, self.confirm_permanent)
+        r.add_get(routes.CONFIRMATION_DELETABLE, self.confirm_deletable)
+        r.add_get(routes.RECOVERY_SYMBOLS, self.recovery_symbols)
+        r.add_get(routes.DECODING_SYMBOLS, self.decoding_symbols)
+        r.add_post(routes.INCONSISTENCY_PROOF, self.inconsistency_proof)
+        r.add_get(routes.BLOB_STATUS, self.blob_status)
+        r.add_get(routes.HEALTH, self.health)
+        r.add_post(routes.SYNC_SHARD, self.sync_shard)
+        r.add_get(routes.METRICS, self.metrics)
         return app
 
     def max_body(self) -> int:

@@ -8,7 +8,7 @@ from pathlib import Path
 from aiohttp import web
 
 from pywalrus.chain.client import ChainClient
-from pywalrus.client.config import Wallet
+from pywalrus.chain.wallet import Wallet
 from pywalrus.core.crypto.bls import BlsPrivateKey
 from pywalrus.node.blob_sync import BlobSync
 from pywalrus.node.config import NodeConfig
@@ -19,7 +19,7 @@ from pywalrus.node.server import NodeServer
 from pywalrus.node.shard_sync import ShardSync
 from pywalrus.node.storage import NodeStore
 from pywalrus.node.tasks import retrying
-from pywalrus.services import run_service, until_terminated
+from pywalrus.runtime import run_service, until_terminated
 
 log = logging.getLogger("pywalrus.node")
 LINGER_S = 2.0

@@ -32,14 +32,13 @@ from typing import Any, Final
 
 import aiohttp
 
-from pywalrus.client.committee import Committee, Member, load_committee, url_of
-from pywalrus.client.errors import NodeError
-from pywalrus.client.node_client import NodeClient
-from pywalrus.core.errors import InconsistentBlobError, WalrusError
+from pywalrus.core.errors import InconsistentBlobError, NodeError, WalrusError
 from pywalrus.core.messages import SyncShardRequest
 from pywalrus.core.metadata import BlobMetadata
 from pywalrus.core.slivers import Sliver
 from pywalrus.core.types import BlobId, Epoch, ShardIndex, SliverType
+from pywalrus.network.committee import CommitteeView, NodeMember, load_committee, url_of
+from pywalrus.network.node_client import NodeClient
 from pywalrus.node.blob_sync import BlobSync
 from pywalrus.node.node import StorageNode
 from pywalrus.node.shard_state import IN_RECOVERY, IN_TRANSFER, READY, SYNCING, ShardState
@@ -139,7 +138,7 @@ class ShardSync:
             peers = committee.peers(node.node_id)
             timeout = aiohttp.ClientTimeout(total=120)
             async with aiohttp.ClientSession(timeout=timeout) as session:
-                await self._sync_metadata(session, peers)
+                await self._sync_metadata(session, committee)
                 limit = asyncio.Semaphore(CONCURRENCY)
 
                 async def one(shard: int) -> None:
@@ -163,19 +162,23 @@ class ShardSync:
                     self.blob_sync.schedule(blob_id)
         node.request_sync_report()
 
-    async def _sync_metadata(self, session: aiohttp.ClientSession, peers: list[Member]) -> None:
+    async def _sync_metadata(
+        self, session: aiohttp.ClientSession, committee: CommitteeView
+    ) -> None:
         """Store the metadata of every certified, unexpired blob (fetched where missing)."""
         node = self.node
         missing = [b for b in node.certified_blobs() if not node.store.has_metadata(b)]
         if missing:
             log.info("node %s: fetching metadata of %d blobs", node.name, len(missing))
-        await _bounded([self.blob_sync.metadata(session, peers, blob_id) for blob_id in missing])
+        await _bounded(
+            [self.blob_sync.metadata(session, committee, blob_id) for blob_id in missing]
+        )
 
     async def sync_shard(
         self,
         session: aiohttp.ClientSession,
-        committee: Committee,
-        peers: list[Member],
+        committee: CommitteeView,
+        peers: list[NodeMember],
         shard: int,
     ) -> None:
         """Transfer (if the previous owner answers), recover the rest, mark the shard ready."""
@@ -191,12 +194,12 @@ class ShardSync:
                 self._check_still_syncing(shard)
                 state = replace(state, status=IN_RECOVERY)
                 await node.set_shard_state(shard, state)
-        await self._recover_missing(session, peers, shard)
+        await self._recover_missing(session, committee, peers, shard)
         self._check_still_syncing(shard)
         await node.set_shard_state(shard, replace(state, status=READY))
         log.info("node %s: shard %d is ready", node.name, shard)
 
-    async def _source(self, committee: Committee, node_id: str | None) -> str:
+    async def _source(self, committee: CommitteeView, node_id: str | None) -> str:
         """URL of the shard's previous owner (from the committees, or its pool on chain)."""
         if node_id is None:
             raise SourceUnavailable("the shard's previous owner is unknown")
@@ -292,7 +295,11 @@ class ShardSync:
             raise ShardSyncSuperseded(f"shard {shard} is no longer being synced here")
 
     async def _recover_missing(
-        self, session: aiohttp.ClientSession, peers: list[Member], shard: int
+        self,
+        session: aiohttp.ClientSession,
+        committee: CommitteeView,
+        peers: list[NodeMember],
+        shard: int,
     ) -> None:
         """Rebuild from recovery symbols every sliver of the shard still missing: all
         secondary slivers first (they need fewer symbols, and then add this node's own
@@ -308,7 +315,7 @@ class ShardSync:
         log.info("node %s: shard %d: recovering %d slivers", node.name, shard, total)
 
         async def recover(blob_id: BlobId, axis: SliverType) -> None:
-            metadata: BlobMetadata = await self.blob_sync.metadata(session, peers, blob_id)
+            metadata: BlobMetadata = await self.blob_sync.metadata(session, committee, blob_id)
             try:
                 size = await self.blob_sync.recover_into(
                     session, peers, blob_id, metadata, shard, axis

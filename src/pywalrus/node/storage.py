@@ -27,7 +27,7 @@ from typing import Any
 
 import lmdb
 
-from pywalrus.core.errors import WalrusError
+from pywalrus.core.errors import CorruptSliverError
 from pywalrus.core.types import BlobId, SliverType
 
 _SLIVER_KEY = struct.Struct(">32sHB")
@@ -47,17 +47,6 @@ def sliver_key(blob_id: BlobId, shard: int, axis: SliverType) -> bytes:
 def parse_sliver_key(key: bytes) -> SliverKey:
     blob, shard, axis = _SLIVER_KEY.unpack(key)
     return BlobId(blob), shard, SliverType(axis)
-
-
-class CorruptSliverError(WalrusError):
-    """A stored sliver that fails its checksum (truncated or changed on disk)."""
-
-    def __init__(self, key: SliverKey, why: str) -> None:
-        blob_id, shard, axis = key
-        super().__init__(
-            f"{axis.label} sliver of blob {blob_id} in shard {shard} is corrupt: {why}"
-        )
-        self.key = key
 
 
 def _with_checksum(data: bytes) -> bytes:

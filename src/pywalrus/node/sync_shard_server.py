@@ -22,8 +22,8 @@ from typing import Final
 
 from aiohttp import web
 
-from pywalrus.core.crypto.bls import BlsError, BlsPublicKey
-from pywalrus.core.errors import BcsError, VerificationError
+from pywalrus.core.crypto.bls import BlsPublicKey
+from pywalrus.core.errors import BcsError, BlsError, VerificationError
 from pywalrus.core.messages import (
     SignedMessage,
     SyncShardMsg,

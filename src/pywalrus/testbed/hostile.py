@@ -27,7 +27,9 @@ from pywalrus.core.config import EncodingConfig
 from pywalrus.core.encoding import encode_blob
 from pywalrus.core.slivers import encode_sliver_batch
 from pywalrus.core.types import BlobId, ShardIndex
+from pywalrus.network import routes
 
+PENDING = {"pending": "true"}
 ATTACKER = "127.0.0.2"
 
 
@@ -148,15 +150,16 @@ async def pending_flood(
         for _ in range(blobs):
             encoded = encode_blob(random.randbytes(size), config)
             blob_ids.append(encoded.blob_id)
-            path = f"{base}/v1/blobs/{encoded.blob_id}"
             pairs = [int(config.pair_for_shard(ShardIndex(s), encoded.blob_id)) for s in shards]
             batch = encode_sliver_batch(
                 [(p, encoded.primary_sliver(p)) for p in pairs]
                 + [(p, encoded.secondary_sliver(config.n_shards - 1 - p)) for p in pairs]
             )
             metadata = encoded.metadata.to_bcs()
-            async with session.put(f"{path}/metadata?pending=true", data=metadata) as response:
+            url_metadata = base + routes.metadata(encoded.blob_id)
+            async with session.put(url_metadata, params=PENDING, data=metadata) as response:
                 statuses.append((response.status, len(metadata)))
-            async with session.put(f"{path}/slivers?pending=true", data=batch) as response:
+            url_slivers = base + routes.slivers(encoded.blob_id)
+            async with session.put(url_slivers, params=PENDING, data=batch) as response:
                 statuses.append((response.status, len(batch)))
     return statuses, blob_ids

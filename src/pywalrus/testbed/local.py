@@ -21,9 +21,10 @@ from typing import Any
 import yaml
 
 from pywalrus.chain.client import ChainClient
-from pywalrus.client.config import Wallet, write_client_config
+from pywalrus.chain.wallet import Wallet
+from pywalrus.client.config import write_client_config
 from pywalrus.core.accounts import Account
-from pywalrus.core.errors import WalrusError
+from pywalrus.core.errors import TestbedError, WalrusError
 from pywalrus.testbed.chain_files import write_chain_files
 from pywalrus.testbed.genesis import generate_nodes, make_genesis
 from pywalrus.testbed.ports import free_ports
@@ -46,10 +47,6 @@ class Member:
     """Base URL of its HTTP API."""
     health_path: str
     """Path that answers 2xx when healthy."""
-
-
-class TestbedError(WalrusError):
-    """A testbed directory that cannot be used (a file, not writable, …)."""
 
 
 def existing_layout(directory: Path) -> dict[str, Any] | None:

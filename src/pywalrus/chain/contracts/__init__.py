@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from pywalrus.chain.context import TxContext
-from pywalrus.chain.objects import Abort
+from pywalrus.core.errors import Abort
 
 EntryFunction = Callable[..., dict[str, Any] | None]
 U64_MAX = (1 << 64) - 1

@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from pywalrus.chain.objects import Abort, Object
-from pywalrus.core.certificates import CertificateError, CommitteeMember, verify_certificate
+from pywalrus.chain.objects import Object
+from pywalrus.core.certificates import CommitteeMember, verify_certificate
 from pywalrus.core.crypto.bls import BlsPublicKey
-from pywalrus.core.errors import BcsError, WalrusError
+from pywalrus.core.errors import Abort, BcsError, CertificateError, WalrusError
 from pywalrus.core.messages import Deletable, InvalidBlobIdMsg, StorageConfirmation
 
 

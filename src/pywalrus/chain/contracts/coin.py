@@ -10,7 +10,8 @@ from typing import Any
 
 from pywalrus.chain.context import TxContext
 from pywalrus.chain.contracts import entry
-from pywalrus.chain.objects import SHARED, Abort, Object
+from pywalrus.chain.objects import SHARED, Object
+from pywalrus.core.errors import Abort
 
 COIN = "wal::Coin"
 TREASURY = "wal::Treasury"

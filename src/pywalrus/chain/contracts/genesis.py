@@ -12,8 +12,8 @@ from typing import Any
 
 from pywalrus.chain.context import TxContext
 from pywalrus.chain.contracts import coin, entry, staking, system
-from pywalrus.chain.objects import Abort
 from pywalrus.core.committee import MAINNET_ACTIVE_SET_SIZE_LIMIT
+from pywalrus.core.errors import Abort
 
 
 @entry("genesis::init")

@@ -14,8 +14,8 @@ from typing import Any
 
 from pywalrus.chain.context import TxContext
 from pywalrus.chain.contracts import coin, entry, staking
-from pywalrus.chain.objects import Abort
 from pywalrus.core.config import is_quorum
+from pywalrus.core.errors import Abort
 
 
 def _voter(ctx: TxContext, cap: str) -> tuple[str, int, dict[str, Any]]:

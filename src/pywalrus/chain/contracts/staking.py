@@ -17,8 +17,8 @@ from typing import Any
 from pywalrus.chain.context import TxContext
 from pywalrus.chain.contracts import coin, entry, system
 from pywalrus.chain.contracts import staking_pool as pool_accounting
-from pywalrus.chain.objects import SHARED, Abort, Object
-from pywalrus.core.apportionment import NoStakeError, apportionment
+from pywalrus.chain.objects import SHARED, Object
+from pywalrus.core.apportionment import apportionment
 from pywalrus.core.committee import (
     MAINNET_ACTIVE_SET_SIZE_LIMIT,
     ActiveSet,
@@ -28,7 +28,7 @@ from pywalrus.core.committee import (
 )
 from pywalrus.core.config import is_quorum
 from pywalrus.core.crypto.bls import BlsPublicKey
-from pywalrus.core.errors import WalrusError
+from pywalrus.core.errors import Abort, NoStakeError, WalrusError
 from pywalrus.core.messages import verify_proof_of_possession
 from pywalrus.core.voting import quorum_above, quorum_below, scaled_capacity_vote
 

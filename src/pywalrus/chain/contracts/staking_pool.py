@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pywalrus.chain.objects import Abort
+from pywalrus.core.errors import Abort
 
 Pending = dict[str, int]
 Rate = tuple[int, int]

@@ -15,11 +15,11 @@ from typing import Any
 
 from pywalrus.chain.context import TxContext
 from pywalrus.chain.contracts import coin, entry
-from pywalrus.chain.objects import SHARED, Abort, Object
+from pywalrus.chain.objects import SHARED, Object
 from pywalrus.core.config import BYTES_PER_UNIT_SIZE, EncodingConfig
-from pywalrus.core.errors import WalrusError
+from pywalrus.core.errors import Abort, InvalidBlobIdError, WalrusError
 from pywalrus.core.metadata import derive_blob_id
-from pywalrus.core.types import BlobId, EncodingType, InvalidBlobIdError
+from pywalrus.core.types import BlobId, EncodingType
 
 SYSTEM = "walrus::System"
 ACCOUNTING = "walrus::FutureAccounting"

@@ -1,16 +1,15 @@
 """Cryptographic primitives of the protocol layer: BLS12-381 keys, signatures and aggregation.
 
 Storage nodes sign protocol messages with BLS12-381 min-pk keys, and certificates are
-aggregate signatures of a quorum; `bls` is the one place that talks to a BLS binding.
+aggregate signatures of a quorum; `bls` is the one place that talks to a BLS binding. Its
+errors (`BlsError`, `InvalidSignatureError`) are in `pywalrus.core.errors`.
 """
 
 from pywalrus.core.crypto.bls import (
     BLS_DST,
-    BlsError,
     BlsPrivateKey,
     BlsPublicKey,
     BlsSignature,
-    InvalidSignatureError,
     aggregate_public_keys,
     aggregate_signatures,
     verify,
@@ -19,11 +18,9 @@ from pywalrus.core.crypto.bls import (
 
 __all__ = [
     "BLS_DST",
-    "BlsError",
     "BlsPrivateKey",
     "BlsPublicKey",
     "BlsSignature",
-    "InvalidSignatureError",
     "aggregate_public_keys",
     "aggregate_signatures",
     "verify",

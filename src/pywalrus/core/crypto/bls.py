@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol, TypeAlias
 
-from pywalrus.core.errors import VerificationError, WalrusError
+from pywalrus.core.errors import BlsError, InvalidSignatureError
 
 BLS_DST: Final = b"BLS_SIG_BLS12381G2_XMD:SHA-256_SSWU_RO_NUL_"
 """Domain separation tag of every Walrus BLS signature (basic scheme, hash to G2)."""
@@ -62,14 +62,6 @@ _PUBLIC_KEY_CACHE_SIZE: Final = 8192
 
 _Native: TypeAlias = Any
 """An opaque scalar or curve point belonging to one backend."""
-
-
-class BlsError(WalrusError, ValueError):
-    """Bytes that are not a valid BLS secret key, public key or signature, or a void aggregate."""
-
-
-class InvalidSignatureError(VerificationError):
-    """A well-formed BLS signature that does not verify for the given key and message."""
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,29 +1,26 @@
-"""HTTP client of one storage node's REST API."""
+"""HTTP client of one storage node's REST API, for the SDK and for nodes' peer traffic alike.
+
+Every failure (no connection, a timeout, an error answer, an answer that is not what the route
+promises) is a `NodeError`; nothing a node sends is trusted beyond its framing: callers verify
+what they get against the blob's metadata."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import contextlib
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 
-from pywalrus.client.errors import NodeError
 from pywalrus.core.bcs import BcsReader
 from pywalrus.core.crypto.bls import BlsPrivateKey
-from pywalrus.core.errors import WalrusError
-from pywalrus.core.messages import (
-    MessageError,
-    SignedMessage,
-    SyncShardMsg,
-    SyncShardRequest,
-    SyncShardResponse,
-)
+from pywalrus.core.errors import MessageError, NodeError, WalrusError
+from pywalrus.core.messages import SignedMessage, SyncShardMsg, SyncShardRequest, SyncShardResponse
 from pywalrus.core.slivers import Sliver
 from pywalrus.core.types import BlobId, Epoch, SliverIndex, SliverType
+from pywalrus.network import envelope, routes
 
 OCTET = {"Content-Type": "application/octet-stream"}
 
@@ -81,27 +78,20 @@ class NodeClient:
             return response.status, await response.read()
 
     def _error(self, status: int, body: bytes) -> NodeError:
-        reason, message = "UNKNOWN", body[:200].decode(errors="replace")
-        try:
-            error = json.loads(body)["error"]
-            message = error.get("message", message)
-            reason = error["details"][0]["reason"]
-        except (ValueError, KeyError, IndexError, TypeError):
-            pass
-        return NodeError(self.url, status, reason, message)
+        return NodeError(self.url, status, *envelope.error_reason(body))
 
     async def _json(
         self, path: str, params: dict[str, str] | None = None, timeout: float | None = None
     ) -> Any:
         _, body = await self._request("GET", path, params=params, timeout=timeout)
         try:
-            return json.loads(body)["success"]["data"]
-        except (ValueError, KeyError, TypeError):
-            raise self._bad("response is not a Walrus envelope") from None
+            return envelope.success_data(body)
+        except ValueError as exc:
+            raise self._bad(str(exc)) from None
 
     async def put_metadata(self, blob_id: BlobId, metadata: bytes, pending: bool = True) -> int:
         status, _ = await self._request(
-            "PUT", f"/v1/blobs/{blob_id}/metadata", metadata, {"pending": str(pending).lower()}
+            "PUT", routes.metadata(blob_id), metadata, {"pending": str(pending).lower()}
         )
         return status
 
@@ -110,7 +100,7 @@ class NodeClient:
     ) -> int:
         status, _ = await self._request(
             "PUT",
-            f"/v1/blobs/{blob_id}/slivers/{pair}/{axis.label}",
+            routes.sliver(blob_id, pair, axis),
             sliver,
             {"pending": str(pending).lower()},
         )
@@ -119,24 +109,23 @@ class NodeClient:
     async def put_slivers(self, blob_id: BlobId, batch: bytes, pending: bool = True) -> int:
         """Upload a sliver batch (`encode_sliver_batch`; pywalrus nodes only)."""
         status, _ = await self._request(
-            "PUT", f"/v1/blobs/{blob_id}/slivers", batch, {"pending": str(pending).lower()}
+            "PUT", routes.slivers(blob_id), batch, {"pending": str(pending).lower()}
         )
         return status
 
     async def get_metadata(self, blob_id: BlobId, timeout: float | None = None) -> bytes:
-        path = f"/v1/blobs/{blob_id}/metadata"
-        return (await self._request("GET", path, timeout=timeout))[1]
+        return (await self._request("GET", routes.metadata(blob_id), timeout=timeout))[1]
 
     async def get_slivers(
         self, blob_id: BlobId, axis: SliverType, pairs: list[int], timeout: float | None = None
     ) -> bytes:
         """A sliver batch of those of the pairs' slivers the node serves (pywalrus nodes only)."""
         params = [("type", axis.label), *(("pair", str(p)) for p in pairs)]
-        path = f"/v1/blobs/{blob_id}/slivers"
+        path = routes.slivers(blob_id)
         return (await self._request("GET", path, params=params, timeout=timeout))[1]
 
     async def get_sliver(self, blob_id: BlobId, pair: int, axis: SliverType) -> bytes:
-        return (await self._request("GET", f"/v1/blobs/{blob_id}/slivers/{pair}/{axis.label}"))[1]
+        return (await self._request("GET", routes.sliver(blob_id, pair, axis)))[1]
 
     async def read_sliver(
         self,
@@ -152,7 +141,7 @@ class NodeClient:
         sliver once, not as a whole body and a copy of its symbols. A body announcing other
         than `expected_length` bytes of symbols is refused before any of them is read.
         """
-        path = f"/v1/blobs/{blob_id}/slivers/{pair}/{axis.label}"
+        path = routes.sliver(blob_id, pair, axis)
         async with self._response("GET", path, timeout=timeout) as response:
             body = response.content
             try:
@@ -179,13 +168,9 @@ class NodeClient:
     async def get_confirmation(
         self, blob_id: BlobId, object_id: str | None, wait_ms: int = 5_000
     ) -> SignedMessage:
-        path = (
-            f"/v1/blobs/{blob_id}/confirmation/deletable/{object_id}"
-            if object_id
-            else f"/v1/blobs/{blob_id}/confirmation/permanent"
-        )
         data = await self._json(
-            path, {"wait_for_registration": "true", "wait_millis": str(wait_ms)}
+            routes.confirmation(blob_id, object_id or None),
+            {"wait_for_registration": "true", "wait_millis": str(wait_ms)},
         )
         try:
             return SignedMessage.from_json(data["signed"])
@@ -201,15 +186,21 @@ class NodeClient:
         """
         signed = SignedMessage.sign(key, SyncShardMsg(epoch, request))
         auth = {"Authorization": base64.b64encode(key.public_key().to_bytes()).decode()}
-        _, body = await self._request("POST", "/v1/migrate/sync_shard", signed.to_bcs(), None, auth)
+        _, body = await self._request("POST", routes.SYNC_SHARD, signed.to_bcs(), None, auth)
         try:
             return SyncShardResponse.from_bcs(body)
         except MessageError as exc:
             raise self._bad(str(exc)) from None
 
+    async def recovery_symbols(self, blob_id: BlobId, target: int, axis: SliverType) -> bytes:
+        """The node's recovery symbols (BCS, unverified) for sliver `target` of `axis`, from
+        each of its slivers of the other axis."""
+        params = {"targetSliver": str(target), "targetType": axis.label}
+        return (await self._request("GET", routes.recovery_symbols(blob_id), params=params))[1]
+
     async def blob_status(self, blob_id: BlobId, timeout: float | None = None) -> Any:
-        return await self._json(f"/v1/blobs/{blob_id}/status", timeout=timeout)
+        return await self._json(routes.blob_status(blob_id), timeout=timeout)
 
     async def health(self, detailed: bool = False, timeout: float | None = None) -> Any:
         params = {"detailed": "true"} if detailed else None
-        return await self._json("/v1/health", params, timeout)
+        return await self._json(routes.HEALTH, params, timeout)

@@ -1,5 +1,12 @@
-"""The client's view of the current committee: who holds which shard, at which URL, with
-which BLS key, in the on-chain member order that certificates' signer bitmaps use.
+"""The committee as the network sees it: who holds which shard, at which URL, with which BLS
+key, in the on-chain member order that certificates' signer bitmaps use. Clients read it to
+store and read; nodes read it to find their peers.
+
+The names say what sets it apart from the other committees of the code base:
+`pywalrus.core.committee.Committee` is the pure shard assignment the contracts compute, and
+`pywalrus.core.certificates.CommitteeMember` a signer's key and weight as certificates check
+them; a `CommitteeView` adds what it takes to reach the members (`NodeMember`: name, URL) and
+the previous committee during an epoch change.
 
 During an epoch change (between `EpochChangeStart` and `EpochChangeDone`) the committee also
 carries the previous one: a node that gained a shard may still be pulling its slivers, and the
@@ -19,8 +26,8 @@ from pywalrus.core.crypto.bls import BlsPublicKey
 
 
 @dataclass(frozen=True)
-class Member:
-    """One committee member."""
+class NodeMember:
+    """One committee member: a storage node, where to reach it and what it holds."""
 
     index: int
     """Position in the on-chain committee (bit in a signer bitmap)."""
@@ -37,16 +44,16 @@ class Member:
 
 
 @dataclass(frozen=True)
-class Committee:
-    """The members of one epoch."""
+class CommitteeView:
+    """The members of one epoch (and, during an epoch change, of the one before)."""
 
     epoch: int
     """The committee's epoch."""
     n_shards: int
     """Total shards."""
-    members: tuple[Member, ...]
+    members: tuple[NodeMember, ...]
     """In on-chain order (by node ID)."""
-    previous: Committee | None = None
+    previous: CommitteeView | None = None
     """The committee of the epoch before: during an epoch change (or whenever loaded
     `with_previous`); None otherwise."""
 
@@ -54,13 +61,13 @@ class Committee:
     def encoding(self) -> EncodingConfig:
         return EncodingConfig(self.n_shards)
 
-    def owner(self, shard: int) -> Member:
+    def owner(self, shard: int) -> NodeMember:
         for member in self.members:
             if shard in member.shards:
                 return member
         raise KeyError(f"shard {shard} has no owner")
 
-    def read_owners(self, shard: int) -> list[Member]:
+    def read_owners(self, shard: int) -> list[NodeMember]:
         """Whom to ask for a sliver of `shard`: its owner, then, during an epoch change, its
         previous owner if that is another node."""
         owners = [self.owner(shard)]
@@ -71,15 +78,18 @@ class Committee:
                     owners.append(previous)
         return owners
 
-    def settled_shards(self, member: Member) -> int:
+    def settled_shards(self, member: NodeMember) -> int:
         """How many of a member's shards it held before the epoch change in progress too: an
-        answer of "not stored" from it speaks for those only (all of them outside a change)."""
+        answer of "not stored" from it speaks for those only (all of them outside a change,
+        none if it is a member of the previous committee only)."""
+        if all(m.node_id != member.node_id for m in self.members):
+            return 0
         if self.previous is None:
             return len(member.shards)
         before = next((m.shards for m in self.previous.members if m.node_id == member.node_id), ())
         return len(set(member.shards) & set(before))
 
-    def peers(self, node_id: str) -> list[Member]:
+    def peers(self, node_id: str) -> list[NodeMember]:
         """Every member of this and the previous committee except `node_id`, once each."""
         seen = {node_id}
         out = []
@@ -96,7 +106,7 @@ def url_of(network_address: str) -> str:
     return f"http://{network_address}"
 
 
-async def load_committee(chain: ChainClient, with_previous: bool = False) -> Committee:
+async def load_committee(chain: ChainClient, with_previous: bool = False) -> CommitteeView:
     """Read the current committee from the system and staking objects and the pools; with the
     previous one during an epoch change, or always when `with_previous` (shard sync needs the
     previous owners after the change is done too)."""
@@ -107,7 +117,7 @@ async def load_committee(chain: ChainClient, with_previous: bool = False) -> Com
 
 async def committee_from(
     chain: ChainClient, system: Object, staking: Object, with_previous: bool = False
-) -> Committee:
+) -> CommitteeView:
     """`load_committee` from system and staking objects already read."""
     epoch, n_shards = int(system.fields["epoch"]), int(system.fields["n_shards"])
     previous = None
@@ -115,16 +125,16 @@ async def committee_from(
     old = system.fields.get("previous_committee")
     if (changing or with_previous) and old:
         members = await _members(chain, old["members"], staking.fields["previous_committee"])
-        previous = Committee(epoch - 1, n_shards, members)
+        previous = CommitteeView(epoch - 1, n_shards, members)
     members = await _members(
         chain, system.fields["committee"]["members"], staking.fields["committee"]
     )
-    return Committee(epoch, n_shards, members, previous)
+    return CommitteeView(epoch, n_shards, members, previous)
 
 
 async def _members(
     chain: ChainClient, entries: list[dict[str, Any]], shards: dict[str, list[int]] | None
-) -> tuple[Member, ...]:
+) -> tuple[NodeMember, ...]:
     """Committee members (on-chain order) with their pools' names and URLs."""
     members = []
     for index, entry in enumerate(entries):
@@ -132,7 +142,7 @@ async def _members(
         if pool is None:
             continue
         members.append(
-            Member(
+            NodeMember(
                 index=index,
                 node_id=entry["node_id"],
                 name=pool.fields["name"],
