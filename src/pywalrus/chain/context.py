@@ -10,10 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from hashlib import blake2b
-from typing import Any
+from typing import Any, TypeVar
 
 from pywalrus.chain.objects import IMMUTABLE, SHARED, Abort, Object
+from pywalrus.chain.schema import EventFields, ObjectFields
 from pywalrus.core.accounts import InvalidAddressError, parse_address
+
+S = TypeVar("S", bound=ObjectFields)
 
 MAX_GAS_BALANCE = (1 << 63) - 1
 """Gas balances are SQLite integers."""
@@ -129,19 +132,43 @@ class TxContext:
         """The shared object of a type there is one of (`walrus::System`, …)."""
         return self.get(self._singleton_of(type_), type_)
 
+    # Typed access: read an object's content through its schema, change it, store it back.
+
+    def load(self, schema: type[S], object_id: str) -> tuple[Object, S]:
+        """A working copy of an object the sender may change (as `get_mut`) and its content."""
+        obj = self.get_mut(object_id, schema.TYPE)
+        return obj, schema.from_fields(obj.fields)
+
+    def read(self, schema: type[S], object_id: str) -> S:
+        """The content of an object the sender may use, for reading only (as `view`)."""
+        return schema.from_fields(self.view(object_id, schema.TYPE).fields)
+
+    def load_singleton(self, schema: type[S]) -> tuple[Object, S]:
+        """The working copy of a singleton and its content."""
+        obj = self.singleton(schema.TYPE)
+        return obj, schema.from_fields(obj.fields)
+
+    def read_singleton(self, schema: type[S]) -> S:
+        """A singleton's content, for reading only."""
+        return schema.from_fields(self.singleton_view(schema.TYPE).fields)
+
+    @staticmethod
+    def store(obj: Object, value: ObjectFields) -> None:
+        """Make `value` the content of the working copy `obj`."""
+        obj.fields = value.to_fields()
+
     def new_id(self) -> str:
         self._counter += 1
         seed = self.tx_digest.encode() + self._counter.to_bytes(8, "little")
         return "0x" + blake2b(seed, digest_size=32).hexdigest()
 
-    def create(
-        self, type_: str, owner: str, fields: dict[str, Any], singleton: bool = False
-    ) -> Object:
-        obj = Object(self.new_id(), type_, owner, 0, fields)
+    def create(self, value: ObjectFields, owner: str, singleton: bool = False) -> Object:
+        """A new object of `value`'s type with that content."""
+        obj = Object(self.new_id(), value.TYPE, owner, 0, value.to_fields())
         self.working[obj.id] = obj
         self.created.add(obj.id)
         if singleton:
-            self.new_singletons[type_] = obj.id
+            self.new_singletons[value.TYPE] = obj.id
         return obj
 
     def delete(self, obj: Object) -> None:
@@ -162,8 +189,9 @@ class TxContext:
         except InvalidAddressError as exc:
             raise Abort("EInvalidAddress", str(exc)) from None
 
-    def emit(self, type_: str, fields: dict[str, Any], objects: list[str] | None = None) -> None:
-        self.events.append(EmittedEvent(type_, fields, objects or []))
+    def emit(self, event: EventFields, objects: list[str] | None = None) -> None:
+        """Record an event, queryable by the object IDs in `objects`."""
+        self.events.append(EmittedEvent(event.TYPE, event.to_fields(), objects or []))
 
     def gas_balance(self, address: str) -> int:
         return self._account(address)[1] + self.gas.get(address, 0)
