@@ -3,6 +3,13 @@
 Calls read and change working copies of objects; nothing reaches the ledger unless every call
 of the transaction succeeds, when the ledger writes the changed objects, the events and the
 account updates in one commit.
+
+Contracts read an object's content through its schema (`load`, `read`) and change it only by
+storing a new value (`store`), never by changing `fields` in place. So a working copy starts
+out sharing its fields with the committed object (no copy), and the schema value read from a
+fields dict is remembered and handed out again for as long as that dict is the object's
+content: a singleton read by every transaction, or an object changed by one transaction and
+read by the next, is parsed once.
 """
 
 from __future__ import annotations
@@ -17,6 +24,27 @@ from pywalrus.chain.schema import EventFields, ObjectFields
 from pywalrus.core.accounts import InvalidAddressError, parse_address
 
 S = TypeVar("S", bound=ObjectFields)
+
+TYPED_CACHE_SIZE = 4096
+_typed: dict[str, tuple[dict[str, Any], ObjectFields]] = {}
+"""Object ID → (fields dict, the schema value read from or written as that very dict)."""
+
+
+def _remember(obj: Object, value: ObjectFields) -> None:
+    if obj.id not in _typed and len(_typed) >= TYPED_CACHE_SIZE:
+        _typed.pop(next(iter(_typed)))
+    _typed[obj.id] = (obj.fields, value)
+
+
+def content(obj: Object, schema: type[S]) -> S:
+    """`obj`'s content as a `schema` value (parsed at most once per fields dict)."""
+    cached = _typed.get(obj.id)
+    if cached is not None and cached[0] is obj.fields and type(cached[1]) is schema:
+        return cached[1]
+    value = schema.from_fields(obj.fields)
+    _remember(obj, value)
+    return value
+
 
 MAX_GAS_BALANCE = (1 << 63) - 1
 """Gas balances are SQLite integers."""
@@ -86,7 +114,8 @@ class TxContext:
         if stored is None:
             raise Abort("EObjectNotFound", f"object {object_id} does not exist")
         self.originals[object_id] = stored
-        working = stored.clone()
+        # Shares the committed fields until the transaction stores new ones (see above).
+        working = Object(stored.id, stored.type, stored.owner, stored.version, stored.fields)
         self.working[object_id] = working
         return working
 
@@ -137,25 +166,26 @@ class TxContext:
     def load(self, schema: type[S], object_id: str) -> tuple[Object, S]:
         """A working copy of an object the sender may change (as `get_mut`) and its content."""
         obj = self.get_mut(object_id, schema.TYPE)
-        return obj, schema.from_fields(obj.fields)
+        return obj, content(obj, schema)
 
     def read(self, schema: type[S], object_id: str) -> S:
         """The content of an object the sender may use, for reading only (as `view`)."""
-        return schema.from_fields(self.view(object_id, schema.TYPE).fields)
+        return content(self.view(object_id, schema.TYPE), schema)
 
     def load_singleton(self, schema: type[S]) -> tuple[Object, S]:
         """The working copy of a singleton and its content."""
         obj = self.singleton(schema.TYPE)
-        return obj, schema.from_fields(obj.fields)
+        return obj, content(obj, schema)
 
     def read_singleton(self, schema: type[S]) -> S:
         """A singleton's content, for reading only."""
-        return schema.from_fields(self.singleton_view(schema.TYPE).fields)
+        return content(self.singleton_view(schema.TYPE), schema)
 
     @staticmethod
     def store(obj: Object, value: ObjectFields) -> None:
-        """Make `value` the content of the working copy `obj`."""
+        """Make `value` the content of the working copy `obj` (a new fields dict)."""
         obj.fields = value.to_fields()
+        _remember(obj, value)
 
     def new_id(self) -> str:
         self._counter += 1
@@ -165,6 +195,7 @@ class TxContext:
     def create(self, value: ObjectFields, owner: str, singleton: bool = False) -> Object:
         """A new object of `value`'s type with that content."""
         obj = Object(self.new_id(), value.TYPE, owner, 0, value.to_fields())
+        _remember(obj, value)
         self.working[obj.id] = obj
         self.created.add(obj.id)
         if singleton:

@@ -466,8 +466,9 @@ class Staking(ObjectFields):
     package_digest: str | None = None
     """The digest of the last committed upgrade; absent until then."""
     optional_order: tuple[str, ...] = field(default=(), compare=False, repr=False)
-    """The order the four optional fields above were first written in: the JSON keeps them
-    in that order (after the others), and one written for the first time goes last."""
+    """The order the four optional fields above were first set in, which the JSON keeps
+    (after the other fields); kept up to date on construction, so a field set by `replace`
+    for the first time goes last, as it did when contracts changed the JSON in place."""
 
     OPTIONAL: ClassVar[tuple[str, ...]] = (
         "slashing_votes",
@@ -475,6 +476,12 @@ class Staking(ObjectFields):
         "package_version",
         "package_digest",
     )
+
+    def __post_init__(self) -> None:
+        present = [key for key in self.optional_order if getattr(self, key) is not None]
+        present += [k for k in self.OPTIONAL if k not in present and getattr(self, k) is not None]
+        if tuple(present) != self.optional_order:
+            object.__setattr__(self, "optional_order", tuple(present))
 
     @classmethod
     def from_fields(cls, fields: Mapping[str, Any]) -> Self:
@@ -529,10 +536,8 @@ class Staking(ObjectFields):
             "package_version": self.package_version,
             "package_digest": self.package_digest,
         }
-        new = tuple(key for key in self.OPTIONAL if key not in self.optional_order)
-        for key in (*self.optional_order, *new):
-            if optional[key] is not None:
-                fields[key] = optional[key]
+        for key in self.optional_order:
+            fields[key] = optional[key]
         return fields
 
     @property
