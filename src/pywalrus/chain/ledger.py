@@ -21,6 +21,7 @@ from pywalrus.chain import contracts
 from pywalrus.chain.checkpoints import GENESIS_DIGEST, Checkpoint, events_digest
 from pywalrus.chain.context import TxContext
 from pywalrus.chain.objects import Abort, Event, Object
+from pywalrus.chain.schema import SYSTEM
 from pywalrus.chain.store import ChainStore, Commit
 from pywalrus.chain.tx import Call, SignedTransaction, TransactionData
 from pywalrus.core.accounts import Account
@@ -29,7 +30,7 @@ from pywalrus.core.errors import VerificationError, WalrusError
 BASE_FEE = 1_000
 FEE_PER_CALL = 1_000
 """Fees in MIST: a small, fixed price per transaction and per call."""
-SYSTEM_TYPE = "walrus::System"
+SYSTEM_TYPE = SYSTEM
 OBJECT_CACHE_SIZE = 10_000
 T = TypeVar("T")
 
