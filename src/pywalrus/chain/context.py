@@ -6,10 +6,11 @@ account updates in one commit.
 
 Contracts read an object's content through its schema (`load`, `read`) and change it only by
 storing a new value (`store`), never by changing `fields` in place. So a working copy starts
-out sharing its fields with the committed object (no copy), and the schema value read from a
-fields dict is remembered and handed out again for as long as that dict is the object's
-content: a singleton read by every transaction, or an object changed by one transaction and
-read by the next, is parsed once.
+out sharing its fields with the committed object (no copy); a stored value is written out as
+fields once, when the transaction ends (`changed`), however often the calls stored it; and the
+schema value read from or written as a fields dict is remembered and handed out again for as
+long as that dict is the object's content, so a singleton read by every transaction, or an
+object changed by one transaction and read by the next, is parsed once.
 """
 
 from __future__ import annotations
@@ -89,6 +90,8 @@ class TxContext:
         self.deleted: set[str] = set()
         self.events: list[EmittedEvent] = []
         self.gas: dict[str, int] = {}
+        self._stored: dict[str, ObjectFields] = {}
+        """Values stored into working copies whose `fields` are not written yet."""
         self.new_singletons: dict[str, str] = {}
         self._counter = 0
 
@@ -163,29 +166,36 @@ class TxContext:
 
     # Typed access: read an object's content through its schema, change it, store it back.
 
+    def _content(self, obj: Object, schema: type[S]) -> S:
+        stored = self._stored.get(obj.id)
+        if stored is not None and type(stored) is schema:
+            return stored
+        return content(obj, schema)
+
     def load(self, schema: type[S], object_id: str) -> tuple[Object, S]:
         """A working copy of an object the sender may change (as `get_mut`) and its content."""
         obj = self.get_mut(object_id, schema.TYPE)
-        return obj, content(obj, schema)
+        return obj, self._content(obj, schema)
 
     def read(self, schema: type[S], object_id: str) -> S:
         """The content of an object the sender may use, for reading only (as `view`)."""
-        return content(self.view(object_id, schema.TYPE), schema)
+        return self._content(self.view(object_id, schema.TYPE), schema)
 
     def load_singleton(self, schema: type[S]) -> tuple[Object, S]:
         """The working copy of a singleton and its content."""
         obj = self.singleton(schema.TYPE)
-        return obj, content(obj, schema)
+        return obj, self._content(obj, schema)
 
     def read_singleton(self, schema: type[S]) -> S:
         """A singleton's content, for reading only."""
-        return content(self.singleton_view(schema.TYPE), schema)
+        return self._content(self.singleton_view(schema.TYPE), schema)
 
-    @staticmethod
-    def store(obj: Object, value: ObjectFields) -> None:
-        """Make `value` the content of the working copy `obj` (a new fields dict)."""
-        obj.fields = value.to_fields()
-        _remember(obj, value)
+    def store(self, obj: Object, value: ObjectFields) -> None:
+        """Make `value` the content of the working copy `obj` (its `fields` follow when the
+        transaction ends)."""
+        if self.working.get(obj.id) is not obj:
+            raise ValueError(f"object {obj.id} is not a working copy of this transaction")
+        self._stored[obj.id] = value
 
     def new_id(self) -> str:
         self._counter += 1
@@ -203,6 +213,7 @@ class TxContext:
         return obj
 
     def delete(self, obj: Object) -> None:
+        self._stored.pop(obj.id, None)
         self.working.pop(obj.id, None)
         if obj.id in self.created:
             self.created.discard(obj.id)
@@ -237,7 +248,13 @@ class TxContext:
         self.gas[address] = self.gas.get(address, 0) + amount
 
     def changed(self) -> list[Object]:
-        """Created objects and loaded objects whose content or owner changed."""
+        """Created objects and loaded objects whose content or owner changed (with every
+        stored value written out as fields)."""
+        for object_id, value in self._stored.items():
+            obj = self.working[object_id]
+            obj.fields = value.to_fields()
+            _remember(obj, value)
+        self._stored.clear()
         out = []
         for object_id, obj in self.working.items():
             original = self.originals.get(object_id)

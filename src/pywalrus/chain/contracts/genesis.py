@@ -46,7 +46,7 @@ def init(ctx: TxContext, config: dict[str, Any]) -> dict[str, Any]:
             if stake < staking.MIN_STAKE or treasury.unissued < stake:
                 raise Abort("EInsufficientStake", f"invalid initial stake for {node['name']}")
             coin.take_supply(ctx, stake)
-            pool = StakingPool.from_object(pool_obj)
+            pool_obj, pool = ctx.load(StakingPool, pool_obj.id)
             ctx.store(
                 pool_obj, replace(pool, pending_stake={**pool.pending_stake, Epoch(1): stake})
             )
