@@ -17,9 +17,12 @@ and stores that.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+import operator
+import types
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol, Self
+from dataclasses import fields as dataclass_fields
+from typing import Any, ClassVar, Protocol, Self, cast, get_args, get_origin, get_type_hints
 
 from pywalrus.core.errors import WalrusError
 from pywalrus.core.types import (
@@ -61,19 +64,85 @@ class Typed(Protocol):
     def fields(self) -> Mapping[str, Any]: ...
 
 
-class ObjectFields:
+Codec = tuple[Callable[[Any], Any], Callable[[Any], Any]]
+"""(JSON value → field value, field value → JSON value)."""
+
+
+def _codec(hint: Any) -> Codec | None:
+    """How a field of type `hint` is read from and written as JSON; None: as it is (numbers,
+    strings, booleans, ID and amount newtypes, plain mappings)."""
+    if isinstance(hint, types.UnionType):
+        (inner,) = (arg for arg in get_args(hint) if arg is not type(None))
+        codec = _codec(inner)
+        if codec is None:
+            return None
+        decode, encode = codec
+        return (
+            lambda value: None if value is None else decode(value),
+            lambda value: None if value is None else encode(value),
+        )
+    if hint is BlobId:
+        return BlobId.parse, str
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return hint, operator.attrgetter("value")
+    if isinstance(hint, type) and issubclass(hint, Record):
+        return hint.from_fields, hint.to_fields
+    if get_origin(hint) is tuple:
+        item = _codec(get_args(hint)[0])
+        if item is None:
+            return tuple, list
+        decode, encode = item
+        return (
+            lambda values: tuple(decode(v) for v in values),
+            lambda values: [encode(v) for v in values],
+        )
+    return None
+
+
+class Record:
+    """A JSON object whose keys are the dataclass's fields, in order: blob IDs as base64url
+    text, enums as their values, tuples as lists, records as objects, everything else as it
+    is. A class stored in another shape overrides `from_fields` and `to_fields`."""
+
+    __slots__ = ()
+
+    @classmethod
+    def _codecs(cls) -> tuple[tuple[str, Codec | None], ...]:
+        codecs = _CODECS.get(cls)
+        if codecs is None:
+            hints = get_type_hints(cls)
+            names = (f.name for f in dataclass_fields(cast(Any, cls)))
+            codecs = _CODECS[cls] = tuple((name, _codec(hints[name])) for name in names)
+        return codecs
+
+    @classmethod
+    def from_fields(cls, fields: Mapping[str, Any]) -> Self:
+        """Read the JSON."""
+        return cls(
+            *[
+                fields[name] if codec is None else codec[0](fields[name])
+                for name, codec in cls._codecs()
+            ]
+        )
+
+    def to_fields(self) -> dict[str, Any]:
+        """The JSON, as stored."""
+        return {
+            name: getattr(self, name) if codec is None else codec[1](getattr(self, name))
+            for name, codec in self._codecs()
+        }
+
+
+_CODECS: dict[type, tuple[tuple[str, Codec | None], ...]] = {}
+"""Each record class's fields in order, with their codecs (worked out once)."""
+
+
+class ObjectFields(Record):
     """The content of one type of object; subclasses are frozen dataclasses."""
 
     __slots__ = ()
     TYPE: ClassVar[str]
     """The object type tag."""
-
-    @classmethod
-    def from_fields(cls, fields: Mapping[str, Any]) -> Self:
-        raise NotImplementedError
-
-    def to_fields(self) -> dict[str, Any]:
-        raise NotImplementedError
 
     @classmethod
     def from_object(cls, obj: Typed) -> Self:
@@ -83,19 +152,12 @@ class ObjectFields:
         return cls.from_fields(obj.fields)
 
 
-class EventFields:
+class EventFields(Record):
     """The content of one type of event; subclasses are frozen dataclasses."""
 
     __slots__ = ()
     TYPE: ClassVar[str]
     """The event type name."""
-
-    @classmethod
-    def from_fields(cls, fields: Mapping[str, Any]) -> Self:
-        raise NotImplementedError
-
-    def to_fields(self) -> dict[str, Any]:
-        raise NotImplementedError
 
     @classmethod
     def from_event(cls, event: Typed) -> Self:
@@ -128,13 +190,6 @@ class Coin(ObjectFields):
     balance: Frost
     """What the coin holds."""
 
-    @classmethod
-    def from_fields(cls, fields: Mapping[str, Any]) -> Self:
-        return cls(fields["balance"])
-
-    def to_fields(self) -> dict[str, Any]:
-        return {"balance": self.balance}
-
 
 @dataclass(frozen=True, slots=True)
 class Treasury(ObjectFields):
@@ -146,19 +201,12 @@ class Treasury(ObjectFields):
     burned: Frost
     """Everything burnt so far (3 % of each epoch's rewards, slashed commission)."""
 
-    @classmethod
-    def from_fields(cls, fields: Mapping[str, Any]) -> Self:
-        return cls(fields["unissued"], fields["burned"])
-
-    def to_fields(self) -> dict[str, Any]:
-        return {"unissued": self.unissued, "burned": self.burned}
-
 
 # The system -------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
-class SystemMember:
+class SystemMember(Record):
     """A member of the system's BLS committee."""
 
     node_id: ObjectId
@@ -168,16 +216,9 @@ class SystemMember:
     weight: int
     """Its number of shards."""
 
-    @classmethod
-    def from_fields(cls, fields: Mapping[str, Any]) -> Self:
-        return cls(fields["node_id"], fields["public_key"], fields["weight"])
-
-    def to_fields(self) -> dict[str, Any]:
-        return {"node_id": self.node_id, "public_key": self.public_key, "weight": self.weight}
-
 
 @dataclass(frozen=True, slots=True)
-class SystemCommittee:
+class SystemCommittee(Record):
     """The committee certificates are checked against (upstream `BlsCommittee`)."""
 
     epoch: Epoch
@@ -187,21 +228,9 @@ class SystemCommittee:
     members: tuple[SystemMember, ...]
     """Members ordered by node ID: the order of a certificate's signers bitmap."""
 
-    @classmethod
-    def from_fields(cls, fields: Mapping[str, Any]) -> Self:
-        members = tuple(SystemMember.from_fields(m) for m in fields["members"])
-        return cls(Epoch(fields["epoch"]), fields["n_shards"], members)
-
-    def to_fields(self) -> dict[str, Any]:
-        return {
-            "epoch": self.epoch,
-            "n_shards": self.n_shards,
-            "members": [m.to_fields() for m in self.members],
-        }
-
 
 @dataclass(frozen=True, slots=True)
-class AccountingEntry:
+class AccountingEntry(Record):
     """One epoch of the future accounting ring (upstream `FutureAccounting`)."""
 
     epoch: Epoch
@@ -210,13 +239,6 @@ class AccountingEntry:
     """Encoded bytes bought for it."""
     rewards: Frost
     """FROST paid for it, distributed to its committee when it ends."""
-
-    @classmethod
-    def from_fields(cls, fields: Mapping[str, Any]) -> Self:
-        return cls(Epoch(fields["epoch"]), fields["used_capacity"], fields["rewards"])
-
-    def to_fields(self) -> dict[str, Any]:
-        return {"epoch": self.epoch, "used_capacity": self.used_capacity, "rewards": self.rewards}
 
 
 def _ring(values: Any) -> tuple[AccountingEntry, ...]:
@@ -556,7 +578,7 @@ class PoolState(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class NodeVotes:
+class NodeVotes(Record):
     """A node's votes on prices and capacity."""
 
     storage_price: Frost
@@ -565,17 +587,6 @@ class NodeVotes:
     """FROST per storage unit, once."""
     node_capacity: int
     """Encoded bytes the node offers to store."""
-
-    @classmethod
-    def from_fields(cls, fields: Mapping[str, Any]) -> Self:
-        return cls(fields["storage_price"], fields["write_price"], fields["node_capacity"])
-
-    def to_fields(self) -> dict[str, Any]:
-        return {
-            "storage_price": self.storage_price,
-            "write_price": self.write_price,
-            "node_capacity": self.node_capacity,
-        }
 
 
 Rate = tuple[Frost, int]
@@ -720,13 +731,6 @@ class StorageNodeCap(ObjectFields):
     last_epoch_sync_done: Epoch
     """The last epoch the node reported `epoch_sync_done` for (0: none)."""
 
-    @classmethod
-    def from_fields(cls, fields: Mapping[str, Any]) -> Self:
-        return cls(fields["node_id"], Epoch(fields["last_epoch_sync_done"]))
-
-    def to_fields(self) -> dict[str, Any]:
-        return {"node_id": self.node_id, "last_epoch_sync_done": self.last_epoch_sync_done}
-
 
 class StakeState(enum.StrEnum):
     """Whether a `StakedWal` is staked or asked back."""
@@ -751,25 +755,6 @@ class StakedWal(ObjectFields):
     withdraw_epoch: Epoch | None
     """The epoch it may be withdrawn from, once requested."""
 
-    @classmethod
-    def from_fields(cls, fields: Mapping[str, Any]) -> Self:
-        return cls(
-            fields["node_id"],
-            fields["principal"],
-            Epoch(fields["activation_epoch"]),
-            StakeState(fields["state"]),
-            _optional_epoch(fields["withdraw_epoch"]),
-        )
-
-    def to_fields(self) -> dict[str, Any]:
-        return {
-            "node_id": self.node_id,
-            "principal": self.principal,
-            "activation_epoch": self.activation_epoch,
-            "state": self.state.value,
-            "withdraw_epoch": self.withdraw_epoch,
-        }
-
 
 # Storage and blobs ---------------------------------------------------------------------------
 
@@ -785,17 +770,6 @@ class Storage(ObjectFields):
     """End of the period (exclusive)."""
     storage_size: int
     """Encoded bytes."""
-
-    @classmethod
-    def from_fields(cls, fields: Mapping[str, Any]) -> Self:
-        return cls(Epoch(fields["start_epoch"]), Epoch(fields["end_epoch"]), fields["storage_size"])
-
-    def to_fields(self) -> dict[str, Any]:
-        return {
-            "start_epoch": self.start_epoch,
-            "end_epoch": self.end_epoch,
-            "storage_size": self.storage_size,
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -899,29 +873,6 @@ class BlobRegistered(EventFields):
     object_id: ObjectId
     """The `Blob` object."""
 
-    @classmethod
-    def from_fields(cls, fields: Mapping[str, Any]) -> Self:
-        return cls(
-            Epoch(fields["epoch"]),
-            BlobId.parse(fields["blob_id"]),
-            fields["size"],
-            EncodingType(fields["encoding_type"]),
-            Epoch(fields["end_epoch"]),
-            fields["deletable"],
-            fields["object_id"],
-        )
-
-    def to_fields(self) -> dict[str, Any]:
-        return {
-            "epoch": self.epoch,
-            "blob_id": str(self.blob_id),
-            "size": self.size,
-            "encoding_type": int(self.encoding_type),
-            "end_epoch": self.end_epoch,
-            "deletable": self.deletable,
-            "object_id": self.object_id,
-        }
-
 
 @dataclass(frozen=True, slots=True)
 class BlobCertified(EventFields):
@@ -941,27 +892,6 @@ class BlobCertified(EventFields):
     is_extension: bool
     """True for an extension of an already certified blob."""
 
-    @classmethod
-    def from_fields(cls, fields: Mapping[str, Any]) -> Self:
-        return cls(
-            Epoch(fields["epoch"]),
-            BlobId.parse(fields["blob_id"]),
-            Epoch(fields["end_epoch"]),
-            fields["deletable"],
-            fields["object_id"],
-            fields["is_extension"],
-        )
-
-    def to_fields(self) -> dict[str, Any]:
-        return {
-            "epoch": self.epoch,
-            "blob_id": str(self.blob_id),
-            "end_epoch": self.end_epoch,
-            "deletable": self.deletable,
-            "object_id": self.object_id,
-            "is_extension": self.is_extension,
-        }
-
 
 @dataclass(frozen=True, slots=True)
 class BlobDeleted(EventFields):
@@ -979,25 +909,6 @@ class BlobDeleted(EventFields):
     was_certified: bool
     """Whether it had been certified."""
 
-    @classmethod
-    def from_fields(cls, fields: Mapping[str, Any]) -> Self:
-        return cls(
-            Epoch(fields["epoch"]),
-            BlobId.parse(fields["blob_id"]),
-            Epoch(fields["end_epoch"]),
-            fields["object_id"],
-            fields["was_certified"],
-        )
-
-    def to_fields(self) -> dict[str, Any]:
-        return {
-            "epoch": self.epoch,
-            "blob_id": str(self.blob_id),
-            "end_epoch": self.end_epoch,
-            "object_id": self.object_id,
-            "was_certified": self.was_certified,
-        }
-
 
 @dataclass(frozen=True, slots=True)
 class InvalidBlobID(EventFields):
@@ -1009,13 +920,6 @@ class InvalidBlobID(EventFields):
     blob_id: BlobId
     """The invalid blob ID."""
 
-    @classmethod
-    def from_fields(cls, fields: Mapping[str, Any]) -> Self:
-        return cls(Epoch(fields["epoch"]), BlobId.parse(fields["blob_id"]))
-
-    def to_fields(self) -> dict[str, Any]:
-        return {"epoch": self.epoch, "blob_id": str(self.blob_id)}
-
 
 @dataclass(frozen=True, slots=True)
 class EpochParametersSelected(EventFields):
@@ -1024,13 +928,6 @@ class EpochParametersSelected(EventFields):
     TYPE: ClassVar[str] = "EpochParametersSelected"
     next_epoch: Epoch
     """The epoch they are for."""
-
-    @classmethod
-    def from_fields(cls, fields: Mapping[str, Any]) -> Self:
-        return cls(Epoch(fields["next_epoch"]))
-
-    def to_fields(self) -> dict[str, Any]:
-        return {"next_epoch": self.next_epoch}
 
 
 @dataclass(frozen=True, slots=True)
@@ -1041,13 +938,6 @@ class EpochChangeStart(EventFields):
     epoch: Epoch
     """The new epoch."""
 
-    @classmethod
-    def from_fields(cls, fields: Mapping[str, Any]) -> Self:
-        return cls(Epoch(fields["epoch"]))
-
-    def to_fields(self) -> dict[str, Any]:
-        return {"epoch": self.epoch}
-
 
 @dataclass(frozen=True, slots=True)
 class EpochChangeDone(EventFields):
@@ -1056,13 +946,6 @@ class EpochChangeDone(EventFields):
     TYPE: ClassVar[str] = "EpochChangeDone"
     epoch: Epoch
     """The epoch whose change is done."""
-
-    @classmethod
-    def from_fields(cls, fields: Mapping[str, Any]) -> Self:
-        return cls(Epoch(fields["epoch"]))
-
-    def to_fields(self) -> dict[str, Any]:
-        return {"epoch": self.epoch}
 
 
 @dataclass(frozen=True, slots=True)
@@ -1074,13 +957,6 @@ class ShardsReceived(EventFields):
     """The epoch reported."""
     shards: tuple[ShardIndex, ...]
     """The member's shards in that epoch."""
-
-    @classmethod
-    def from_fields(cls, fields: Mapping[str, Any]) -> Self:
-        return cls(Epoch(fields["epoch"]), tuple(fields["shards"]))
-
-    def to_fields(self) -> dict[str, Any]:
-        return {"epoch": self.epoch, "shards": list(self.shards)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -1095,17 +971,6 @@ class PricesUpdated(EventFields):
     write_price: Frost
     """FROST per storage unit, once."""
 
-    @classmethod
-    def from_fields(cls, fields: Mapping[str, Any]) -> Self:
-        return cls(Epoch(fields["epoch"]), fields["storage_price"], fields["write_price"])
-
-    def to_fields(self) -> dict[str, Any]:
-        return {
-            "epoch": self.epoch,
-            "storage_price": self.storage_price,
-            "write_price": self.write_price,
-        }
-
 
 @dataclass(frozen=True, slots=True)
 class NodeSlashed(EventFields):
@@ -1119,13 +984,6 @@ class NodeSlashed(EventFields):
     burned: Frost
     """Commission burnt."""
 
-    @classmethod
-    def from_fields(cls, fields: Mapping[str, Any]) -> Self:
-        return cls(Epoch(fields["epoch"]), fields["node_id"], fields["burned"])
-
-    def to_fields(self) -> dict[str, Any]:
-        return {"epoch": self.epoch, "node_id": self.node_id, "burned": self.burned}
-
 
 @dataclass(frozen=True, slots=True)
 class ContractUpgradeProposed(EventFields):
@@ -1137,13 +995,6 @@ class ContractUpgradeProposed(EventFields):
     package_digest: str
     """The digest, `0x` and lower-case hex."""
 
-    @classmethod
-    def from_fields(cls, fields: Mapping[str, Any]) -> Self:
-        return cls(Epoch(fields["epoch"]), fields["package_digest"])
-
-    def to_fields(self) -> dict[str, Any]:
-        return {"epoch": self.epoch, "package_digest": self.package_digest}
-
 
 @dataclass(frozen=True, slots=True)
 class ContractUpgradeQuorumReached(EventFields):
@@ -1154,13 +1005,6 @@ class ContractUpgradeQuorumReached(EventFields):
     """The epoch of the votes."""
     package_digest: str
     """The digest, `0x` and lower-case hex."""
-
-    @classmethod
-    def from_fields(cls, fields: Mapping[str, Any]) -> Self:
-        return cls(Epoch(fields["epoch"]), fields["package_digest"])
-
-    def to_fields(self) -> dict[str, Any]:
-        return {"epoch": self.epoch, "package_digest": self.package_digest}
 
 
 @dataclass(frozen=True, slots=True)
@@ -1174,13 +1018,6 @@ class ContractUpgraded(EventFields):
     """The new package digest."""
     version: int
     """The new package version."""
-
-    @classmethod
-    def from_fields(cls, fields: Mapping[str, Any]) -> Self:
-        return cls(Epoch(fields["epoch"]), fields["package_digest"], fields["version"])
-
-    def to_fields(self) -> dict[str, Any]:
-        return {"epoch": self.epoch, "package_digest": self.package_digest, "version": self.version}
 
 
 # Registries ---------------------------------------------------------------------------------
