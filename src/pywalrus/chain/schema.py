@@ -6,7 +6,8 @@ other programs. Each class here is one of those shapes: `from_fields` reads the 
 `from_object` / `from_event` check the type tag first), `to_fields` writes exactly the JSON the
 chain stores, so `X.from_object(o).to_fields() == o.fields` for everything the contracts make.
 Fields added to a type after chains were created are read with their documented default when
-absent (see `StakingPool`).
+absent (see `StakingPool`). Most classes are plain records (`Record`): their JSON keys are
+their fields, in order, converted by type; the others spell out their shape.
 
 JSON turns integers used as map keys into decimal strings (`{"3": …}`); the classes hold them
 as integers and write them back as strings, in the same order. Lists become tuples, so a
