@@ -67,14 +67,7 @@ CHAIN_CLIENT_FLOOR = (
 IO_LIBRARIES = {"aiohttp", "asyncio", "http", "lmdb", "selectors", "socket", "sqlite3"}
 IO_LIBRARIES |= {"subprocess", "urllib"}
 """What the pure core never imports."""
-PENDING = {
-    ("pywalrus.client.chain_ops", "pywalrus.chain.contracts.coin"): (
-        "type tags and FROST_PER_WAL: from chain/schema.py and core/pricing.py once they land"
-    ),
-    ("pywalrus.client.chain_ops", "pywalrus.chain.contracts.staking"): (
-        "type tags and staking limits: from chain/schema.py once it lands"
-    ),
-}
+PENDING: dict[tuple[str, str], str] = {}
 """Imports that break a rule and are known, each with what removes it (issue 10, stage 2).
 An entry that no longer matches an import fails `test_no_stale_exemptions`."""
 

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from pywalrus.core.config import is_quorum
 from pywalrus.core.errors import VoteError
+from pywalrus.core.types import U64_MAX
 from pywalrus.core.voting import (
-    U64_MAX,
     PriceVote,
     quorum_above,
     quorum_below,

@@ -3,6 +3,14 @@
 Calls read and change working copies of objects; nothing reaches the ledger unless every call
 of the transaction succeeds, when the ledger writes the changed objects, the events and the
 account updates in one commit.
+
+Contracts read an object's content through its schema (`load`, `read`) and change it only by
+storing a new value (`store`), never by changing `fields` in place. So a working copy starts
+out sharing its fields with the committed object (no copy); a stored value is written out as
+fields once, when the transaction ends (`changed`), however often the calls stored it; and the
+schema value read from or written as a fields dict is remembered and handed out again for as
+long as that dict is the object's content, so a singleton read by every transaction, or an
+object changed by one transaction and read by the next, is parsed once.
 """
 
 from __future__ import annotations
@@ -10,11 +18,35 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from hashlib import blake2b
-from typing import Any
+from typing import Any, TypeVar
 
 from pywalrus.chain.objects import IMMUTABLE, SHARED, Object
+from pywalrus.chain.schema import EventFields, ObjectFields
 from pywalrus.core.accounts import parse_address
 from pywalrus.core.errors import Abort, InvalidAddressError
+
+S = TypeVar("S", bound=ObjectFields)
+
+TYPED_CACHE_SIZE = 4096
+_typed: dict[str, tuple[dict[str, Any], ObjectFields]] = {}
+"""Object ID → (fields dict, the schema value read from or written as that very dict)."""
+
+
+def _remember(obj: Object, value: ObjectFields) -> None:
+    if obj.id not in _typed and len(_typed) >= TYPED_CACHE_SIZE:
+        _typed.pop(next(iter(_typed)))
+    _typed[obj.id] = (obj.fields, value)
+
+
+def content(obj: Object, schema: type[S]) -> S:
+    """`obj`'s content as a `schema` value (parsed at most once per fields dict)."""
+    cached = _typed.get(obj.id)
+    if cached is not None and cached[0] is obj.fields and type(cached[1]) is schema:
+        return cached[1]
+    value = schema.from_fields(obj.fields)
+    _remember(obj, value)
+    return value
+
 
 MAX_GAS_BALANCE = (1 << 63) - 1
 """Gas balances are SQLite integers."""
@@ -59,6 +91,8 @@ class TxContext:
         self.deleted: set[str] = set()
         self.events: list[EmittedEvent] = []
         self.gas: dict[str, int] = {}
+        self._stored: dict[str, ObjectFields] = {}
+        """Values stored into working copies whose `fields` are not written yet."""
         self.new_singletons: dict[str, str] = {}
         self._counter = 0
 
@@ -84,7 +118,8 @@ class TxContext:
         if stored is None:
             raise Abort("EObjectNotFound", f"object {object_id} does not exist")
         self.originals[object_id] = stored
-        working = stored.clone()
+        # Shares the committed fields until the transaction stores new ones (see above).
+        working = Object(stored.id, stored.type, stored.owner, stored.version, stored.fields)
         self.working[object_id] = working
         return working
 
@@ -130,22 +165,56 @@ class TxContext:
         """The shared object of a type there is one of (`walrus::System`, …)."""
         return self.get(self._singleton_of(type_), type_)
 
+    # Typed access: read an object's content through its schema, change it, store it back.
+
+    def _content(self, obj: Object, schema: type[S]) -> S:
+        stored = self._stored.get(obj.id)
+        if stored is not None and type(stored) is schema:
+            return stored
+        return content(obj, schema)
+
+    def load(self, schema: type[S], object_id: str) -> tuple[Object, S]:
+        """A working copy of an object the sender may change (as `get_mut`) and its content."""
+        obj = self.get_mut(object_id, schema.TYPE)
+        return obj, self._content(obj, schema)
+
+    def read(self, schema: type[S], object_id: str) -> S:
+        """The content of an object the sender may use, for reading only (as `view`)."""
+        return self._content(self.view(object_id, schema.TYPE), schema)
+
+    def load_singleton(self, schema: type[S]) -> tuple[Object, S]:
+        """The working copy of a singleton and its content."""
+        obj = self.singleton(schema.TYPE)
+        return obj, self._content(obj, schema)
+
+    def read_singleton(self, schema: type[S]) -> S:
+        """A singleton's content, for reading only."""
+        return self._content(self.singleton_view(schema.TYPE), schema)
+
+    def store(self, obj: Object, value: ObjectFields) -> None:
+        """Make `value` the content of the working copy `obj` (its `fields` follow when the
+        transaction ends)."""
+        if self.working.get(obj.id) is not obj:
+            raise ValueError(f"object {obj.id} is not a working copy of this transaction")
+        self._stored[obj.id] = value
+
     def new_id(self) -> str:
         self._counter += 1
         seed = self.tx_digest.encode() + self._counter.to_bytes(8, "little")
         return "0x" + blake2b(seed, digest_size=32).hexdigest()
 
-    def create(
-        self, type_: str, owner: str, fields: dict[str, Any], singleton: bool = False
-    ) -> Object:
-        obj = Object(self.new_id(), type_, owner, 0, fields)
+    def create(self, value: ObjectFields, owner: str, singleton: bool = False) -> Object:
+        """A new object of `value`'s type with that content."""
+        obj = Object(self.new_id(), value.TYPE, owner, 0, value.to_fields())
+        _remember(obj, value)
         self.working[obj.id] = obj
         self.created.add(obj.id)
         if singleton:
-            self.new_singletons[type_] = obj.id
+            self.new_singletons[value.TYPE] = obj.id
         return obj
 
     def delete(self, obj: Object) -> None:
+        self._stored.pop(obj.id, None)
         self.working.pop(obj.id, None)
         if obj.id in self.created:
             self.created.discard(obj.id)
@@ -163,8 +232,9 @@ class TxContext:
         except InvalidAddressError as exc:
             raise Abort("EInvalidAddress", str(exc)) from None
 
-    def emit(self, type_: str, fields: dict[str, Any], objects: list[str] | None = None) -> None:
-        self.events.append(EmittedEvent(type_, fields, objects or []))
+    def emit(self, event: EventFields, objects: list[str] | None = None) -> None:
+        """Record an event, queryable by the object IDs in `objects`."""
+        self.events.append(EmittedEvent(event.TYPE, event.to_fields(), objects or []))
 
     def gas_balance(self, address: str) -> int:
         return self._account(address)[1] + self.gas.get(address, 0)
@@ -179,7 +249,13 @@ class TxContext:
         self.gas[address] = self.gas.get(address, 0) + amount
 
     def changed(self) -> list[Object]:
-        """Created objects and loaded objects whose content or owner changed."""
+        """Created objects and loaded objects whose content or owner changed (with every
+        stored value written out as fields)."""
+        for object_id, value in self._stored.items():
+            obj = self.working[object_id]
+            obj.fields = value.to_fields()
+            _remember(obj, value)
+        self._stored.clear()
         out = []
         for object_id, obj in self.working.items():
             original = self.originals.get(object_id)

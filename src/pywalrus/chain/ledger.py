@@ -27,6 +27,7 @@ from pywalrus.chain import contracts
 from pywalrus.chain.checkpoints import GENESIS_DIGEST, Checkpoint, events_digest
 from pywalrus.chain.context import TxContext
 from pywalrus.chain.objects import Event, Object
+from pywalrus.chain.schema import SYSTEM
 from pywalrus.chain.store import ChainStore, Commit
 from pywalrus.chain.tx import Call, SignedTransaction, TransactionData, fee_for
 from pywalrus.core.accounts import Account
@@ -40,7 +41,7 @@ from pywalrus.core.errors import (
 
 log = logging.getLogger("pywalrus.chain")
 
-SYSTEM_TYPE = "walrus::System"
+SYSTEM_TYPE = SYSTEM
 OBJECT_CACHE_SIZE = 10_000
 T = TypeVar("T")
 

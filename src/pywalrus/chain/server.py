@@ -23,6 +23,7 @@ from aiohttp import web
 from pywalrus.chain.contracts import certify
 from pywalrus.chain.ledger import ExecutionResult, Ledger
 from pywalrus.chain.prechecks import Job, Prechecks
+from pywalrus.chain.schema import FUTURE_ACCOUNTING, STAKING, SYSTEM, TREASURY
 from pywalrus.chain.tx import Call, SignedTransaction
 from pywalrus.core.accounts import parse_address
 from pywalrus.core.errors import (
@@ -200,13 +201,7 @@ class ChainServer:
             "manualClock": ledger.clock.manual,
             "faucet": self.faucet_enabled,
             "objects": {
-                t: ledger.singleton_id(t)
-                for t in (
-                    "walrus::System",
-                    "walrus::FutureAccounting",
-                    "walrus::Staking",
-                    "wal::Treasury",
-                )
+                t: ledger.singleton_id(t) for t in (SYSTEM, FUTURE_ACCOUNTING, STAKING, TREASURY)
             },
         }
 
@@ -238,7 +233,7 @@ class ChainServer:
                 signature, bitmap, message = (
                     base64.b64decode(args[k], validate=True) for k in CERTIFICATE_ARGS
                 )
-                system = self.ledger.singleton("walrus::System")
+                system = self.ledger.singleton(SYSTEM)
                 keys.append(certify.certificate_key(system, signature, bitmap, message, threshold))
             except (KeyError, TypeError, ValueError, binascii.Error, WalrusError):
                 continue  # malformed: the ledger reports it

@@ -414,7 +414,9 @@ def blob_status(
                 target = compute_metadata(data, committee.encoding).blob_id()
             assert target is not None
             verified = await client.verified_blob_status(target, timeout)
-            staking = (await client.chain.singleton("walrus::Staking")).fields
+            from pywalrus.chain.schema import STAKING
+
+            staking = (await client.chain.singleton(STAKING)).fields
             return target, verified, staking
 
     target, verified, staking = run(go)
@@ -539,13 +541,14 @@ def blob_id_command(
 
 
 def _n_shards_from_chain(ctx: click.Context) -> int:
+    from pywalrus.chain.schema import SYSTEM
     from pywalrus.cli.common import chain_client
 
     config = load_config(ctx)
 
     async def go() -> int:
         async with chain_client(ctx, config) as chain:
-            return int((await chain.singleton("walrus::System")).fields["n_shards"])
+            return int((await chain.singleton(SYSTEM)).fields["n_shards"])
 
     return run(go)
 

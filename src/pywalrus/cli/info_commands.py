@@ -264,10 +264,12 @@ def info_committee(ctx: click.Context, sort_by: str, desc: bool, hide_details: b
 @click.pass_context
 def info_coin(ctx: click.Context) -> None:
     """Print the WAL coin type of this network."""
+    from pywalrus.chain.schema import COIN
+
     if json_mode(ctx):
-        emit_json({"coinType": "wal::Coin"})
+        emit_json({"coinType": COIN})
     else:
-        click.echo("wal::Coin")
+        click.echo(COIN)
 
 
 COMMANDS = (info,)

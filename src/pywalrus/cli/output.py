@@ -13,8 +13,8 @@ from typing import Any
 
 import click
 
-FROST_PER_WAL = 10**9
-"""1 WAL = 10^9 FROST; 1 SUI = 10^9 MIST likewise."""
+from pywalrus.core.pricing import FROST_PER_WAL as FROST_PER_WAL
+from pywalrus.core.pricing import coin_text, format_wal
 
 
 class CliError(click.ClickException):
@@ -84,16 +84,11 @@ def _coin(amount: int, unit: str, superunit: str) -> str:
     ratio = FROST_PER_WAL // amount
     if ratio > 10_000:
         return f"{amount:,} {unit}"
-    digits = 3 if ratio <= 100 else 4
-    whole, rest = divmod(amount, FROST_PER_WAL)
-    fraction = round(rest * 10**digits / FROST_PER_WAL)
-    if fraction == 10**digits:
-        whole, fraction = whole + 1, 0
-    return f"{whole:,}.{fraction:0{digits}d} {superunit}"
+    return coin_text(amount, superunit, places=3 if ratio <= 100 else 4, grouped=True)
 
 
 def human_frost(amount: int) -> str:
-    """FROST as upstream prints WAL amounts: `0.0100 WAL`, `1.500 WAL`, `5,000 FROST`."""
+    """FROST as upstream prints WAL amounts: `0.0099 WAL`, `1.500 WAL`, `5,000 FROST`."""
     return _coin(amount, "FROST", "WAL")
 
 
@@ -103,7 +98,5 @@ def human_mist(amount: int) -> str:
 
 
 def exact_wal(frost: int) -> str:
-    """FROST as WAL, exactly: 1500000000 → `1.5 WAL`."""
-    whole, rest = divmod(frost, FROST_PER_WAL)
-    fraction = f"{rest:09d}".rstrip("0")
-    return f"{whole:,}{'.' + fraction if fraction else ''} WAL"
+    """FROST as WAL, exactly, thousands separated: 1500000000 → `1.5 WAL`."""
+    return format_wal(frost, grouped=True)

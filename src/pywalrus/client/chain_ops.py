@@ -18,17 +18,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from pywalrus.chain.client import ChainClient
-from pywalrus.chain.contracts.coin import COIN, FROST_PER_WAL
-from pywalrus.chain.contracts.staking import (
-    CAP,
+from pywalrus.chain.objects import Object
+from pywalrus.chain.schema import (
+    COIN,
     MAX_COMMISSION,
     MIN_STAKE,
-    POOL,
     STAKED_WAL,
     STAKING,
-    U64_MAX,
+    STAKING_POOL,
+    STORAGE_NODE_CAP,
 )
-from pywalrus.chain.objects import Object
 from pywalrus.chain.tx import MAX_CALLS, Call
 from pywalrus.core.accounts import Account, parse_address
 from pywalrus.core.crypto.bls import BlsPrivateKey
@@ -39,6 +38,8 @@ from pywalrus.core.errors import (
     ObjectNotFound,
 )
 from pywalrus.core.messages import sign_proof_of_possession
+from pywalrus.core.pricing import FROST_PER_WAL
+from pywalrus.core.types import U64_MAX
 
 DEFAULT_STAKE = FROST_PER_WAL
 """What the CLI stakes per node when no amount is given: 1 WAL, the minimum stake."""
@@ -80,7 +81,7 @@ def _results(result: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 async def _pools(client: ChainClient) -> dict[str, Object]:
-    return {pool.id: pool for pool in await client.objects_of_type(POOL)}
+    return {pool.id: pool for pool in await client.objects_of_type(STAKING_POOL)}
 
 
 @dataclass(frozen=True)
@@ -552,8 +553,8 @@ async def find_cap(
     """The StorageNodeCap of `operator`: `cap_id` if given, else the one of `node_id` if
     given, else its only one."""
     if cap_id is not None:
-        return await _typed_object(client, cap_id, CAP, "StorageNodeCap", operator)
-    caps = await client.owned_objects(operator, CAP)
+        return await _typed_object(client, cap_id, STORAGE_NODE_CAP, "StorageNodeCap", operator)
+    caps = await client.owned_objects(operator, STORAGE_NODE_CAP)
     if node_id is not None:
         node = parse_address(node_id)
         mine = [c for c in caps if c.fields["node_id"] == node]
@@ -645,6 +646,6 @@ async def collect_commission(
     """Collect a pool's commission (`node_id`, or the node of the account's cap)."""
     if node_id is None:
         node_id = (await find_cap(client, account.address, cap_id)).fields["node_id"]
-    node = (await _typed_object(client, node_id, POOL, "storage node")).id
+    node = (await _typed_object(client, node_id, STAKING_POOL, "storage node")).id
     result = await client.execute(account, [Call("staking::collect_commission", {"node_id": node})])
     return NodeAction(result["digest"], node, _results(result)[0])

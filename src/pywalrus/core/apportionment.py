@@ -17,13 +17,13 @@ from collections.abc import Sequence
 from typing import Final, TypeAlias
 
 from pywalrus.core.errors import ApportionmentError, NoStakeError
+from pywalrus.core.types import U64_MAX
 
 NodeId: TypeAlias = bytes
 """A storage node's ID: the 32-byte Sui object ID of its staking pool (ordered as a u256,
 i.e. byte-wise)."""
 
 NODE_ID_LENGTH: Final = 32
-U64_MAX: Final = (1 << 64) - 1
 U16_MAX: Final = (1 << 16) - 1
 
 MIN_NODES_FOR_SHARDS_LIMIT: Final = 20

@@ -12,7 +12,9 @@ from typing import Final
 
 import reed_solomon_leopard
 
+from pywalrus.core import pricing
 from pywalrus.core.errors import DataTooLargeError, EncodingError
+from pywalrus.core.pricing import BYTES_PER_UNIT_SIZE as BYTES_PER_UNIT_SIZE
 from pywalrus.core.types import BlobId, ShardIndex, SliverIndex, SliverPairIndex, SliverType
 
 MIN_N_SHARDS: Final = 4
@@ -21,8 +23,6 @@ MAX_SYMBOL_SIZE: Final = 65534
 """RS2 symbols are at most u16::MAX − 1 bytes."""
 SYMBOL_ALIGNMENT: Final = 2
 """RS2 symbols are a whole number of GF(2^16) elements."""
-BYTES_PER_UNIT_SIZE: Final = 1024 * 1024
-"""Storage is bought in units of 1 MiB of encoded size."""
 DIGEST_LEN: Final = 32
 
 
@@ -127,7 +127,7 @@ class EncodingConfig:
 
     def storage_units(self, unencoded_length: int) -> int:
         """Storage units (1 MiB of encoded size each, rounded up) a blob occupies."""
-        return -(-self.encoded_length(unencoded_length) // BYTES_PER_UNIT_SIZE)
+        return pricing.storage_units(self.encoded_length(unencoded_length))
 
     def sliver_size(self, axis: SliverType, unencoded_length: int) -> int:
         """Bytes of one sliver of `axis`."""

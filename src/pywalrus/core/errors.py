@@ -55,6 +55,7 @@ keep working):
     │                                         the chain
     ├── TransactionFormatError (ValueError) . a transaction that is not well formed
     ├── Abort ............................... a contract refused a call
+    ├── SchemaError ......................... an object or event read as a type it is not
     ├── TransactionRejected ................. the ledger did not execute a transaction
     │   └── TransactionFailed ............... kept as failed (nonce used, fee charged)
     ├── ChainError .......................... the chain answered a client with an error
@@ -356,6 +357,10 @@ class Abort(WalrusError):
         super().__init__(f"{code}: {message}")
         self.code = code
         self.detail = message
+
+
+class SchemaError(WalrusError):
+    """An object or event read as a type it does not have."""
 
 
 class TransactionRejected(WalrusError):

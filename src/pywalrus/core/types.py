@@ -1,4 +1,4 @@
-"""Small protocol types: blob IDs, sliver axes, and index newtypes."""
+"""Small protocol types: blob IDs, sliver axes, and index, amount and ID newtypes."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ from dataclasses import dataclass
 from typing import NewType
 
 from pywalrus.core.errors import InvalidBlobIdError
+
+U64_MAX = (1 << 64) - 1
+"""The largest Move u64 (prices, capacities and amounts are u64 on chain)."""
 
 ShardIndex = NewType("ShardIndex", int)
 """Index of a shard, in [0, n_shards)."""
@@ -21,6 +24,15 @@ SliverIndex = NewType("SliverIndex", int)
 
 Epoch = NewType("Epoch", int)
 """A Walrus epoch number (u32)."""
+
+Frost = NewType("Frost", int)
+"""An amount of WAL in FROST, its smallest unit (1 WAL = 10^9 FROST)."""
+
+ObjectId = NewType("ObjectId", str)
+"""A chain object ID: `0x` and 64 lower-case hex digits (a node ID is its pool's object ID)."""
+
+Address = NewType("Address", str)
+"""A chain account address: `0x` and 64 lower-case hex digits."""
 
 BLOB_ID_LENGTH = 32
 DIGEST_LENGTH = 32

@@ -15,13 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
 
 from pywalrus.core.apportionment import U16_MAX, check_u64
 from pywalrus.core.config import is_quorum
 from pywalrus.core.errors import VoteError
+from pywalrus.core.types import U64_MAX
 
-U64_MAX: Final = (1 << 64) - 1
 """u64::MAX: the storage and write prices while there is no committee (epoch 0)."""
 
 

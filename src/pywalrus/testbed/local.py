@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from pywalrus.chain.client import ChainClient
+from pywalrus.chain.schema import STORAGE_NODE_CAP
 from pywalrus.chain.wallet import Wallet
 from pywalrus.client.config import write_client_config
 from pywalrus.core.accounts import Account
@@ -173,7 +174,7 @@ async def _fill_node_ids(directory: Path, members: list[Member]) -> None:
             config: dict[str, Any] = yaml.safe_load(path.read_text())
             if config.get("node_id"):
                 continue
-            caps = await client.owned_objects(config["operator"], "walrus::StorageNodeCap")
+            caps = await client.owned_objects(config["operator"], STORAGE_NODE_CAP)
             if not caps:
                 raise WalrusError(f"no node registered on chain for {member.name}")
             config["node_id"] = caps[0].fields["node_id"]

@@ -15,9 +15,9 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from pywalrus.chain.context import TxContext
 from pywalrus.core.errors import Abort
+from pywalrus.core.types import U64_MAX
 
 EntryFunction = Callable[..., dict[str, Any] | None]
-U64_MAX = (1 << 64) - 1
 
 
 @dataclass(frozen=True)

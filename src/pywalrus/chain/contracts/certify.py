@@ -11,18 +11,20 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from pywalrus.chain.objects import Object
+from pywalrus.chain.schema import System
 from pywalrus.core.certificates import CommitteeMember, verify_certificate
 from pywalrus.core.crypto.bls import BlsPublicKey
 from pywalrus.core.errors import Abort, BcsError, CertificateError, WalrusError
 from pywalrus.core.messages import Deletable, InvalidBlobIdMsg, StorageConfirmation
+from pywalrus.core.types import BlobId
 
 
 @dataclass(frozen=True)
 class Confirmation:
     """What a quorum confirmed: a blob ID and, for a deletable blob, its object ID."""
 
-    blob_id: str
-    """Base64url blob ID."""
+    blob_id: BlobId
+    """The blob ID."""
     object_id: str | None
     """0x-hex Blob object ID for deletable blobs; None for permanent ones."""
 
@@ -42,24 +44,25 @@ _verified: dict[CertificateKey, None] = {}
 """Certificates already checked in full (by the RPC server, before sequencing)."""
 
 
-def committee_key(system: Object) -> CommitteeKey:
-    committee = system.fields["committee"]
-    key = tuple((m["node_id"], m["public_key"], m["weight"]) for m in committee["members"])
+def committee_key(system: System) -> CommitteeKey:
+    key = tuple((m.node_id, m.public_key, m.weight) for m in system.committee.members)
     if not key:
         raise Abort("ENoCommittee", "there is no committee in this epoch")
     return key
 
 
-def committee_members(system: Object) -> tuple[CommitteeMember, ...]:
+def committee_members(system: System) -> tuple[CommitteeMember, ...]:
     return _members(committee_key(system))
 
 
 def certificate_key(
-    system: Object, signature: bytes, bitmap: bytes, message: bytes, threshold: str
+    system: System | Object, signature: bytes, bitmap: bytes, message: bytes, threshold: str
 ) -> CertificateKey:
     """Everything a certificate check depends on: committee, shards, epoch and inputs."""
-    f = system.fields
-    return (committee_key(system), f["n_shards"], f["epoch"], bitmap, message, signature, threshold)
+    if isinstance(system, Object):
+        system = System.from_object(system)
+    committee = committee_key(system)
+    return (committee, system.n_shards, system.epoch, bitmap, message, signature, threshold)
 
 
 def check_certificate(key: CertificateKey) -> bool:
@@ -88,19 +91,19 @@ def remember_verified(key: CertificateKey) -> None:
 
 
 def _verify(
-    system: Object, signature: bytes, bitmap: bytes, message: bytes, threshold: str
+    system: System, signature: bytes, bitmap: bytes, message: bytes, threshold: str
 ) -> None:
     if certificate_key(system, signature, bitmap, message, threshold) in _verified:
         return
     try:
         verify_certificate(
             committee_members(system),
-            system.fields["n_shards"],
+            system.n_shards,
             bitmap,
             message,
             signature,
             "quorum" if threshold == "quorum" else "validity",
-            epoch=system.fields["epoch"],
+            epoch=system.epoch,
         )
     except CertificateError as exc:
         raise Abort("EInvalidCertificate", str(exc)) from None
@@ -109,7 +112,7 @@ def _verify(
 
 
 def verify_confirmation(
-    system: Object, signature: bytes, bitmap: bytes, message: bytes
+    system: System, signature: bytes, bitmap: bytes, message: bytes
 ) -> Confirmation:
     """Check a quorum certificate over a storage confirmation of the current epoch."""
     _verify(system, signature, bitmap, message, "quorum")
@@ -119,13 +122,15 @@ def verify_confirmation(
         raise Abort("EInvalidMessage", str(exc)) from None
     persistence = confirmation.persistence
     object_id = "0x" + persistence.object_id.hex() if isinstance(persistence, Deletable) else None
-    return Confirmation(str(confirmation.blob_id), object_id)
+    return Confirmation(confirmation.blob_id, object_id)
 
 
-def verify_invalid_blob_id(system: Object, signature: bytes, bitmap: bytes, message: bytes) -> str:
+def verify_invalid_blob_id(
+    system: System, signature: bytes, bitmap: bytes, message: bytes
+) -> BlobId:
     """Check a validity certificate over an InvalidBlobId message; return the blob ID."""
     _verify(system, signature, bitmap, message, "validity")
     try:
-        return str(InvalidBlobIdMsg.from_bytes(message, allow_trailing=True).blob_id)
+        return InvalidBlobIdMsg.from_bytes(message, allow_trailing=True).blob_id
     except (BcsError, WalrusError) as exc:
         raise Abort("EInvalidMessage", str(exc)) from None

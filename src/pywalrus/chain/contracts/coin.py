@@ -6,49 +6,57 @@ owns. The treasury object counts the supply and what was burnt.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from pywalrus.chain.context import TxContext
 from pywalrus.chain.contracts import entry
 from pywalrus.chain.objects import SHARED, Object
+from pywalrus.chain.schema import COIN as COIN
+from pywalrus.chain.schema import TREASURY as TREASURY
+from pywalrus.chain.schema import Coin, Treasury
 from pywalrus.core.errors import Abort
+from pywalrus.core.pricing import FROST_PER_WAL as FROST_PER_WAL
+from pywalrus.core.types import Frost
 
-COIN = "wal::Coin"
-TREASURY = "wal::Treasury"
-FROST_PER_WAL = 10**9
 TOTAL_SUPPLY = 5_000_000_000 * FROST_PER_WAL
 
 
 def new_coin(ctx: TxContext, owner: str, amount: int) -> Object:
-    coin = ctx.create(COIN, owner, {"balance": amount})
+    coin = ctx.create(Coin(Frost(amount)), owner)
     ctx.transfer(coin, owner)
     return coin
 
 
+def take_supply(ctx: TxContext, amount: int) -> None:
+    """Take `amount` out of the treasury's unissued supply (for a coin or an initial stake)."""
+    obj, treasury = ctx.load_singleton(Treasury)
+    if treasury.unissued < amount:
+        raise Abort("ESupplyExhausted", "the WAL supply is exhausted")
+    ctx.store(obj, replace(treasury, unissued=Frost(treasury.unissued - amount)))
+
+
 def mint(ctx: TxContext, owner: str, amount: int) -> Object:
     """Take `amount` out of the treasury's unissued supply into a new coin for `owner`."""
-    treasury = ctx.singleton(TREASURY)
-    if treasury.fields["unissued"] < amount:
-        raise Abort("ESupplyExhausted", "the WAL supply is exhausted")
-    treasury.fields["unissued"] -= amount
+    take_supply(ctx, amount)
     return new_coin(ctx, owner, amount)
 
 
 def burn(ctx: TxContext, amount: int) -> None:
     if amount:
-        ctx.singleton(TREASURY).fields["burned"] += amount
+        obj, treasury = ctx.load_singleton(Treasury)
+        ctx.store(obj, replace(treasury, burned=Frost(treasury.burned + amount)))
 
 
-def withdraw(ctx: TxContext, coin_id: str, amount: int) -> int:
+def withdraw(ctx: TxContext, coin_id: str, amount: int) -> Frost:
     """Take `amount` FROST out of a coin the sender owns; returns the amount."""
-    coin = ctx.get_mut(coin_id, COIN)
-    if coin.fields["balance"] < amount:
+    obj, coin = ctx.load(Coin, coin_id)
+    if coin.balance < amount:
         raise Abort(
-            "EInsufficientFunds",
-            f"coin {coin.id} holds {coin.fields['balance']} FROST, {amount} needed",
+            "EInsufficientFunds", f"coin {obj.id} holds {coin.balance} FROST, {amount} needed"
         )
-    coin.fields["balance"] -= amount
-    return amount
+    ctx.store(obj, Coin(Frost(coin.balance - amount)))
+    return Frost(amount)
 
 
 @entry("wal::split")
@@ -61,12 +69,13 @@ def split(ctx: TxContext, coin: str, amount: int) -> dict[str, Any]:
 @entry("wal::merge")
 def merge(ctx: TxContext, coin: str, others: list[str]) -> dict[str, Any]:
     """Merge coins into `coin`, deleting them."""
-    target = ctx.get_mut(coin, COIN)
+    target, value = ctx.load(Coin, coin)
     for other_id in others:
-        other = ctx.get_mut(other_id, COIN)
+        other, extra = ctx.load(Coin, other_id)
         if other.id == target.id:
             raise Abort("EBadArgument", "cannot merge a coin into itself")
-        target.fields["balance"] += other.fields["balance"]
+        value = Coin(Frost(value.balance + extra.balance))
+        ctx.store(target, value)
         ctx.delete(other)
     return {"coin": target.id}
 
@@ -107,4 +116,4 @@ def gas_faucet(ctx: TxContext, recipient: str, amount: int) -> None:
 
 
 def create_treasury(ctx: TxContext) -> Object:
-    return ctx.create(TREASURY, SHARED, {"unissued": TOTAL_SUPPLY, "burned": 0}, singleton=True)
+    return ctx.create(Treasury(Frost(TOTAL_SUPPLY), Frost(0)), SHARED, singleton=True)

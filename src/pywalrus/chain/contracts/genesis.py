@@ -8,12 +8,15 @@ first committee is apportioned from it, and the chain enters epoch 1 directly.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from pywalrus.chain.context import TxContext
 from pywalrus.chain.contracts import coin, entry, staking, system
+from pywalrus.chain.schema import MIN_STAKE, StakedWal, StakeState, StakingPool, Treasury
 from pywalrus.core.committee import MAINNET_ACTIVE_SET_SIZE_LIMIT
 from pywalrus.core.errors import Abort
+from pywalrus.core.types import Epoch, Frost, ObjectId
 
 
 @entry("genesis::init")
@@ -37,26 +40,22 @@ def init(ctx: TxContext, config: dict[str, Any]) -> dict[str, Any]:
         )
         nodes = {}
         for node in config["nodes"]:
-            pool, cap = staking.create_pool(ctx, node["operator"], node)
+            pool_obj, cap = staking.create_pool(ctx, node["operator"], node)
             stake = node["stake"]
-            treasury = ctx.singleton(coin.TREASURY)
-            if stake < staking.MIN_STAKE or treasury.fields["unissued"] < stake:
+            treasury = ctx.read_singleton(Treasury)
+            if stake < MIN_STAKE or treasury.unissued < stake:
                 raise Abort("EInsufficientStake", f"invalid initial stake for {node['name']}")
-            treasury.fields["unissued"] -= stake
-            pool.fields["pending_stake"]["1"] = stake
-            staked = ctx.create(
-                staking.STAKED_WAL,
-                node["operator"],
-                {
-                    "node_id": pool.id,
-                    "principal": stake,
-                    "activation_epoch": 1,
-                    "state": "staked",
-                    "withdraw_epoch": None,
-                },
+            coin.take_supply(ctx, stake)
+            pool_obj, pool = ctx.load(StakingPool, pool_obj.id)
+            ctx.store(
+                pool_obj, replace(pool, pending_stake={**pool.pending_stake, Epoch(1): stake})
             )
-            staking._update_active_set(staking.staking_state(ctx), pool.id, stake)
-            nodes[node["name"]] = {"node_id": pool.id, "cap": cap.id, "staked_wal": staked.id}
+            node_id = ObjectId(pool_obj.id)
+            initial = StakedWal(node_id, Frost(stake), Epoch(1), StakeState.STAKED, None)
+            staked = ctx.create(initial, node["operator"])
+            staking_obj, staking_value = staking.staking_state(ctx)
+            ctx.store(staking_obj, staking._update_active_set(staking_value, node_id, stake)[0])
+            nodes[node["name"]] = {"node_id": node_id, "cap": cap.id, "staked_wal": staked.id}
         for account in config.get("accounts", []):
             if account.get("wal"):
                 coin.mint(ctx, account["address"], account["wal"])

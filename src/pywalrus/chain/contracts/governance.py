@@ -10,37 +10,45 @@ version, which every component can read.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
+from typing import Any, TypeVar
 
 from pywalrus.chain.context import TxContext
 from pywalrus.chain.contracts import coin, entry, staking
+from pywalrus.chain.objects import Object
+from pywalrus.chain.schema import (
+    ContractUpgraded,
+    ContractUpgradeProposed,
+    ContractUpgradeQuorumReached,
+    NodeSlashed,
+    SlashingTally,
+    Staking,
+    StakingPool,
+    StorageNodeCap,
+    UpgradeTally,
+)
 from pywalrus.core.config import is_quorum
 from pywalrus.core.errors import Abort
+from pywalrus.core.types import Frost, ObjectId
+
+Tally = TypeVar("Tally", SlashingTally, UpgradeTally)
 
 
-def _voter(ctx: TxContext, cap: str) -> tuple[str, int, dict[str, Any]]:
-    """(node ID, current shard weight, staking fields) of a committee member's cap."""
-    s = staking.staking_state(ctx).fields
-    node_id = ctx.get_mut(cap, staking.CAP).fields["node_id"]
-    weight = len(s["committee"].get(node_id, []))
+def _voter(ctx: TxContext, cap: str) -> tuple[ObjectId, int, Object, Staking]:
+    """(node ID, current shard weight, staking object and content) of a committee member's
+    cap."""
+    obj, s = staking.staking_state(ctx)
+    node_id = ctx.load(StorageNodeCap, cap)[1].node_id
+    weight = len(s.committee.get(node_id, ()))
     if weight == 0:
         raise Abort("ENotCommitteeMember", "only current committee members may vote")
-    return node_id, weight, s
+    return node_id, weight, obj, s
 
 
-def _tally(s: dict[str, Any], table: str, key: str, voter: str, weight: int, **round_: int) -> Any:
-    """Add a vote to the tally of `key`, which starts afresh when it is from another epoch or,
-    for upgrades, for another package version (`round_`)."""
-    votes = s.setdefault(table, {})
-    entry_ = votes.get(key)
-    round_["epoch"] = s["epoch"]
-    if entry_ is None or any(entry_.get(k, v) != v for k, v in round_.items()):
-        entry_ = votes[key] = {**round_, "voters": [], "weight": 0}
-    if voter in entry_["voters"]:
+def _add_vote(tally: Tally, voter: ObjectId, weight: int) -> Tally:
+    if voter in tally.voters:
         raise Abort("EDuplicateVote", "this node already voted for this proposal in this epoch")
-    entry_["voters"].append(voter)
-    entry_["weight"] += weight
-    return entry_
+    return replace(tally, voters=(*tally.voters, voter), weight=tally.weight + weight)
 
 
 def _package_digest(text: str) -> str:
@@ -59,41 +67,56 @@ def _package_digest(text: str) -> str:
     return "0x" + raw.hex()
 
 
-def _next_version(s: dict[str, Any]) -> int:
-    return int(s.get("package_version", 1)) + 1
-
-
 @entry("governance::vote_for_slashing")
 def vote_for_slashing(ctx: TxContext, cap: str, target: str) -> dict[str, Any]:
-    """Vote to slash `target`; at a quorum of shards its commission is burnt."""
-    voter, weight, s = _voter(ctx, cap)
-    pool = ctx.get_mut(target, staking.POOL)
-    tally = _tally(s, "slashing_votes", target, voter, weight)
+    """Vote to slash `target`; at a quorum of shards its commission is burnt.
+
+    A vote in a later epoch than the tally's starts it afresh."""
+    voter, weight, obj, s = _voter(ctx, cap)
+    pool_obj, pool = ctx.load(StakingPool, target)
+    votes = dict(s.slashing_votes or {})
+    tally = votes.get(ObjectId(target))
+    if tally is None or tally.epoch != s.epoch:
+        tally = SlashingTally(s.epoch, (), 0)
+    tally = _add_vote(tally, voter, weight)
     slashed = 0
-    if is_quorum(tally["weight"], s["n_shards"]) and not tally.get("executed"):
-        p = pool.fields
-        slashed = p["commission"] + p["commission_blocked"]
-        p["commission"] = p["commission_blocked"] = 0
+    if is_quorum(tally.weight, s.n_shards) and not tally.executed:
+        slashed = pool.commission + pool.commission_blocked
+        ctx.store(pool_obj, replace(pool, commission=Frost(0), commission_blocked=Frost(0)))
         coin.burn(ctx, slashed)
-        tally["executed"] = True
-        ctx.emit(
-            "NodeSlashed", {"epoch": s["epoch"], "node_id": target, "burned": slashed}, [target]
-        )
-    return {"weight": tally["weight"], "slashed": slashed}
+        tally = replace(tally, executed=True)
+        ctx.emit(NodeSlashed(s.epoch, ObjectId(target), Frost(slashed)), [target])
+    votes[ObjectId(target)] = tally
+    ctx.store(obj, replace(s, slashing_votes=votes))
+    return {"weight": tally.weight, "slashed": slashed}
 
 
 @entry("governance::vote_for_upgrade")
 def vote_for_upgrade(ctx: TxContext, cap: str, package_digest: str) -> dict[str, Any]:
-    """Vote for a new package digest with this node's shard weight."""
+    """Vote for a new package digest with this node's shard weight.
+
+    The tally starts afresh in a later epoch or for another version (an older chain's tally
+    has no version and counts for the next one)."""
     digest = _package_digest(package_digest)
-    voter, weight, s = _voter(ctx, cap)
-    tally = _tally(s, "upgrade_votes", digest, voter, weight, version=_next_version(s))
-    if len(tally["voters"]) == 1:
-        ctx.emit("ContractUpgradeProposed", {"epoch": s["epoch"], "package_digest": digest})
-    if is_quorum(tally["weight"], s["n_shards"]) and not tally.get("quorum"):
-        tally["quorum"] = True
-        ctx.emit("ContractUpgradeQuorumReached", {"epoch": s["epoch"], "package_digest": digest})
-    return {"weight": tally["weight"], "quorum": bool(tally.get("quorum"))}
+    voter, weight, obj, s = _voter(ctx, cap)
+    version = s.version + 1
+    votes = dict(s.upgrade_votes or {})
+    tally = votes.get(digest)
+    if (
+        tally is None
+        or tally.epoch != s.epoch
+        or (tally.version is not None and tally.version != version)
+    ):
+        tally = UpgradeTally(s.epoch, (), 0, version)
+    tally = _add_vote(tally, voter, weight)
+    if len(tally.voters) == 1:
+        ctx.emit(ContractUpgradeProposed(s.epoch, digest))
+    if is_quorum(tally.weight, s.n_shards) and not tally.quorum:
+        tally = replace(tally, quorum=True)
+        ctx.emit(ContractUpgradeQuorumReached(s.epoch, digest))
+    votes[digest] = tally
+    ctx.store(obj, replace(s, upgrade_votes=votes))
+    return {"weight": tally.weight, "quorum": tally.quorum}
 
 
 @entry("governance::commit_upgrade")
@@ -101,20 +124,19 @@ def commit_upgrade(ctx: TxContext, package_digest: str) -> dict[str, Any]:
     """Adopt an upgrade whose vote reached a quorum in the current epoch (upstream
     `authorize_upgrade` and `commit_upgrade`)."""
     digest = _package_digest(package_digest)
-    s = staking.staking_state(ctx).fields
-    tally = s.get("upgrade_votes", {}).pop(digest, None)
+    obj, s = staking.staking_state(ctx)
+    votes = dict(s.upgrade_votes or {})
+    tally = votes.pop(digest, None)
     if tally is None:
         raise Abort("ENoProposalForDigest", f"nobody voted for {digest}")
-    if tally["epoch"] != s["epoch"]:
-        raise Abort("EWrongEpoch", f"the votes for {digest} are from epoch {tally['epoch']}")
-    if not is_quorum(tally["weight"], s["n_shards"]):
+    if tally.epoch != s.epoch:
+        raise Abort("EWrongEpoch", f"the votes for {digest} are from epoch {tally.epoch}")
+    if not is_quorum(tally.weight, s.n_shards):
         raise Abort("ENotEnoughVotes", "the upgrade has no quorum in the current epoch")
-    if tally.get("version", _next_version(s)) != _next_version(s):
-        raise Abort("EWrongVersion", f"the votes were for version {tally['version']}")
-    s["package_version"] = _next_version(s)
-    s["package_digest"] = digest
-    ctx.emit(
-        "ContractUpgraded",
-        {"epoch": s["epoch"], "package_digest": digest, "version": s["package_version"]},
-    )
-    return {"version": s["package_version"]}
+    version = s.version + 1
+    if tally.version is not None and tally.version != version:
+        raise Abort("EWrongVersion", f"the votes were for version {tally.version}")
+    s = replace(s, upgrade_votes=votes, package_version=version, package_digest=digest)
+    ctx.emit(ContractUpgraded(s.epoch, digest, version))
+    ctx.store(obj, s)
+    return {"version": version}

@@ -11,92 +11,105 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from pywalrus.chain.context import TxContext
 from pywalrus.chain.contracts import coin, entry
 from pywalrus.chain.objects import SHARED, Object
-from pywalrus.core.config import BYTES_PER_UNIT_SIZE, EncodingConfig
+from pywalrus.chain.schema import BLOB as BLOB
+from pywalrus.chain.schema import (
+    FUTURE_ACCOUNTING,
+    AccountingEntry,
+    Blob,
+    BlobCertified,
+    BlobDeleted,
+    BlobRegistered,
+    FutureAccounting,
+    InvalidBlobID,
+    SharedBlob,
+    Storage,
+    System,
+    SystemCommittee,
+)
+from pywalrus.chain.schema import SHARED_BLOB as SHARED_BLOB
+from pywalrus.chain.schema import STORAGE as STORAGE
+from pywalrus.chain.schema import SYSTEM as SYSTEM
+from pywalrus.core import pricing
+from pywalrus.core.config import EncodingConfig
 from pywalrus.core.errors import Abort, InvalidBlobIdError, WalrusError
 from pywalrus.core.metadata import derive_blob_id
-from pywalrus.core.types import BlobId, EncodingType
+from pywalrus.core.types import BlobId, EncodingType, Epoch, Frost, ObjectId
 
-SYSTEM = "walrus::System"
-ACCOUNTING = "walrus::FutureAccounting"
+ACCOUNTING = FUTURE_ACCOUNTING
 """Upstream keeps the ring inside the system object; a separate singleton means a storage
 purchase rewrites only the ring, not the committee and parameters."""
-STORAGE = "walrus::Storage"
-BLOB = "walrus::Blob"
-SHARED_BLOB = "walrus::SharedBlob"
 MAX_MAX_EPOCHS_AHEAD = 1000
 
 
-def storage_units(size: int) -> int:
-    """Storage units (1 MiB each, rounded up) of `size` encoded bytes."""
-    return -(-size // BYTES_PER_UNIT_SIZE)
+def system_state(ctx: TxContext) -> tuple[Object, System]:
+    """The system object's working copy and content."""
+    return ctx.load_singleton(System)
 
 
-def system_state(ctx: TxContext) -> Object:
-    return ctx.singleton(SYSTEM)
-
-
-def system_view(ctx: TxContext) -> Object:
+def system_view(ctx: TxContext) -> System:
     """The system object for reading only (cheaper: no copy to compare and write back)."""
-    return ctx.singleton_view(SYSTEM)
+    return ctx.read_singleton(System)
 
 
-def current_epoch(system: Object) -> int:
-    return int(system.fields["epoch"])
-
-
-def encoded_size(system: Object, size: int) -> int:
+def encoded_size(system: System, size: int) -> int:
     try:
-        return EncodingConfig(system.fields["n_shards"]).encoded_length(size)
+        return EncodingConfig(system.n_shards).encoded_length(size)
     except WalrusError as exc:
         raise Abort("EInvalidBlobSize", str(exc)) from None
 
 
-def accounting_ring(ctx: TxContext) -> list[dict[str, Any]]:
-    """The future accounting ring, writable: `[{epoch, used_capacity, rewards}]`."""
-    ring: list[dict[str, Any]] = ctx.singleton(ACCOUNTING).fields["ring"]
-    return ring
+def add_rewards(ctx: TxContext, amount: int) -> None:
+    """Add `amount` to the current epoch's rewards in the accounting ring."""
+    obj, accounting = ctx.load_singleton(FutureAccounting)
+    first, *rest = accounting.ring
+    ctx.store(obj, FutureAccounting((with_rewards(first, amount), *rest)))
 
 
-def _accounting_slots(ctx: TxContext, system: Object, start: int, end: int) -> list[dict[str, Any]]:
-    epoch = current_epoch(system)
-    if not epoch <= start < end:
-        raise Abort("EInvalidEpochRange", f"epochs [{start}, {end}) do not start from now")
-    if end - epoch > system.fields["max_epochs_ahead"]:
-        raise Abort(
-            "EInvalidEpochsAhead",
-            f"end epoch {end} is more than {system.fields['max_epochs_ahead']} epochs ahead",
-        )
-    return accounting_ring(ctx)[start - epoch : end - epoch]
+def with_rewards(entry_: AccountingEntry, amount: int) -> AccountingEntry:
+    """The ring entry with `amount` more rewards."""
+    return replace(entry_, rewards=Frost(entry_.rewards + amount))
 
 
 def _pay_for_storage(
-    ctx: TxContext, system: Object, size: int, start: int, end: int, payment: str
-) -> int:
+    ctx: TxContext, system: System, size: int, start: int, end: int, payment: str
+) -> Frost:
     """Charge storage for [start, end) into the accounting ring; check capacity."""
-    units = storage_units(size)
-    price: int = system.fields["storage_price_per_unit_size"] * units
-    slots = _accounting_slots(ctx, system, start, end)
+    epoch = system.epoch
+    if not epoch <= start < end:
+        raise Abort("EInvalidEpochRange", f"epochs [{start}, {end}) do not start from now")
+    if end - epoch > system.max_epochs_ahead:
+        raise Abort(
+            "EInvalidEpochsAhead",
+            f"end epoch {end} is more than {system.max_epochs_ahead} epochs ahead",
+        )
+    obj, accounting = ctx.load_singleton(FutureAccounting)
+    ring = list(accounting.ring)
+    slots = range(len(ring))[start - epoch : end - epoch]
+    price = pricing.storage_cost(size, system.storage_price_per_unit_size, 1)
     coin.withdraw(ctx, payment, price * len(slots))
-    for slot in slots:
-        if slot["used_capacity"] + size > system.fields["total_capacity_size"]:
+    for index in slots:
+        slot = ring[index]
+        if slot.used_capacity + size > system.total_capacity_size:
             raise Abort(
                 "EStorageExceeded",
-                f"not enough capacity in epoch {slot['epoch']} for {size} more bytes",
+                f"not enough capacity in epoch {slot.epoch} for {size} more bytes",
             )
-        slot["used_capacity"] += size
-        slot["rewards"] += price
-    return price * len(slots)
+        ring[index] = AccountingEntry(
+            slot.epoch, slot.used_capacity + size, Frost(slot.rewards + price)
+        )
+    ctx.store(obj, FutureAccounting(tuple(ring)))
+    return Frost(price * len(slots))
 
 
 def _new_storage(ctx: TxContext, start: int, end: int, size: int) -> Object:
-    return ctx.create(
-        STORAGE, ctx.sender, {"start_epoch": start, "end_epoch": end, "storage_size": size}
-    )
+    return ctx.create(Storage(Epoch(start), Epoch(end), size), ctx.sender)
 
 
 @entry("system::reserve_space")
@@ -105,14 +118,14 @@ def reserve_space(
 ) -> dict[str, Any]:
     """Buy `storage_amount` encoded bytes for the current and the next epochs_ahead−1 epochs."""
     system = system_view(ctx)
-    if not 0 < epochs_ahead <= system.fields["max_epochs_ahead"]:
+    if not 0 < epochs_ahead <= system.max_epochs_ahead:
         raise Abort(
             "EInvalidEpochsAhead",
-            f"epochs ahead must be between 1 and {system.fields['max_epochs_ahead']}",
+            f"epochs ahead must be between 1 and {system.max_epochs_ahead}",
         )
     if storage_amount <= 0:
         raise Abort("EInvalidStorageSize", "storage amount must be positive")
-    start = current_epoch(system)
+    start = system.epoch
     cost = _pay_for_storage(ctx, system, storage_amount, start, start + epochs_ahead, payment)
     storage = _new_storage(ctx, start, start + epochs_ahead, storage_amount)
     return {"storage": storage.id, "cost": cost}
@@ -124,7 +137,7 @@ def reserve_space_for_epochs(
 ) -> dict[str, Any]:
     """Buy storage for [start, end); a start in the past is clamped to now."""
     system = system_view(ctx)
-    start = max(start_epoch, current_epoch(system))
+    start = max(start_epoch, system.epoch)
     if storage_amount <= 0:
         raise Abort("EInvalidStorageSize", "storage amount must be positive")
     cost = _pay_for_storage(ctx, system, storage_amount, start, end_epoch, payment)
@@ -134,12 +147,11 @@ def reserve_space_for_epochs(
 @entry("storage::split_by_epoch")
 def split_by_epoch(ctx: TxContext, storage: str, split_epoch: int) -> dict[str, Any]:
     """Split [start, end) into [start, split) (kept) and [split, end) (new)."""
-    obj = ctx.get_mut(storage, STORAGE)
-    f = obj.fields
-    if not f["start_epoch"] < split_epoch < f["end_epoch"]:
+    obj, resource = ctx.load(Storage, storage)
+    if not resource.start_epoch < split_epoch < resource.end_epoch:
         raise Abort("EInvalidSplitEpoch", "split epoch must lie strictly inside the period")
-    new = _new_storage(ctx, split_epoch, f["end_epoch"], f["storage_size"])
-    f["end_epoch"] = split_epoch
+    new = _new_storage(ctx, split_epoch, resource.end_epoch, resource.storage_size)
+    ctx.store(obj, replace(resource, end_epoch=Epoch(split_epoch)))
     return {"storage": new.id}
 
 
@@ -147,35 +159,35 @@ def split_by_epoch(ctx: TxContext, storage: str, split_epoch: int) -> dict[str, 
 def split_by_size(ctx: TxContext, storage: str, split_size: int) -> dict[str, Any]:
     """Split off a resource of `storage_size − split_size` bytes; keep `split_size` (either
     part may be empty, as upstream)."""
-    obj = ctx.get_mut(storage, STORAGE)
-    f = obj.fields
-    if split_size > f["storage_size"]:
+    obj, resource = ctx.load(Storage, storage)
+    if split_size > resource.storage_size:
         raise Abort(
             "EIncompatibleAmount",
-            f"split size {split_size} exceeds the resource's {f['storage_size']} bytes",
+            f"split size {split_size} exceeds the resource's {resource.storage_size} bytes",
         )
-    new = _new_storage(ctx, f["start_epoch"], f["end_epoch"], f["storage_size"] - split_size)
-    f["storage_size"] = split_size
+    rest = resource.storage_size - split_size
+    new = _new_storage(ctx, resource.start_epoch, resource.end_epoch, rest)
+    ctx.store(obj, replace(resource, storage_size=split_size))
     return {"storage": new.id}
 
 
 @entry("storage::fuse")
 def fuse(ctx: TxContext, storage: str, other: str) -> dict[str, Any]:
     """Fuse two resources: same period (sizes add) or same size and adjacent periods."""
-    first, second = ctx.get_mut(storage, STORAGE), ctx.get_mut(other, STORAGE)
+    (first, a), (second, b) = ctx.load(Storage, storage), ctx.load(Storage, other)
     if first.id == second.id:
         raise Abort("EBadArgument", "cannot fuse a storage resource with itself")
-    a, b = first.fields, second.fields
-    if (a["start_epoch"], a["end_epoch"]) == (b["start_epoch"], b["end_epoch"]):
-        a["storage_size"] += b["storage_size"]
-    elif a["storage_size"] == b["storage_size"] and a["end_epoch"] == b["start_epoch"]:
-        a["end_epoch"] = b["end_epoch"]
-    elif a["storage_size"] == b["storage_size"] and b["end_epoch"] == a["start_epoch"]:
-        a["start_epoch"] = b["start_epoch"]
+    if (a.start_epoch, a.end_epoch) == (b.start_epoch, b.end_epoch):
+        fused = replace(a, storage_size=a.storage_size + b.storage_size)
+    elif a.storage_size == b.storage_size and a.end_epoch == b.start_epoch:
+        fused = replace(a, end_epoch=b.end_epoch)
+    elif a.storage_size == b.storage_size and b.end_epoch == a.start_epoch:
+        fused = replace(a, start_epoch=b.start_epoch)
     else:
         raise Abort(
             "EIncompatibleStorage", "storage resources are neither same-period nor adjacent"
         )
+    ctx.store(first, fused)
     ctx.delete(second)
     return {"storage": first.id}
 
@@ -207,8 +219,8 @@ def register_blob(
 ) -> dict[str, Any]:
     """Register a blob against a storage resource; charges the write fee."""
     system = system_view(ctx)
-    epoch = current_epoch(system)
-    resource = ctx.get_mut(storage, STORAGE)
+    epoch = system.epoch
+    resource_obj, resource = ctx.load(Storage, storage)
     if encoding_type != EncodingType.RS2:
         raise Abort("EInvalidEncodingType", f"unsupported encoding type {encoding_type}")
     try:
@@ -220,58 +232,46 @@ def register_blob(
     claimed = _parse_blob_id(blob_id)
     if derive_blob_id(EncodingType.RS2, size, root) != claimed:
         raise Abort("EInvalidBlobId", "blob ID does not match root hash, size and encoding")
-    f = resource.fields
-    if not f["start_epoch"] <= epoch < f["end_epoch"]:
+    if not resource.start_epoch <= epoch < resource.end_epoch:
         raise Abort("EResourceBounds", "storage resource is not valid in the current epoch")
     needed = encoded_size(system, size)
-    if f["storage_size"] < needed:
+    if resource.storage_size < needed:
         raise Abort(
-            "EResourceSize", f"storage holds {f['storage_size']} bytes, the blob needs {needed}"
+            "EResourceSize", f"storage holds {resource.storage_size} bytes, the blob needs {needed}"
         )
-    write_fee = system.fields["write_price_per_unit_size"] * storage_units(needed)
+    write_fee = pricing.write_cost(needed, system.write_price_per_unit_size)
     coin.withdraw(ctx, write_payment, write_fee)
-    accounting_ring(ctx)[0]["rewards"] += write_fee
-    ctx.delete(resource)
-    blob = ctx.create(
-        BLOB,
-        ctx.sender,
-        {
-            "registered_epoch": epoch,
-            "blob_id": str(claimed),
-            "size": size,
-            "encoding_type": encoding_type,
-            "certified_epoch": None,
-            "storage": {"id": resource.id, **f},
-            "deletable": deletable,
-            "attributes": {},
-        },
+    add_rewards(ctx, write_fee)
+    ctx.delete(resource_obj)
+    value = Blob(
+        epoch,
+        claimed,
+        size,
+        EncodingType.RS2,
+        None,
+        ObjectId(resource_obj.id),
+        resource,
+        deletable,
+        {},
     )
-    ctx.emit(
-        "BlobRegistered",
-        {
-            "epoch": epoch,
-            "blob_id": str(claimed),
-            "size": size,
-            "encoding_type": encoding_type,
-            "end_epoch": f["end_epoch"],
-            "deletable": deletable,
-            "object_id": blob.id,
-        },
-        [blob.id],
+    blob = ctx.create(value, ctx.sender)
+    event = BlobRegistered(
+        epoch, claimed, size, EncodingType.RS2, resource.end_epoch, deletable, ObjectId(blob.id)
     )
+    ctx.emit(event, [blob.id])
     return {"blob": blob.id, "write_fee": write_fee}
 
 
-def _certified_event(blob: Object, is_extension: bool) -> dict[str, Any]:
-    f = blob.fields
-    return {
-        "epoch": f["certified_epoch"],
-        "blob_id": f["blob_id"],
-        "end_epoch": f["storage"]["end_epoch"],
-        "deletable": f["deletable"],
-        "object_id": blob.id,
-        "is_extension": is_extension,
-    }
+def _certified_event(object_id: str, blob: Blob, is_extension: bool) -> BlobCertified:
+    assert blob.certified_epoch is not None
+    return BlobCertified(
+        blob.certified_epoch,
+        blob.blob_id,
+        blob.end_epoch,
+        blob.deletable,
+        ObjectId(object_id),
+        is_extension,
+    )
 
 
 @entry("system::certify_blob")
@@ -282,27 +282,27 @@ def certify_blob(
     from pywalrus.chain.contracts.certify import verify_confirmation
 
     system = system_view(ctx)
-    epoch = current_epoch(system)
-    obj = ctx.get_mut(blob, BLOB)
-    f = obj.fields
+    epoch = system.epoch
+    obj, value = ctx.load(Blob, blob)
     confirmation = verify_confirmation(
         system,
         _decode_b64("signature", signature),
         _decode_b64("signers bitmap", signers_bitmap),
         _decode_b64("message", message),
     )
-    if confirmation.blob_id != f["blob_id"]:
+    if confirmation.blob_id != value.blob_id:
         raise Abort("EInvalidBlobId", "the certificate is for a different blob")
-    if confirmation.object_id != (obj.id if f["deletable"] else None):
+    if confirmation.object_id != (obj.id if value.deletable else None):
         raise Abort(
             "EInvalidBlobPersistenceType", "certificate persistence does not match the blob"
         )
-    if f["certified_epoch"] is not None:
+    if value.certified_epoch is not None:
         raise Abort("EBlobAlreadyCertified", "blob is already certified")
-    if f["storage"]["end_epoch"] <= epoch:
+    if value.end_epoch <= epoch:
         raise Abort("EResourceBounds", "blob has expired")
-    f["certified_epoch"] = epoch
-    ctx.emit("BlobCertified", _certified_event(obj, False), [obj.id])
+    certified = replace(value, certified_epoch=epoch)
+    ctx.store(obj, certified)
+    ctx.emit(_certified_event(obj.id, certified, False), [obj.id])
     return {"blob": obj.id}
 
 
@@ -310,32 +310,18 @@ def certify_blob(
 def delete_blob(ctx: TxContext, blob: str) -> dict[str, Any]:
     """Delete a deletable, unexpired blob; its storage resource returns to the owner."""
     system = system_view(ctx)
-    epoch = current_epoch(system)
-    obj = ctx.get_mut(blob, BLOB)
-    f = obj.fields
-    if not f["deletable"]:
+    epoch = system.epoch
+    obj, value = ctx.load(Blob, blob)
+    if not value.deletable:
         raise Abort("EBlobNotDeletable", "a permanent blob cannot be deleted")
-    storage_fields = dict(f["storage"])
-    if storage_fields["end_epoch"] <= epoch:
+    if value.end_epoch <= epoch:
         raise Abort("EResourceBounds", "blob has expired")
     ctx.delete(obj)
-    storage = _new_storage(
-        ctx,
-        storage_fields["start_epoch"],
-        storage_fields["end_epoch"],
-        storage_fields["storage_size"],
+    storage = ctx.create(value.storage, ctx.sender)
+    event = BlobDeleted(
+        epoch, value.blob_id, value.end_epoch, ObjectId(obj.id), value.certified_epoch is not None
     )
-    ctx.emit(
-        "BlobDeleted",
-        {
-            "epoch": epoch,
-            "blob_id": f["blob_id"],
-            "end_epoch": storage_fields["end_epoch"],
-            "object_id": obj.id,
-            "was_certified": f["certified_epoch"] is not None,
-        },
-        [obj.id],
-    )
+    ctx.emit(event, [obj.id])
     return {"storage": storage.id}
 
 
@@ -345,27 +331,34 @@ def burn_blob(ctx: TxContext, blob: str) -> None:
     ctx.delete(ctx.get_mut(blob, BLOB))
 
 
-def _extend(ctx: TxContext, system: Object, obj: Object, epochs: int, payment: str) -> int:
-    epoch = current_epoch(system)
-    f = obj.fields
-    if f["certified_epoch"] is None:
+def _extend(
+    ctx: TxContext, system: System, object_id: str, blob: Blob, epochs: int, payment: str
+) -> tuple[Blob, Frost]:
+    """The blob extended by `epochs` (paid from the coin `payment`), and the cost."""
+    if blob.certified_epoch is None:
         raise Abort("ENotCertified", "only a certified blob can be extended")
-    end = f["storage"]["end_epoch"]
-    if end <= epoch:
+    end = blob.end_epoch
+    if end <= system.epoch:
         raise Abort("EResourceBounds", "blob has expired")
     if epochs <= 0:
         raise Abort("EInvalidEpochsAhead", "extend by at least one epoch")
-    cost = _pay_for_storage(ctx, system, f["storage"]["storage_size"], end, end + epochs, payment)
-    f["storage"]["end_epoch"] = end + epochs
-    ctx.emit("BlobCertified", _certified_event(obj, True), [obj.id])
-    return cost
+    cost = _pay_for_storage(ctx, system, blob.storage.storage_size, end, end + epochs, payment)
+    extended = _with_end(blob, end + epochs)
+    ctx.emit(_certified_event(object_id, extended, True), [object_id])
+    return extended, cost
+
+
+def _with_end(blob: Blob, end_epoch: int) -> Blob:
+    return replace(blob, storage=replace(blob.storage, end_epoch=Epoch(end_epoch)))
 
 
 @entry("system::extend_blob")
 def extend_blob(ctx: TxContext, blob: str, extended_epochs: int, payment: str) -> dict[str, Any]:
     """Pay to keep a certified blob for `extended_epochs` more epochs."""
     system = system_view(ctx)
-    cost = _extend(ctx, system, ctx.get_mut(blob, BLOB), extended_epochs, payment)
+    obj, value = ctx.load(Blob, blob)
+    extended, cost = _extend(ctx, system, obj.id, value, extended_epochs, payment)
+    ctx.store(obj, extended)
     return {"blob": blob, "cost": cost}
 
 
@@ -373,43 +366,51 @@ def extend_blob(ctx: TxContext, blob: str, extended_epochs: int, payment: str) -
 def extend_blob_with_resource(ctx: TxContext, blob: str, storage: str) -> dict[str, Any]:
     """Extend with a storage resource of the same size that starts when the blob ends."""
     system = system_view(ctx)
-    obj = ctx.get_mut(blob, BLOB)
-    resource = ctx.get_mut(storage, STORAGE)
-    f, r = obj.fields, resource.fields
-    if f["certified_epoch"] is None:
+    obj, value = ctx.load(Blob, blob)
+    resource_obj, resource = ctx.load(Storage, storage)
+    if value.certified_epoch is None:
         raise Abort("ENotCertified", "only a certified blob can be extended")
-    if f["storage"]["end_epoch"] <= current_epoch(system):
+    if value.end_epoch <= system.epoch:
         raise Abort("EResourceBounds", "blob has expired")
     if (
-        r["storage_size"] != f["storage"]["storage_size"]
-        or r["start_epoch"] != f["storage"]["end_epoch"]
+        resource.storage_size != value.storage.storage_size
+        or resource.start_epoch != value.end_epoch
     ):
         raise Abort(
             "EIncompatibleStorage", "resource must have the blob's size and start at its end"
         )
-    f["storage"]["end_epoch"] = r["end_epoch"]
-    ctx.delete(resource)
-    ctx.emit("BlobCertified", _certified_event(obj, True), [obj.id])
+    extended = _with_end(value, resource.end_epoch)
+    ctx.store(obj, extended)
+    ctx.delete(resource_obj)
+    ctx.emit(_certified_event(obj.id, extended, True), [obj.id])
     return {"blob": obj.id}
+
+
+def _change_attributes(
+    ctx: TxContext, blob: str, change: Callable[[Mapping[str, str]], dict[str, str]]
+) -> None:
+    obj, value = ctx.load(Blob, blob)
+    ctx.store(obj, replace(value, attributes=change(value.attributes)))
 
 
 @entry("blob::set_attribute")
 def set_attribute(ctx: TxContext, blob: str, key: str, value: str) -> None:
     """Insert or update one attribute (`walrus::metadata` pair) of a blob."""
-    attributes = ctx.get_mut(blob, BLOB).fields["attributes"]
-    attributes[key] = value
+    _change_attributes(ctx, blob, lambda attributes: {**attributes, key: value})
 
 
 @entry("blob::remove_attribute")
 def remove_attribute(ctx: TxContext, blob: str, key: str) -> None:
     """Remove one attribute if present."""
-    ctx.get_mut(blob, BLOB).fields["attributes"].pop(key, None)
+    _change_attributes(
+        ctx, blob, lambda attributes: {k: v for k, v in attributes.items() if k != key}
+    )
 
 
 @entry("blob::remove_attributes")
 def remove_attributes(ctx: TxContext, blob: str) -> None:
     """Remove all attributes of a blob."""
-    ctx.get_mut(blob, BLOB).fields["attributes"] = {}
+    _change_attributes(ctx, blob, lambda attributes: {})
 
 
 @entry("shared_blob::new")
@@ -417,41 +418,34 @@ def share_blob(
     ctx: TxContext, blob: str, payment: str | None = None, amount: int = 0
 ) -> dict[str, Any]:
     """Wrap a blob into a shared object anyone can fund and extend (and nobody can delete)."""
-    obj = ctx.get_mut(blob, BLOB)
-    funds = coin.withdraw(ctx, payment, amount) if payment is not None else 0
-    wrapped = {"object_id": obj.id, **obj.fields}
+    obj, value = ctx.load(Blob, blob)
+    funds = coin.withdraw(ctx, payment, amount) if payment is not None else Frost(0)
     ctx.delete(obj)
-    shared = ctx.create(SHARED_BLOB, SHARED, {"blob": wrapped, "funds": funds})
+    shared = ctx.create(SharedBlob(ObjectId(obj.id), value, funds), SHARED)
     return {"shared_blob": shared.id}
 
 
 @entry("shared_blob::fund")
 def fund_shared_blob(ctx: TxContext, shared_blob: str, payment: str, amount: int) -> None:
     """Add WAL to a shared blob's funds."""
-    shared = ctx.get_mut(shared_blob, SHARED_BLOB)
-    shared.fields["funds"] += coin.withdraw(ctx, payment, amount)
+    obj, shared = ctx.load(SharedBlob, shared_blob)
+    added = coin.withdraw(ctx, payment, amount)
+    ctx.store(obj, replace(shared, funds=Frost(shared.funds + added)))
 
 
 @entry("shared_blob::extend")
 def extend_shared_blob(ctx: TxContext, shared_blob: str, extended_epochs: int) -> dict[str, Any]:
     """Extend a shared blob, paying from its funds."""
     system = system_view(ctx)
-    shared = ctx.get_mut(shared_blob, SHARED_BLOB)
-    inner = shared.fields["blob"]
-    cost = (
-        system.fields["storage_price_per_unit_size"]
-        * storage_units(inner["storage"]["storage_size"])
-        * extended_epochs
-    )
-    if shared.fields["funds"] < cost:
-        raise Abort(
-            "EInsufficientFunds", f"shared blob holds {shared.fields['funds']}, needs {cost}"
-        )
+    obj, shared = ctx.load(SharedBlob, shared_blob)
+    size = shared.blob.storage.storage_size
+    cost = pricing.storage_cost(size, system.storage_price_per_unit_size, extended_epochs)
+    if shared.funds < cost:
+        raise Abort("EInsufficientFunds", f"shared blob holds {shared.funds}, needs {cost}")
     # Pay through a transient coin so that the accounting path is the one of extend_blob.
     payer = coin.new_coin(ctx, ctx.sender, cost)
-    shared.fields["funds"] -= cost
-    view = Object(inner["object_id"], BLOB, SHARED, 0, inner)
-    _extend(ctx, system, view, extended_epochs, payer.id)
+    extended, _ = _extend(ctx, system, shared.object_id, shared.blob, extended_epochs, payer.id)
+    ctx.store(obj, replace(shared, blob=extended, funds=Frost(shared.funds - cost)))
     ctx.delete(payer)
     return {"cost": cost}
 
@@ -470,8 +464,8 @@ def invalidate_blob_id(
         _decode_b64("signers bitmap", signers_bitmap),
         _decode_b64("message", message),
     )
-    ctx.emit("InvalidBlobID", {"epoch": current_epoch(system), "blob_id": blob_id})
-    return {"blob_id": blob_id}
+    ctx.emit(InvalidBlobID(system.epoch, blob_id))
+    return {"blob_id": str(blob_id)}
 
 
 @entry("system::migrate_accounting")
@@ -479,15 +473,16 @@ def migrate_accounting(ctx: TxContext) -> None:
     """Move the accounting ring of a chain created before `walrus::FutureAccounting` existed
     out of the system object into its own singleton (run by the chain at start-up)."""
     ctx.require_chain()
-    system = system_state(ctx)
-    ring = system.fields.pop("future_accounting", None)
+    obj, system = system_state(ctx)
+    ring = system.future_accounting
     if ring is None:
         raise Abort("EAlreadyMigrated", "the accounting ring already has its own object")
-    ctx.create(ACCOUNTING, SHARED, {"ring": ring}, singleton=True)
+    ctx.store(obj, replace(system, future_accounting=None))
+    ctx.create(FutureAccounting(ring), SHARED, singleton=True)
 
 
 def needs_accounting_migration(system: Object, accounting_id: str | None) -> bool:
-    return accounting_id is None and "future_accounting" in system.fields
+    return accounting_id is None and System.from_object(system).future_accounting is not None
 
 
 def create_system(
@@ -506,21 +501,17 @@ def create_system(
         EncodingConfig(n_shards)
     except WalrusError as exc:
         raise Abort("EInvalidShards", str(exc)) from None
-    system = ctx.create(
-        SYSTEM,
-        SHARED,
-        {
-            "epoch": 0,
-            "n_shards": n_shards,
-            "max_epochs_ahead": max_epochs_ahead,
-            "total_capacity_size": 0,
-            "storage_price_per_unit_size": storage_price,
-            "write_price_per_unit_size": write_price,
-            "committee": {"epoch": 0, "n_shards": n_shards, "members": []},
-            "previous_committee": None,
-        },
-        singleton=True,
+    system = System(
+        epoch=Epoch(0),
+        n_shards=n_shards,
+        max_epochs_ahead=max_epochs_ahead,
+        total_capacity_size=0,
+        storage_price_per_unit_size=Frost(storage_price),
+        write_price_per_unit_size=Frost(write_price),
+        committee=SystemCommittee(Epoch(0), n_shards, ()),
+        previous_committee=None,
     )
-    ring = [{"epoch": e, "used_capacity": 0, "rewards": 0} for e in range(max_epochs_ahead)]
-    ctx.create(ACCOUNTING, SHARED, {"ring": ring}, singleton=True)
-    return system
+    created = ctx.create(system, SHARED, singleton=True)
+    ring = tuple(AccountingEntry(Epoch(e), 0, Frost(0)) for e in range(max_epochs_ahead))
+    ctx.create(FutureAccounting(ring), SHARED, singleton=True)
+    return created
