@@ -38,3 +38,11 @@ def check_indexes(store: NodeStore) -> None:
         assert epochs == [blob_info.garbage_epoch(infos.get(blob_id))]
     assert with_data <= set(entries)
     assert {b for b, info in infos.items() if info["invalid"] is None} <= set(entries)
+
+
+def strip_indexes(store: NodeStore) -> None:
+    """Make the store look as one written before the indexes existed."""
+    with store.env.begin(write=True) as txn:
+        for db in (store._by_shard, store._by_end_epoch, store._sync_queue):
+            txn.drop(db, delete=False)
+        txn.delete(b"indexes", db=store._meta)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import random
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -26,7 +27,7 @@ from pywalrus.core.types import BlobId, Epoch, ShardIndex, SliverPairIndex, Sliv
 from pywalrus.node import blob_info
 from pywalrus.node.storage import NodeStore
 from pywalrus.testbed.hostile import inconsistent_encoding
-from store_checks import check_indexes, tables
+from store_checks import check_indexes, strip_indexes, tables
 from testbed_harness import Network, all_slivers_stored, node_metric, running_testbed, wait_for
 
 OCTET = {"Content-Type": "application/octet-stream"}
@@ -164,6 +165,10 @@ async def on_disk(committee: Committee, member: Member, blob_id: BlobId) -> bool
     return found[0] == (200, "stored")
 
 
+def store_path(net: Network, member: Member) -> Path:
+    return net.dir / "nodes" / member.name / "data" / "db"
+
+
 async def reclaimed(member: Member, kind: str, what: str = "blobs") -> float:
     url = member.url.rstrip("/") + "/"
     return await node_metric(url, f"walrus_node_gc_reclaimed_{what}_total", kind=kind)
@@ -251,22 +256,30 @@ async def test_dead_blobs_leave_every_disk_within_an_epoch_and_are_never_served(
             await client.read(expiring)
         await collected(committee, others, expiring, "expired", 1)
 
-        # The held node, restarted without the fault, finds all three when it starts.
+        # The held node, restarted without the fault and with its store as an earlier version
+        # left it (no indexes), rebuilds them and finds all three when it starts.
         net.stop(held.name)
         net.set_faults(held.name, [])
+        held_store = NodeStore(store_path(net, held))
+        try:
+            strip_indexes(held_store)
+        finally:
+            held_store.close()
         net.start(held.name)
         for blob_id, kind in zip(dead, ("expired", "deleted", "invalid"), strict=True):
             await collected(committee, [held], blob_id, kind, 1)
         assert await client.read(kept) == data["kept"]
 
     # On every node's disk: nothing of the dead blobs, but the info of the invalid one (its
-    # status); the kept blob whole; the indexes agreeing with the data.
+    # status); the kept blob whole; the indexes agreeing with the data, and nothing left in
+    # the sync queue (the held node's rebuilt one held every certified blob until start-up).
     for member in committee.members:
         net.stop(member.name)
-        node_store = NodeStore(net.dir / "nodes" / member.name / "data" / "db")
+        node_store = NodeStore(store_path(net, member))
         try:
             check_indexes(node_store)
             contents = tables(node_store)
+            assert contents["sync_queue"] == {}
             for blob_id in dead:
                 for table, entries in contents.items():
                     mentions = [k for k in entries if blob_id.value in k]
