@@ -75,9 +75,10 @@ async def store_lying(client: WalrusClient, committee: Committee, data: bytes) -
     return encoded
 
 
-async def invalidate(client: WalrusClient, committee: Committee, encoded: EncodedBlob) -> None:
+async def invalidate(client: WalrusClient, committee: Committee, encoded: EncodedBlob) -> bytes:
     """Prove the blob inconsistent from the nodes' own recovery symbols, have every node sign
-    its invalidity (`inconsistencyProof`), and post the certificate on chain."""
+    its invalidity (`inconsistencyProof`), and post the certificate on chain; returns the
+    proof."""
     blob_id, config = encoded.blob_id, committee.encoding
     symbols = []
     signed = []
@@ -95,10 +96,9 @@ async def invalidate(client: WalrusClient, committee: Committee, encoded: Encode
         proof = caught.value.proof.to_bcs()
         expected = InvalidBlobIdMsg(Epoch(committee.epoch), blob_id)
         for member in committee.members:
-            url = f"{member.url}/v1/blobs/{blob_id}/inconsistencyProof/primary"
-            async with session.post(url, data=proof, headers=OCTET) as response:
-                assert response.status == 200
-                message = SignedMessage.from_json((await response.json())["success"]["data"])
+            status, answer = await post_proof(member, blob_id, proof)
+            assert status == 200, answer
+            message = SignedMessage.from_json(answer)
             assert message.verify_contents(member.public_key, expected) == expected
             signed.append((member.index, message))
     certificate = aggregate_certificate(len(committee.members), signed)
@@ -110,6 +110,21 @@ async def invalidate(client: WalrusClient, committee: Committee, encoded: Encode
         "message": base64.b64encode(certificate.serialized_message).decode(),
     }
     await client.chain.execute(client.account, [Call("system::invalidate_blob_id", arguments)])
+    return proof
+
+
+async def post_proof(member: Member, blob_id: BlobId, proof: bytes) -> tuple[int, Any]:
+    """(status, the signed message's JSON or the error reason) of posting an inconsistency
+    proof to a node."""
+    url = f"{member.url}/v1/blobs/{blob_id}/inconsistencyProof/primary"
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(url, data=proof, headers=OCTET) as response,
+    ):
+        body = await response.json()
+        if response.status == 200:
+            return 200, body["success"]["data"]
+        return response.status, body["error"]["details"][0]["reason"]
 
 
 async def get(session: aiohttp.ClientSession, url: str) -> tuple[int, Any]:
@@ -233,9 +248,11 @@ async def test_dead_blobs_leave_every_disk_within_an_epoch_and_are_never_served(
         # node still has them on disk; the others remove them at once.
         (blob_object,) = await client.blobs().objects_for(deleted)
         await client.blobs().delete(blob_object.id)
-        await invalidate(client, committee, lying)
+        proof = await invalidate(client, committee, lying)
         await wait_status(committee, deleted, lambda status: status == "nonexistent")
         await wait_status(committee, invalid, lambda status: "invalid" in status)
+        for member in committee.members:  # nothing more to sign, as upstream
+            assert await post_proof(member, invalid, proof) == (400, "METADATA_NOT_FOUND")
         for blob_id in (deleted, invalid):
             await refused_everywhere(committee, blob_id)
             assert await on_disk(committee, held, blob_id)

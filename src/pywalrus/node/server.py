@@ -197,8 +197,8 @@ class NodeServer:
                 if info is not None and info["invalid"] is not None
                 else "is not registered (unknown, expired or deleted)"
             )
-            what = "metadata" if reason == METADATA_NOT_FOUND else "slivers"
-            raise not_found(reason, f"blob {blob_id} {why}: its {what} are not served")
+            what = "metadata" if reason == METADATA_NOT_FOUND else "sliver"
+            raise not_found(reason, f"no {what} of blob {blob_id} is served: the blob {why}")
 
     async def get_metadata(self, request: web.Request) -> web.StreamResponse:
         blob_id = _blob_id(request)
@@ -663,9 +663,11 @@ class NodeServer:
         blob_id = _blob_id(request)
         axis = _axis(request)
         node = self.node
-        metadata = node.stored_metadata(blob_id)
+        # As upstream: the metadata of a blob no longer registered (invalid already, expired,
+        # deleted) counts as missing.
+        metadata = node.stored_metadata(blob_id) if node.is_registered(blob_id) else None
         if metadata is None:
-            raise bad_request("METADATA_NOT_FOUND", f"no metadata stored for blob {blob_id}")
+            raise bad_request(METADATA_NOT_FOUND, f"no metadata stored for blob {blob_id}")
         try:
             proof = InconsistencyProof.from_bcs(await self._body(request, self.body_limit), axis)
             await node.cpu(proof.verify, metadata)
