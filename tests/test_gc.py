@@ -204,19 +204,27 @@ async def wait_status(committee: Committee, blob_id: BlobId, expected: Any) -> N
 
 
 async def collected(
-    committee: Committee, members: list[Member], blob_id: BlobId, kind: str, blobs: float
+    committee: Committee, members: list[Member], encoded: EncodedBlob, kind: str
 ) -> None:
-    """Until each of `members` has collected the blob (the `kind` count is `blobs`): its data
-    is off the node's disk, the count of slivers reclaimed is both of each of its shards."""
+    """Until each of `members` has collected the blob (the only one of its `kind`): its data
+    is off the node's disk, and the node counts both slivers of each of its shards and their
+    bytes as stored (with their 4-byte checksums), and the metadata's, as reclaimed."""
+    config = committee.encoding
 
     async def done() -> bool:
-        return all([await reclaimed(m, kind) == blobs for m in members])
+        return all([await reclaimed(m, kind) == 1 for m in members])
 
     await wait_for(done, what=f"the nodes to collect the {kind} blob")
     for member in members:
-        assert not await on_disk(committee, member, blob_id)
-        assert await reclaimed(member, kind, "slivers") >= 2 * len(member.shards)
-        assert await reclaimed(member, kind, "bytes") > 0
+        assert not await on_disk(committee, member, encoded.blob_id)
+        slivers = [
+            encoded.sliver(axis, config.sliver_index(axis, SliverPairIndex(pair))).to_bcs()
+            for pair in pairs_of(committee, member, encoded.blob_id)
+            for axis in SliverType
+        ]
+        size = sum(4 + len(s) for s in slivers) + len(encoded.metadata.to_bcs())
+        assert await reclaimed(member, kind, "slivers") == len(slivers)
+        assert await reclaimed(member, kind, "bytes") == size
 
 
 # The test -----------------------------------------------------------------------------------
@@ -242,7 +250,11 @@ async def test_dead_blobs_leave_every_disk_within_an_epoch_and_are_never_served(
         invalid = lying.blob_id
         dead = [expiring, deleted, invalid]
         await all_slivers_stored(committee, [kept, *dead])
-        assert encode_blob(data["kept"], committee.encoding).blob_id == kept
+        encoded = {
+            expiring: encode_blob(data["expiring"], committee.encoding),
+            deleted: encode_blob(data["deleted"], committee.encoding),
+            invalid: lying,
+        }
 
         # Deleted and invalidated: from the event on, no node serves them, though the held
         # node still has them on disk; the others remove them at once.
@@ -258,8 +270,8 @@ async def test_dead_blobs_leave_every_disk_within_an_epoch_and_are_never_served(
             assert await on_disk(committee, held, blob_id)
             with pytest.raises(BlobNotFound):
                 await client.read(blob_id)
-        await collected(committee, others, deleted, "deleted", 1)
-        await collected(committee, others, invalid, "invalid", 1)
+        await collected(committee, others, encoded[deleted], "deleted")
+        await collected(committee, others, lying, "invalid")
         assert await on_disk(committee, held, deleted) and await on_disk(committee, held, invalid)
         assert await reclaimed(held, "deleted") == 0 and await reclaimed(held, "invalid") == 0
 
@@ -271,7 +283,7 @@ async def test_dead_blobs_leave_every_disk_within_an_epoch_and_are_never_served(
         assert await on_disk(committee, held, expiring)
         with pytest.raises(BlobNotFound):
             await client.read(expiring)
-        await collected(committee, others, expiring, "expired", 1)
+        await collected(committee, others, encoded[expiring], "expired")
 
         # The held node, restarted without the fault and with its store as an earlier version
         # left it (no indexes), rebuilds them and finds all three when it starts.
@@ -284,7 +296,7 @@ async def test_dead_blobs_leave_every_disk_within_an_epoch_and_are_never_served(
             held_store.close()
         net.start(held.name)
         for blob_id, kind in zip(dead, ("expired", "deleted", "invalid"), strict=True):
-            await collected(committee, [held], blob_id, kind, 1)
+            await collected(committee, [held], encoded[blob_id], kind)
         assert await client.read(kept) == data["kept"]
 
     # On every node's disk: nothing of the dead blobs, but the info of the invalid one (its
