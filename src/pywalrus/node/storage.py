@@ -302,7 +302,8 @@ class NodeStore:
         a drop cut short by a crash is done again)."""
         slivers = size = 0
         prefix = _shard_key(shard)
-        with self.env.begin(write=True) as txn:
+        # Buffers: the sizes of the slivers are read, their bytes never copied.
+        with self.env.begin(write=True, buffers=True) as txn:
             cursor = txn.cursor(db=self._by_shard)
             found = cursor.set_range(prefix)
             while found and cursor.key()[:2] == prefix:
@@ -333,7 +334,7 @@ class NodeStore:
         reclaimed: list[Reclaimed] = []
         slivers = 0
         limit = _BY_END_EPOCH_KEY.pack(epoch + 1, bytes(32))
-        with self.env.begin(write=True) as txn:
+        with self.env.begin(write=True, buffers=True) as txn:
             cursor = txn.cursor(db=self._by_end_epoch)
             cursor.first()
             # Deleting moves the cursor to the next entry (an empty key past the end).
