@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import random
 
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pywalrus.core.config import EncodingConfig
 from pywalrus.core.decoding import ConsistencyCheck, decode_blob
-from pywalrus.core.encoding import EncodedBlob, encode_blob, metadata_from_hashes
+from pywalrus.core.encoding import EncodedBlob, encode_blob
 from pywalrus.core.errors import (
     BcsError,
     InconsistentBlobError,
@@ -27,7 +26,6 @@ from pywalrus.core.slivers import (
     Sliver,
     decode_sliver_batch,
     encode_sliver_batch,
-    sliver_roots,
     verify_slivers,
 )
 from pywalrus.core.symbols import (
@@ -36,6 +34,7 @@ from pywalrus.core.symbols import (
     recovery_symbols_from_sliver,
 )
 from pywalrus.core.types import SliverIndex, SliverPairIndex, SliverType
+from pywalrus.testbed.hostile import inconsistent_encoding
 
 SHARD_COUNTS = [4, 7, 10, 13, 31, 100]
 MiB = 1024 * 1024
@@ -219,23 +218,7 @@ def test_recovery_skips_forged_symbols() -> None:
 
 def _inconsistent_blob(n: int, size: int, seed: int, bad_row: int) -> EncodedBlob:
     """An encoder that lies: it alters one primary sliver and hashes each sliver on its own."""
-    config = EncodingConfig(n)
-    honest = encode_blob(_blob(seed, size), config)
-    primary = honest.primary.copy()
-    primary[bad_row, 0, 0] ^= 0xFF
-    secondary = honest.secondary
-    primary_hashes = sliver_roots(primary, n)
-    secondary_hashes = sliver_roots(np.ascontiguousarray(secondary.transpose(1, 0, 2)), n)
-    metadata = metadata_from_hashes(primary_hashes, secondary_hashes, size)
-    rows, cols = config.n_primary_source_symbols, config.n_secondary_source_symbols
-    return EncodedBlob(
-        config,
-        metadata,
-        metadata.blob_id(),
-        primary,
-        honest.secondary_recovery,
-        secondary_systematic=honest.primary[:rows, :cols],
-    )
+    return inconsistent_encoding(_blob(seed, size), EncodingConfig(n), bad_row)
 
 
 @settings(max_examples=10, deadline=None)

@@ -59,6 +59,24 @@ def live_objects(info: BlobInfo | None, epoch: int) -> dict[str, dict[str, Any]]
     return {k: v for k, v in info["objects"].items() if v["end_epoch"] > epoch}
 
 
+def garbage_epoch(info: BlobInfo | None) -> int:
+    """The first epoch at which the blob's data is garbage: the last end epoch of its
+    registrations (end epochs are exclusive), or 0 if it is invalid or has none left (all
+    deleted, or no info at all). `is_registered(info, e)` holds exactly for `e` below it."""
+    if info is None or info["invalid"] is not None or not info["objects"]:
+        return 0
+    return max(int(o["end_epoch"]) for o in info["objects"].values())
+
+
+def garbage_kind(info: BlobInfo | None) -> str:
+    """Why a blob that is no longer registered is garbage (for the GC's metrics)."""
+    if info is None:
+        return "unregistered"
+    if info["invalid"] is not None:
+        return "invalid"
+    return "expired" if info["objects"] else "deleted"
+
+
 def is_registered(info: BlobInfo | None, epoch: int) -> bool:
     """Registered, unexpired and not invalid: uploads are accepted."""
     return info is not None and info["invalid"] is None and bool(live_objects(info, epoch))

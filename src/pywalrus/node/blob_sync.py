@@ -6,6 +6,9 @@ stopped early), it fetches the metadata from other nodes as the SDK's reader doe
 from recovery symbols of the other axis: n − 2f symbols for a secondary sliver, n − f for a
 primary one. Every symbol's proof is checked before use; a
 sliver that decodes to something the metadata disowns is left out (the blob is inconsistent).
+
+Blobs certified while the node lacked slivers of them wait in the store's sync queue until
+blob sync finds them complete here, so that a restarted node resumes exactly those.
 """
 
 from __future__ import annotations
@@ -55,7 +58,15 @@ class BlobSync:
     async def _run(self, blob_id: BlobId) -> None:
         """Sync a blob, and again after a failure (peers down, too few good symbols) with a
         growing pause, until the node holds it or it is no longer registered: a node left
-        without its slivers would also starve others that later recover from it."""
+        without its slivers would also starve others that later recover from it. A blob held
+        in every owned shard leaves the sync queue (one with a shard still syncing stays, for
+        shard sync to hand back once that shard is ready)."""
+        await self._until_held(blob_id)
+        node = self.node
+        if node.holds_all_slivers(blob_id):
+            await node.write(node.store.unqueue_sync, [blob_id])
+
+    async def _until_held(self, blob_id: BlobId) -> None:
         delay = LIVE_UPLOAD_GRACE_S
         metrics = self.node.metrics
         while True:
@@ -104,6 +115,8 @@ class BlobSync:
                     except WalrusError as exc:
                         failures.append(exc)
                         continue
+                    if size is None:
+                        return stored  # no longer registered: nothing more to store
                     node.metrics.recovery_slivers.labels("blob sync", "recovered").inc()
                     node.metrics.recovery_bytes.labels("blob sync", "recovered").inc(size)
                     stored += 1
@@ -130,7 +143,7 @@ class BlobSync:
             committee.peers(node.node_id),
         )
         if not node.store.has_metadata(blob_id):
-            await node.write(node.store.put_metadata, blob_id, metadata.to_bcs())
+            await node.store_blob_data(blob_id, metadata.to_bcs(), [])
         return node.remember_metadata(blob_id, metadata)
 
     async def recover_into(
@@ -141,14 +154,16 @@ class BlobSync:
         metadata: BlobMetadata,
         shard: int,
         axis: SliverType,
-    ) -> int:
-        """Rebuild one sliver of one of this node's shards and store it; returns its size."""
+    ) -> int | None:
+        """Rebuild one sliver of one of this node's shards and store it; returns its size, or
+        None if the blob stopped being registered meanwhile (nothing is stored)."""
         node = self.node
         pair = node.config.pair_for_shard(ShardIndex(shard), blob_id)
         index = node.config.sliver_index(axis, pair)
         sliver = await self.recover(session, peers, blob_id, metadata, axis, index)
         data = sliver.to_bcs()
-        await node.write(node.store.put_sliver, blob_id, shard, axis, data)
+        if not await node.store_blob_data(blob_id, None, [(shard, axis, data)]):
+            return None
         return len(data)
 
     async def recover(

@@ -52,7 +52,8 @@ class NodeConfig:
     """Test-only misbehaviour: `corrupt_slivers` (also in `sync_shard` answers),
     `corrupt_metadata`, `bad_signatures`, `crash_after_sync_page` (exit right after storing
     the first page of a shard transfer), `no_batch_route` (serve only upstream's one-sliver
-    upload route)."""
+    upload route), `no_gc` (never collect garbage: data of dead blobs stays on disk, still
+    not served)."""
 
     @classmethod
     def load(cls, path: Path) -> NodeConfig:

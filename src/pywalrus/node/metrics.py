@@ -4,7 +4,9 @@ Besides requests and stored data, the node counts what recovery costs, so that i
 measured rather than inferred from network interfaces: for blob sync (slivers a node missed of
 a certified blob) and shard sync (shards gained at an epoch change), the slivers and bytes
 stored, the failed attempts and the seconds spent; and the health of its own machinery: task
-restarts, slivers found corrupt on disk, bytes scrubbed, requests refused by the limits.
+restarts, slivers found corrupt on disk, bytes scrubbed, requests refused by the limits; what
+the garbage collector removed (blobs, slivers and bytes, by why they were garbage) and the
+entries of the store's tables.
 """
 
 from __future__ import annotations
@@ -80,6 +82,37 @@ class NodeMetrics:
         )
         self.scrubbed_bytes = Counter(
             "walrus_node_scrubbed_bytes", "Bytes of stored slivers checked by the scrub", registry=r
+        )
+        self.gc_blobs = Counter(
+            "walrus_node_gc_reclaimed_blobs",
+            "Blobs whose data the garbage collector removed (kind: expired, deleted, invalid,"
+            " unregistered)",
+            ["kind"],
+            registry=r,
+        )
+        self.gc_slivers = Counter(
+            "walrus_node_gc_reclaimed_slivers",
+            "Slivers removed by the garbage collector",
+            ["kind"],
+            registry=r,
+        )
+        self.gc_bytes = Counter(
+            "walrus_node_gc_reclaimed_bytes",
+            "Bytes of slivers and metadata removed by the garbage collector",
+            ["kind"],
+            registry=r,
+        )
+        self.gc_runs = Counter(
+            "walrus_node_gc_runs", "Completed garbage collection runs", registry=r
+        )
+        self.gc_epoch = Gauge(
+            "walrus_node_gc_epoch", "Epoch of the last completed garbage collection", registry=r
+        )
+        self.store_entries = Gauge(
+            "walrus_node_store_entries",
+            "Entries in each table of the node's store",
+            ["table"],
+            registry=r,
         )
         self.refused = Counter(
             "walrus_node_refused",

@@ -9,7 +9,10 @@ update, keeps serving shards it lost until their new owner has them, and reports
 the chain once every shard it owns is complete.
 
 Its long-running work runs under a `Supervisor` (`tasks`): the event follower and the epoch
-sync report wait out chain outages with backoff, and are restarted if they die anyway.
+sync report wait out chain outages with backoff, and are restarted if they die anyway. Data of
+blobs that stop being registered (expired, deleted, invalid) is never served from the event
+on, and removed by the garbage collector (`gc`), which the node asks to run at each epoch
+start, after deletions and invalidations, and at start-up.
 """
 
 from __future__ import annotations
@@ -46,6 +49,8 @@ CHAIN_ERRORS = (ChainUnavailable, ChainError)
 """What an unreachable, restarting or refusing chain raises: waited out, never fatal."""
 FOLLOWER = "event follower"
 SYNC_REPORT = "epoch sync report"
+SHARD_DROP_BATCH = 1000
+"""Slivers deleted per write transaction when a shard is dropped."""
 
 
 class StorageNode:
@@ -120,6 +125,8 @@ class StorageNode:
         """Called for each certified blob event (blob sync hooks in here)."""
         self.on_shards_gained: Callable[[], None] | None = None
         """Called when some owned shard needs syncing (shard sync hooks in here)."""
+        self.on_garbage: Callable[[], None] | None = None
+        """Called when blobs may have become garbage (the garbage collector hooks in here)."""
 
     # Helpers -------------------------------------------------------------------------------
 
@@ -130,6 +137,27 @@ class StorageNode:
     async def write(self, func: Any, *args: Any) -> Any:
         """Run an LMDB write on the single writer thread."""
         return await asyncio.get_running_loop().run_in_executor(self._writer, func, *args)
+
+    async def store_blob_data(
+        self,
+        blob_id: BlobId,
+        metadata: bytes | None,
+        slivers: list[tuple[int, SliverType, bytes]],
+    ) -> bool:
+        """Store a blob's metadata and slivers if it is still registered; False if not.
+
+        The check and the queueing of the write happen with no await between them: a write
+        queued while the blob was registered runs before the garbage collection that follows
+        the event ending its registration (the writer thread runs writes in order)."""
+        if not self.is_registered(blob_id):
+            return False
+        await self.write(self.store.put_blob_data, blob_id, metadata, slivers)
+        return True
+
+    def forget(self, blob_id: BlobId) -> None:
+        """Drop what is cached of a blob whose info or data was removed."""
+        self._info_cache.pop(blob_id, None)
+        self._metadata_cache.pop(blob_id, None)
 
     def read_sliver(
         self, blob_id: BlobId, shard: int, axis: SliverType, found_by: str = "read"
@@ -254,14 +282,13 @@ class StorageNode:
             and state.epoch == self.epoch
         )
 
-    def certified_blobs(self, before_epoch: int | None = None) -> list[BlobId]:
-        """Certified, unexpired blobs in blob-ID order; with `before_epoch`, only those first
-        certified before that epoch (what a shard's previous owner must hand over)."""
+    def certified_infos(self) -> list[tuple[BlobId, blob_info.BlobInfo]]:
+        """Certified, unexpired blobs with their info, in blob-ID order: read from the
+        unexpired entries of the store's `by_end_epoch` index, not from every blob's record."""
         return [
-            blob_id
-            for blob_id, info in self.store.blob_infos()
+            (blob_id, info)
+            for blob_id, info in self.store.live_blobs(self.epoch)
             if blob_info.is_certified(info, self.epoch)
-            and (before_epoch is None or blob_info.certified_before(info, self.epoch, before_epoch))
         ]
 
     async def set_shard_state(self, shard: int, state: ShardState) -> None:
@@ -296,10 +323,19 @@ class StorageNode:
             self.on_shards_gained()
 
     async def drop_shard(self, shard: int) -> None:
-        """Delete a shard this node no longer owns, slivers and record."""
-        removed = await self.write(self.store.delete_shard, shard)
-        self.shard_states.pop(shard, None)
-        log.info("node %s: removed shard %d (%d slivers)", self.name, shard, removed)
+        """Delete a shard this node no longer owns, slivers and record: in bounded steps
+        (other writes run between them), each visiting only the shard's own slivers."""
+        self.shard_states.pop(shard, None)  # served no more from here on
+        slivers = size = 0
+        while True:
+            page = await self.write(self.store.delete_shard, shard, SHARD_DROP_BATCH)
+            slivers += page.slivers
+            size += page.bytes
+            if page.done:
+                break
+        log.info(
+            "node %s: removed shard %d (%d slivers, %d bytes)", self.name, shard, slivers, size
+        )
 
     async def wait_event_epoch(self, epoch: int) -> None:
         """Until the event follower has applied the `EpochChangeStart` of `epoch`."""
@@ -434,11 +470,28 @@ class StorageNode:
         await self.refresh_committee()
         await self.update_shard_states()
         self.request_sync_report()
-        if self.on_certified is not None:
-            # Catch up on certified blobs missed while the node (or its follower) was down.
-            for blob_id, info in self.store.blob_infos():
-                if blob_info.is_certified(info, self.epoch):
-                    self.on_certified(blob_id)
+        await self.resume_blob_syncs()
+        if self.on_garbage is not None:
+            self.on_garbage()  # what became garbage before a crash or while the node was down
+
+    async def resume_blob_syncs(self) -> None:
+        """Hand blob sync every queued blob still certified and incomplete here (certified
+        while this node lacked slivers of it, or a sliver was dropped as corrupt); take the
+        others off the queue. Visits the queue only, not every blob."""
+        if self.on_certified is None:
+            return
+        queued = self.store.sync_queue()
+        settled = [
+            b
+            for b in queued
+            if not blob_info.is_certified(self.info(b), self.epoch) or self.holds_all_slivers(b)
+        ]
+        if settled:
+            await self.write(self.store.unqueue_sync, settled)
+        done = set(settled)
+        for blob_id in queued:
+            if blob_id not in done:
+                self.on_certified(blob_id)
 
     def health_problem(self) -> str | None:
         """Why this node is not healthy (its event follower is down or behind), or None."""
@@ -481,8 +534,15 @@ class StorageNode:
         for blob_id in registered:
             if self.pending.get(blob_id) is not None:
                 self._flushing.setdefault(blob_id, asyncio.Event())
+        # Blobs certified while this node lacks slivers of them are queued for blob sync in the
+        # same transaction, so that a crash before the sync does not lose them.
+        to_sync = [
+            b
+            for b in dict.fromkeys(certified)
+            if blob_info.is_certified(updated[b], self.epoch) and not self.holds_all_slivers(b)
+        ]
         try:
-            await self.write(self.store.apply_events, updated, last)
+            await self.write(self.store.apply_events, updated, last, to_sync)
             for blob_id, info in updated.items():
                 self._cache_info(blob_id, info)
             self.highest_event = last
@@ -504,7 +564,6 @@ class StorageNode:
                 self.follower.failed,
             )
             await self.update_shard_states()
-            await self.collect_garbage()
             self.request_sync_report()
         if event_epoch != self.event_epoch:
             await self.write(self.store.put_scalar, "event_epoch", str(event_epoch))
@@ -512,11 +571,8 @@ class StorageNode:
             self._event_epoch_changed.set()
         for epoch, shards in received:
             await self._release_received(epoch, shards)
-        for blob_id in deleted:
-            info = updated.get(blob_id)
-            if not blob_info.is_registered(info, self.epoch):
-                self._metadata_cache.pop(blob_id, None)
-                await self.write(self.store.delete_blob_data, blob_id)
+        if (epoch_changed or deleted) and self.on_garbage is not None:
+            self.on_garbage()
         if self.on_certified is not None:
             for blob_id in certified:
                 self.on_certified(blob_id)
@@ -532,17 +588,6 @@ class StorageNode:
                 and state.epoch <= epoch
             ):
                 await self.drop_shard(shard)
-
-    async def collect_garbage(self) -> None:
-        """Delete the data of blobs with no unexpired registration left."""
-        stale = [
-            blob_id
-            for blob_id, info in self.store.blob_infos()
-            if not blob_info.is_registered(info, self.epoch)
-        ]
-        for blob_id in stale:
-            self._metadata_cache.pop(blob_id, None)
-            await self.write(self.store.delete_blob_data, blob_id)
 
     async def wait_registered(self, blob_id: BlobId, timeout_ms: int) -> bool:
         if self.is_registered(blob_id):

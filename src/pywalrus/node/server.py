@@ -57,6 +57,8 @@ MAX_BATCH_BODY = 16 * 1024 * 1024
 MIN_UPLOAD_CHARGE = 64 * 1024
 """Bytes a request with a body counts against the upload budget at least (bounding floods of
 small ones too)."""
+METADATA_NOT_FOUND = "METADATA_NOT_FOUND"
+SLIVER_NOT_FOUND = "SLIVER_NOT_FOUND"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -189,20 +191,27 @@ class NodeServer:
 
     # Metadata --------------------------------------------------------------------------------
 
-    def _served(self, blob_id: BlobId) -> None:
-        """Refuse to serve data of blobs that are invalid, expired or deleted."""
+    def _served(self, blob_id: BlobId, reason: str) -> None:
+        """Refuse to serve data of blobs that are not registered (unknown, expired, deleted or
+        invalid), from the event on, whether or not the garbage collector removed it yet: 404
+        with the route's `reason` (`METADATA_NOT_FOUND`, `SLIVER_NOT_FOUND`), as upstream,
+        whose 451 `FORBIDDEN_BLOB` is for blobs on its operator's blocklist."""
         info = self.node.info(blob_id)
-        if info is not None and info["invalid"] is not None:
-            raise NodeApiError(451, "FORBIDDEN_BLOB", f"blob {blob_id} is marked invalid")
         if not blob_info.is_registered(info, self.node.epoch):
-            raise not_found("BLOB_NOT_FOUND", f"blob {blob_id} is not stored (unknown or expired)")
+            why = (
+                "is marked invalid"
+                if info is not None and info["invalid"] is not None
+                else "is not registered (unknown, expired or deleted)"
+            )
+            what = "metadata" if reason == METADATA_NOT_FOUND else "sliver"
+            raise not_found(reason, f"no {what} of blob {blob_id} is served: the blob {why}")
 
     async def get_metadata(self, request: web.Request) -> web.StreamResponse:
         blob_id = _blob_id(request)
-        self._served(blob_id)
+        self._served(blob_id, METADATA_NOT_FOUND)
         data = self.node.store.metadata(blob_id)
         if data is None:
-            raise not_found("METADATA_NOT_FOUND", f"no metadata stored for blob {blob_id}")
+            raise not_found(METADATA_NOT_FOUND, f"no metadata stored for blob {blob_id}")
         if "corrupt_metadata" in self.node.faults:
             data = _flip_last(data)
         return bcs(blob_id.value + data)
@@ -222,7 +231,7 @@ class NodeServer:
             raise bad_request("INVALID_METADATA", str(exc)) from None
         info = node.info(blob_id)
         if info is not None and info["invalid"] is not None:
-            raise NodeApiError(451, "FORBIDDEN_BLOB", f"blob {blob_id} is marked invalid")
+            raise bad_request("INVALID_BLOB", f"blob {blob_id} is marked invalid")
         if not node.is_registered(blob_id):
             if not pending:
                 raise bad_request("NOT_REGISTERED", f"blob {blob_id} is not registered")
@@ -231,7 +240,8 @@ class NodeServer:
             return success("metadata buffered pending registration", 202)
         if node.store.has_metadata(blob_id):
             return success("metadata already stored", 200)
-        await node.write(node.store.put_metadata, blob_id, body)
+        if not await node.store_blob_data(blob_id, body, []):
+            raise bad_request("NOT_REGISTERED", f"blob {blob_id} is not registered")
         node.remember_metadata(blob_id, metadata)
         self.node.metrics.stored.labels("metadata").inc()
         return success("metadata successfully stored", 201)
@@ -328,7 +338,8 @@ class NodeServer:
         if not new:
             noun = "sliver" if len(uploads) == 1 else "slivers"
             return success(f"{noun} already stored", 200)
-        await node.write(node.store.put_slivers, blob_id, new)
+        if not await node.store_blob_data(blob_id, None, new):
+            raise bad_request("NOT_REGISTERED", f"blob {blob_id} is no longer registered")
         for _, axis, _ in new:
             self.node.metrics.stored.labels(axis.label).inc()
         if len(uploads) == 1:
@@ -403,7 +414,7 @@ class NodeServer:
         blob_id = _blob_id(request)
         axis = _axis(request)
         _, shard = self._shard(request, blob_id, reading=True)
-        self._served(blob_id)
+        self._served(blob_id, SLIVER_NOT_FOUND)
         try:
             data = self._stored_sliver(blob_id, shard, axis)
         except CorruptSliverError:
@@ -415,7 +426,7 @@ class NodeServer:
             ) from None
         if data is None:
             raise not_found(
-                "SLIVER_NOT_FOUND", f"{axis.label} sliver of blob {blob_id} is not stored"
+                SLIVER_NOT_FOUND, f"{axis.label} sliver of blob {blob_id} is not stored"
             )
         return bcs(data)
 
@@ -455,7 +466,7 @@ class NodeServer:
         for pair in pairs:
             if not 0 <= pair < node.n_shards:
                 raise bad_request("INDEX_OUT_OF_RANGE", f"sliver pair index {pair} out of range")
-        self._served(blob_id)
+        self._served(blob_id, SLIVER_NOT_FOUND)
         found = []
         for pair in pairs:
             shard = node.shard_for_pair(pair, blob_id)
@@ -466,7 +477,7 @@ class NodeServer:
                 if data is not None:
                     found.append((pair, data))
         if not found:
-            raise not_found("SLIVER_NOT_FOUND", f"none of those slivers of {blob_id} is stored")
+            raise not_found(SLIVER_NOT_FOUND, f"none of those slivers of {blob_id} is stored")
         writer = BcsWriter().uleb128(len(found))
         for pair, data in found:
             writer.u16(pair).u8(axis).fixed_bytes(data)
@@ -558,7 +569,7 @@ class NodeServer:
         intersections (`id=P-S`, repeated) with the proof from `proofAxis` where both are held."""
         _only_query(request, {"targetSliver", "targetType", "proofAxis", "id"})
         blob_id = _blob_id(request)
-        self._served(blob_id)
+        self._served(blob_id, SLIVER_NOT_FOUND)
         config = self.node.config
         if "id" in request.query:
             wanted: list[tuple[SliverType, int, int]] = []  # (source axis, source, target)
@@ -622,7 +633,7 @@ class NodeServer:
         """Symbols without proofs for several target slivers, as a BCS map by target index."""
         _only_query(request, {"targetSlivers", "targetType"})
         blob_id = _blob_id(request)
-        self._served(blob_id)
+        self._served(blob_id, SLIVER_NOT_FOUND)
         targets = sorted(
             {self._index(t, "target sliver") for t in request.query.getall("targetSlivers", [])}
         )
@@ -658,9 +669,11 @@ class NodeServer:
         blob_id = _blob_id(request)
         axis = _axis(request)
         node = self.node
-        metadata = node.stored_metadata(blob_id)
+        # As upstream: the metadata of a blob no longer registered (invalid already, expired,
+        # deleted) counts as missing.
+        metadata = node.stored_metadata(blob_id) if node.is_registered(blob_id) else None
         if metadata is None:
-            raise bad_request("METADATA_NOT_FOUND", f"no metadata stored for blob {blob_id}")
+            raise bad_request(METADATA_NOT_FOUND, f"no metadata stored for blob {blob_id}")
         try:
             proof = InconsistencyProof.from_bcs(await self._body(request, self.body_limit), axis)
             await node.cpu(proof.verify, metadata)
@@ -710,6 +723,8 @@ class NodeServer:
         metrics = self.node.metrics
         metrics.epoch.set(self.node.epoch)
         metrics.event_cursor.set(self.node.highest_event)
+        for table, entries in self.node.store.counts().items():
+            metrics.store_entries.labels(table).set(entries)
         if self.shard_sync_stats is not None:
             for kind, count in self.shard_sync_stats().items():
                 metrics.shard_sync_slivers.labels(kind).set(count)

@@ -12,6 +12,7 @@ from pywalrus.chain.wallet import Wallet
 from pywalrus.core.crypto.bls import BlsPrivateKey
 from pywalrus.node.blob_sync import BlobSync
 from pywalrus.node.config import NodeConfig
+from pywalrus.node.gc import GarbageCollector
 from pywalrus.node.limits import ConnectionLimiter
 from pywalrus.node.node import CHAIN_ERRORS, StorageNode
 from pywalrus.node.scrub import Scrub
@@ -49,6 +50,7 @@ async def serve(config: NodeConfig) -> None:
     shard_sync = ShardSync(node, blob_sync)
     node.on_certified = blob_sync.schedule
     node.on_shards_gained = shard_sync.schedule
+    node.on_garbage = GarbageCollector(node).schedule
     await retrying(f"node {config.name}: start (waiting for the chain)", node.start, CHAIN_ERRORS)
     Scrub(node, config.scrub_bytes_per_s, config.scrub_interval_ms / 1000).start()
     runner = web.AppRunner(

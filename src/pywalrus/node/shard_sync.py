@@ -17,7 +17,9 @@ For every owned shard that is `inTransfer` or `inRecovery` (`shard_state`):
 5. mark the shard `ready`; once all owned shards are ready the node reports `epoch_sync_done`.
 
 Failures (a peer down, metadata not to be had yet) retry the whole pass with backoff; work
-already stored is not redone.
+already stored is not redone. A pass reads the certified blobs once, from the store's index of
+unexpired blobs, for all its shards; blobs certified during the pass that this node still lacks
+wait in the sync queue, which blob sync takes up at the end of the pass.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from pywalrus.core.slivers import Sliver
 from pywalrus.core.types import BlobId, Epoch, ShardIndex, SliverType
 from pywalrus.network.committee import CommitteeView, NodeMember, load_committee, url_of
 from pywalrus.network.node_client import NodeClient
+from pywalrus.node import blob_info
 from pywalrus.node.blob_sync import BlobSync
 from pywalrus.node.node import StorageNode
 from pywalrus.node.shard_state import IN_RECOVERY, IN_TRANSFER, READY, SYNCING, ShardState
@@ -78,6 +81,9 @@ class ShardSync:
         """Slivers rebuilt from recovery symbols."""
         self.rejected = 0
         """Slivers from previous owners that failed the checks."""
+        self._certified: list[tuple[BlobId, blob_info.BlobInfo]] = []
+        """The certified, unexpired blobs (with their info) in blob-ID order, as the current
+        pass read them."""
 
     def schedule(self) -> None:
         """Start a pass (a supervised task), or have the running one go again when it ends."""
@@ -134,6 +140,7 @@ class ShardSync:
         pending = self._pending()
         if pending:
             await node.wait_event_epoch(max(st.epoch for st in pending.values()))
+            self._certified = node.certified_infos()
             committee = await load_committee(node.chain, with_previous=True)
             peers = committee.peers(node.node_id)
             timeout = aiohttp.ClientTimeout(total=120)
@@ -154,12 +161,9 @@ class ShardSync:
             for result in results:
                 if isinstance(result, BaseException):
                     raise result
-            # Blobs certified during the sync were left to it; any sliver still missing now
-            # belongs to a ready shard, which blob sync keeps complete.
-            settled = set(node.certified_blobs(before_epoch=node.epoch))
-            for blob_id in node.certified_blobs():
-                if blob_id not in settled:
-                    self.blob_sync.schedule(blob_id)
+            # Blobs certified during the sync that this node still lacks are in the sync queue;
+            # any sliver still missing now belongs to a ready shard, which blob sync completes.
+            await node.resume_blob_syncs()
         node.request_sync_report()
 
     async def _sync_metadata(
@@ -167,7 +171,7 @@ class ShardSync:
     ) -> None:
         """Store the metadata of every certified, unexpired blob (fetched where missing)."""
         node = self.node
-        missing = [b for b in node.certified_blobs() if not node.store.has_metadata(b)]
+        missing = [b for b, _ in self._certified if not node.store.has_metadata(b)]
         if missing:
             log.info("node %s: fetching metadata of %d blobs", node.name, len(missing))
         await _bounded(
@@ -225,8 +229,9 @@ class ShardSync:
         last = state.progress.get(axis.label)
         remaining = [
             b
-            for b in node.certified_blobs(before_epoch=state.epoch)
-            if last is None or b.value.hex() > last
+            for b, info in self._certified
+            if (last is None or b.value.hex() > last)
+            and blob_info.certified_before(info, node.epoch, state.epoch)
         ]
         while remaining:
             request = SyncShardRequest(
@@ -244,16 +249,18 @@ class ShardSync:
                 and (metadata := node.stored_metadata(blob_id)) is not None
             ]
             good = await node.cpu(_verified, candidates)
-            self.transferred += len(good)
             self.rejected += len(response) - len(good)
-            self._count("transferred", len(good), sum(len(data) for _, data in good))
             answered = [blob_id.value.hex() for blob_id, _ in response if blob_id in wanted]
             if not answered:
                 break  # nothing asked for: leave the rest to recovery
             highest = max(answered)  # only IDs asked for: a peer cannot skip past the rest
             state = state.with_progress(axis, highest)
             self._check_still_syncing(shard)
+            # Checked with no await before the write is queued (see `store_blob_data`).
+            good = [(blob_id, data) for blob_id, data in good if node.is_registered(blob_id)]
             await node.write(node.store.put_shard_page, shard, axis, good, state.to_json())
+            self.transferred += len(good)
+            self._count("transferred", len(good), sum(len(data) for _, data in good))
             node.shard_states[shard] = state
             if "crash_after_sync_page" in node.faults:
                 os._exit(1)  # test-only: a crash right after a page is stored
@@ -306,7 +313,7 @@ class ShardSync:
         towards the primary ones), each phase trying every sliver before failing."""
         node = self.node
         work = {
-            axis: [b for b in node.certified_blobs() if not node.store.has_sliver(b, shard, axis)]
+            axis: [b for b, _ in self._certified if not node.store.has_sliver(b, shard, axis)]
             for axis in (SliverType.SECONDARY, SliverType.PRIMARY)
         }
         total = sum(len(blobs) for blobs in work.values())
@@ -324,6 +331,8 @@ class ShardSync:
                 # An inconsistently encoded blob has no sliver to hold: do not wait for it.
                 log.warning("node %s: shard %d: blob %s: %s", node.name, shard, blob_id, exc)
                 return
+            if size is None:
+                return  # no longer registered
             self.recovered += 1
             self._count("recovered", 1, size)
 

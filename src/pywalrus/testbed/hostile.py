@@ -8,7 +8,9 @@ peers on 127.0.0.1) and returns what the node answered, for the caller to judge:
 - `oversized_body`: `Content-Length: 10^15` followed by 10 bytes;
 - `idle_connections`: connections that never send anything;
 - `slow_bodies`: 4 MiB bodies sent but for their last byte;
-- `pending_flood`: valid uploads (`?pending=true`) of blobs nobody registers.
+- `pending_flood`: valid uploads (`?pending=true`) of blobs nobody registers;
+
+and `inconsistent_encoding`, the slivers of a lying writer (for tests of invalid blobs).
 
 Only for networks you run yourself.
 """
@@ -22,10 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
+import numpy as np
 
 from pywalrus.core.config import EncodingConfig
-from pywalrus.core.encoding import encode_blob
-from pywalrus.core.slivers import encode_sliver_batch
+from pywalrus.core.encoding import EncodedBlob, encode_blob, metadata_from_hashes
+from pywalrus.core.slivers import encode_sliver_batch, sliver_roots
 from pywalrus.core.types import BlobId, ShardIndex
 from pywalrus.network import routes
 
@@ -163,3 +166,26 @@ async def pending_flood(
             async with session.put(url_slivers, params=PENDING, data=batch) as response:
                 statuses.append((response.status, len(batch)))
     return statuses, blob_ids
+
+
+def inconsistent_encoding(data: bytes, config: EncodingConfig, bad_row: int) -> EncodedBlob:
+    """A lying writer's encoding of `data`: primary sliver `bad_row` has one byte changed and
+    every sliver is hashed as it is, so each verifies against the metadata on its own (nodes
+    store and confirm them), but the blob is inconsistent: recovering that sliver from the
+    other axis' symbols gives the honest one, whose hash the metadata disowns."""
+    n = config.n_shards
+    honest = encode_blob(data, config)
+    primary = honest.primary.copy()
+    primary[bad_row, 0, 0] ^= 0xFF
+    primary_hashes = sliver_roots(primary, n)
+    secondary_hashes = sliver_roots(np.ascontiguousarray(honest.secondary.transpose(1, 0, 2)), n)
+    metadata = metadata_from_hashes(primary_hashes, secondary_hashes, len(data))
+    rows, cols = config.n_primary_source_symbols, config.n_secondary_source_symbols
+    return EncodedBlob(
+        config,
+        metadata,
+        metadata.blob_id(),
+        primary,
+        honest.secondary_recovery,
+        secondary_systematic=honest.primary[:rows, :cols],
+    )
