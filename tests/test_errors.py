@@ -19,6 +19,7 @@ PRIVATE = {
     "pywalrus.cli.output": {"CliError", "UsageProblem"},
     "pywalrus.node.api": {"NodeApiError"},
     "pywalrus.node.shard_sync": {"ShardSyncSuperseded", "SourceUnavailable"},
+    "pywalrus.services.http": {"ServiceError"},
 }
 """Control-flow exceptions allowed outside `core/errors.py` (named in its docstring)."""
 

@@ -32,6 +32,7 @@ keep working):
     │               └── WrongBlobError
     ├── NotEnoughSymbolsError (ValueError)
     ├── InvalidBlobIdError (ValueError)
+    ├── InvalidByteRangeError (ValueError) .. a byte range a blob cannot serve
     ├── InvalidAddressError (ValueError)
     ├── BlsError (ValueError)
     ├── InvalidCommitteeError (ValueError)
@@ -82,7 +83,8 @@ keep working):
 
 Not in the tree, on purpose: exceptions that carry control flow inside one component and
 never reach a caller of pywalrus: `pywalrus.node.api.NodeApiError` (an HTTP error answer on its way
-to the node's error middleware), `pywalrus.chain.server.RpcError` (a JSON-RPC error answer) and
+to the node's error middleware), `pywalrus.services.http.ServiceError` (the same in the HTTP
+services), `pywalrus.chain.server.RpcError` (a JSON-RPC error answer) and
 its `_Unrepresentable`, `SourceUnavailable` and `ShardSyncSuperseded` (raised and caught within
 `pywalrus.node.shard_sync`), and the CLI's exit signals (`pywalrus.cli.output.CliError`,
 `UsageProblem`, `pywalrus.cli.data_commands.Interrupted`: click exceptions that print one line
@@ -169,6 +171,10 @@ class NotEnoughSymbolsError(WalrusError, ValueError):
 
 class InvalidBlobIdError(WalrusError, ValueError):
     """A string or byte value that is not a valid blob ID."""
+
+
+class InvalidByteRangeError(WalrusError, ValueError):
+    """A byte range that is malformed or lies outside the blob (an HTTP 416 or 400)."""
 
 
 class InvalidAddressError(WalrusError, ValueError):
