@@ -3,14 +3,17 @@ checked against the slices of real encoded blobs."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from conftest import seeded_bytes
 from pywalrus.core.config import EncodingConfig
+from pywalrus.core.decoding import check_padding_rows
 from pywalrus.core.encoding import encode_blob
-from pywalrus.core.errors import InvalidByteRangeError
+from pywalrus.core.errors import InconsistentBlobError, InvalidByteRangeError
 from pywalrus.core.ranges import ByteRange, checked_range, data_rows, parse_range_header, row_span
 from pywalrus.core.types import SliverType
 
@@ -93,3 +96,26 @@ def test_rows_of_one_byte_and_row_boundaries() -> None:
     assert list(row_span(ByteRange(100, 200), 100).rows) == [1]
     assert list(row_span(ByteRange(7, 7), 100).rows) == []
     assert data_rows(0, 100) == 0 and data_rows(100, 100) == 1 and data_rows(101, 100) == 2
+
+
+def test_padding_rows_checked_against_zeros() -> None:
+    """A blob filling a few rows: its padding rows' hashes are those of zeros; metadata that
+    says otherwise for one is inconsistent."""
+    config = EncodingConfig(n_shards=10)
+    blob = seeded_bytes("padding", 40)
+    metadata = encode_blob(blob, config).metadata
+    first = data_rows(len(blob), config.sliver_size(SliverType.PRIMARY, len(blob)))
+    assert 0 < first < config.n_primary_source_symbols
+    blob_id = metadata.blob_id()
+    check_padding_rows(metadata, blob_id, first)
+    last = config.n_primary_source_symbols - 1
+    forged = replace(
+        metadata,
+        hashes=tuple(
+            replace(h, primary_hash=bytes(32)) if p == last else h
+            for p, h in enumerate(metadata.hashes)
+        ),
+    )
+    with pytest.raises(InconsistentBlobError, match=f"primary sliver {last} is padding"):
+        check_padding_rows(forged, blob_id, first)
+    check_padding_rows(forged, blob_id, last + 1)

@@ -139,3 +139,27 @@ def _systematic_blob(
         parts.append(part)
         remaining -= len(part)
     return b"".join(parts)
+
+
+def check_padding_rows(metadata: BlobMetadata, blob_id: BlobId, first: int) -> None:
+    """The default consistency check for the systematic primary slivers a reader does not
+    fetch because they hold only padding (rows `first`…R−1, past the blob's last byte): each
+    must have the metadata hash of an all-zero row, else `InconsistentBlobError`.
+
+    A reader that streams the blob from its verified data rows then checks what a decoder
+    would have: every systematic sliver matches the metadata.
+    """
+    config = metadata.config()
+    rows = config.n_primary_source_symbols
+    if first >= rows:
+        return
+    zero_row = np.zeros(
+        (1, config.n_secondary_source_symbols, metadata.symbol_size()), dtype=np.uint8
+    )
+    root = sliver_roots(zero_row, config.n_shards)[0].tobytes()
+    for row in range(first, rows):
+        if metadata.sliver_hash(SliverType.PRIMARY, SliverPairIndex(row)) != root:
+            raise InconsistentBlobError(
+                f"blob {blob_id} is inconsistent: primary sliver {row} is padding but does not"
+                " match the hash of zeros"
+            )

@@ -45,26 +45,32 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 class ServiceError(Exception):
     """An HTTP error a handler answers with: `status`, machine-readable `reason` (upstream's,
-    e.g. `BLOB_NOT_FOUND`) and a one-line human `message`."""
+    e.g. `BLOB_NOT_FOUND`), a one-line human `message`, and the envelope's status name where
+    upstream's differs from the code's usual one (`SIZE_EXCEEDED` is a 403)."""
 
-    def __init__(self, status: int, reason: str, message: str) -> None:
+    def __init__(
+        self, status: int, reason: str, message: str, status_name: str | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.reason = reason
         self.message = " ".join(message.split())
+        self.status_name = status_name
 
     def response(self) -> web.Response:
-        return error_response(self.status, self.reason, self.message)
+        return error_response(self.status, self.reason, self.message, self.status_name)
 
 
-def fail(status: int, reason: str, message: str) -> NoReturn:
+def fail(status: int, reason: str, message: str, status_name: str | None = None) -> NoReturn:
     """Answer the request being handled with an error (see `ServiceError`)."""
-    raise ServiceError(status, reason, message)
+    raise ServiceError(status, reason, message, status_name)
 
 
-def error_response(status: int, reason: str, message: str) -> web.Response:
+def error_response(
+    status: int, reason: str, message: str, status_name: str | None = None
+) -> web.Response:
     """Upstream's JSON error envelope, in the daemon's domain, on one line."""
-    body = error_envelope(status, reason, message)
+    body = error_envelope(status, reason, " ".join(message.split()), status_name)
     body["error"]["details"][0]["domain"] = DOMAIN
     return web.Response(
         status=status, text=json.dumps(body, separators=(",", ":")), content_type="application/json"
