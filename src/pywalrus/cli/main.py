@@ -17,6 +17,7 @@ from pywalrus.cli import (
     blob_commands,
     chain_commands,
     data_commands,
+    http_commands,
     info_commands,
     json_mode,
     node_commands,
@@ -80,6 +81,7 @@ for module in (
     info_commands,
     chain_commands,
     service_commands,
+    http_commands,
 ):
     for command in module.COMMANDS:
         cli.add_command(command)

@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import random
 from collections import deque
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, Iterable
 from itertools import islice
 
 from pywalrus.client.cache import ByteLru
@@ -98,7 +98,7 @@ class BlobReader:
         metadata: BlobMetadata,
         byte_range: ByteRange | None = None,
         check: ConsistencyCheck = ConsistencyCheck.DEFAULT,
-    ) -> AsyncIterator[memoryview]:
+    ) -> AsyncGenerator[memoryview, None]:
         """The blob's bytes (those of `byte_range` if given), verified, in order, as they
         arrive. A whole read (no range) also checks the padding rows it does not fetch
         (`check_padding_rows`) unless `check` is SKIP; STRICT is not a streaming check (read
@@ -266,7 +266,7 @@ class _Fetch:
         held: dict[int, Sliver],
         tried: set[int],
         check: ConsistencyCheck,
-    ) -> AsyncIterator[memoryview]:
+    ) -> AsyncGenerator[memoryview, None]:
         """Rows `start_row`… of `span` decoded from R verified primary slivers: `held`, then
         systematic ones not `tried` yet, then the others in random order."""
         needed = self.config.n_primary_source_symbols
