@@ -166,6 +166,18 @@ def test_hyphen_leading_blob_ids_everywhere(network: Network, tmp_path: Path) ->
         )
         assert printed.returncode == 0, printed.stderr
         assert (tmp_path / "copy.bin").read_bytes() == data
+    # And its curl line, against the testbed's daemon.
+    (daemon,) = [m.url for m in network.members() if m.role == "daemon"]
+    (curl,) = [
+        line for line in next_steps(walrus_bin, network.dir, blob_id, daemon) if "curl" in line
+    ]
+    (tmp_path / "copy.bin").unlink(missing_ok=True)
+    if shutil.which("curl"):
+        printed = subprocess.run(
+            shlex.split(curl), cwd=tmp_path, capture_output=True, text=True, timeout=60
+        )
+        assert printed.returncode == 0, printed.stderr
+        assert (tmp_path / "copy.bin").read_bytes() == data
     deleted = ok_json(network, "delete", "--blob-ids", str(blob_id), "--no-status-check")
     assert [d["blobId"] for d in deleted[0]["deletedBlobs"]] == [str(blob_id)]
 
@@ -487,7 +499,7 @@ def test_copied_config_and_an_existing_testbed(network: Network, tmp_path: Path)
     assert (
         "already holds a network of 7 nodes and 100 shards; it keeps that network" in again.stderr
     )
-    assert len(network.members()) == 8
+    assert len(network.members()) == 9  # the chain, 7 nodes and the daemon
 
 
 def test_read_shows_progress_also_when_the_blob_goes_to_the_terminal(network: Network) -> None:

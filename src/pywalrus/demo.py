@@ -1,8 +1,9 @@
 """The main job: a local Walrus network that stores and reads a blob.
 
-Starts (or restarts) a testbed in `.walrus-local/` — the chain and 7 storage nodes holding
-100 shards — stores a sample file on it, reads it back from the nodes, checks the bytes, and
-prints the blob ID and how to keep using the network.
+Starts (or restarts) a testbed in `.walrus-local/` — the chain, 7 storage nodes holding
+100 shards and a client daemon (HTTP aggregator) — stores a sample file on it, reads it back
+from the nodes and over HTTP from the daemon, checks the bytes, and prints the blob ID and how
+to keep using the network (a `curl` line among them).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 import random
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 from pywalrus.client.client import StoreOptions, WalrusClient
@@ -34,17 +36,28 @@ async def round_trip(config: ClientConfig, data: bytes) -> tuple[BlobId, float, 
     return blob_id, stored, read
 
 
-def next_steps(walrus: Path, directory: Path, blob_id: BlobId) -> list[str]:
+def next_steps(
+    walrus: Path, directory: Path, blob_id: BlobId, aggregator: str | None = None
+) -> list[str]:
     """Commands to keep using the network, each one that works as printed (a blob ID may
     start with `-`, which `walrus read` takes as upstream's does)."""
+    http = [f"curl -s {aggregator}v1/blobs/{blob_id} -o copy.bin"] if aggregator else []
     return [
         f"export WALRUS_CONFIG={directory / 'client_config.yaml'}",
         f"{walrus} store FILE --epochs 3",
         f"{walrus} read {blob_id} --out copy.bin",
+        *http,
         f"{walrus} info          # epoch, storage, sizes, prices",
         f"{walrus} testbed status --dir {directory}",
         f"{walrus} testbed down --dir {directory}",
     ]
+
+
+def http_read(aggregator: str, blob_id: BlobId) -> bytes:
+    """The blob as `curl` gets it from the daemon's aggregator."""
+    with urllib.request.urlopen(f"{aggregator}v1/blobs/{blob_id}", timeout=60) as response:
+        body: bytes = response.read()
+        return body
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,9 +75,16 @@ def main(argv: list[str] | None = None) -> int:
     config = ClientConfig.load(directory / "client_config.yaml")
     blob_id, stored, read = asyncio.run(round_trip(config, data))
     print(f"stored {name} in {stored:.2f} s and read it back in {read:.2f} s: bytes match")
+    aggregator = next((m.url for m in local.load_members(directory) if m.role == "daemon"), None)
+    if aggregator is not None:
+        start = time.perf_counter()
+        if http_read(aggregator, blob_id) != data:
+            raise SystemExit("error: the bytes the aggregator served differ from those stored")
+        print(f"read it over HTTP from {aggregator} in {time.perf_counter() - start:.2f} s")
     print(f"blob ID: {blob_id}")
     print("\nThe network keeps running. Try:")
-    for line in next_steps(Path(sys.executable).parent / "walrus", directory, blob_id):
+    walrus = Path(sys.executable).parent / "walrus"
+    for line in next_steps(walrus, directory, blob_id, aggregator):
         print(f"  {line}")
     return 0
 

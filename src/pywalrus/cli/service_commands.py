@@ -79,6 +79,12 @@ _DIR = click.option("--dir", "directory", type=click.Path(path_type=Path), requi
     show_default=True,
     help="Epoch length in seconds.",
 )
+@click.option(
+    "--daemon/--no-daemon",
+    default=True,
+    show_default=True,
+    help="Also run a client daemon (aggregator and publisher over HTTP) with its own wallet.",
+)
 @click.option("--manual-clock", is_flag=True, hidden=True, help="Tests drive the chain clock.")
 @global_options
 @click.pass_context
@@ -88,12 +94,14 @@ def testbed_up(
     nodes: int,
     shards: int,
     epoch_duration: int,
+    daemon: bool,
     manual_clock: bool,
 ) -> None:
-    """Create (if new) and start the chain and storage nodes; wait until healthy.
+    """Create (if new) and start the chain, the storage nodes and a client daemon; wait until
+    healthy.
 
     An existing directory keeps its network: it is restarted as it was created, whatever
-    --nodes, --shards and --epoch-duration say now.
+    --nodes, --shards and --epoch-duration say now (--no-daemon leaves its daemon stopped).
     """
     from pywalrus.core.errors import TestbedError, WalrusError
     from pywalrus.testbed import local
@@ -117,7 +125,14 @@ def testbed_up(
                     f"{existing['shards']} shards; it keeps that network (use another --dir, "
                     "or `testbed down` and remove the directory, for a new one)"
                 )
-        local.up(directory, nodes, shards, epoch_duration * 1000, manual_clock=manual_clock)
+        local.up(
+            directory,
+            nodes,
+            shards,
+            epoch_duration * 1000,
+            manual_clock=manual_clock,
+            daemon=daemon,
+        )
         rows = local.status(directory)
     except TestbedError as exc:
         raise fail(str(exc)) from None
@@ -138,6 +153,9 @@ def testbed_up(
     for row in rows:
         click.echo(f"  {row['name']:10} {row['url']}  pid {row['pid']}")
     click.echo(f"Client config: {directory / 'client_config.yaml'} (or export WALRUS_CONFIG=...)")
+    for row in rows:
+        if row["role"] == "daemon" and row["running"]:
+            click.echo(f"HTTP: curl {row['url']}v1/blobs/BLOB_ID  (aggregator API)")
 
 
 @testbed.command("status")

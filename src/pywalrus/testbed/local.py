@@ -1,7 +1,8 @@
 """A local network in one directory: `walrus testbed up|status|down --dir D`.
 
-`up` writes a genesis (committee, stakes, funded wallets), keys and configs, starts the chain
-and the storage nodes as background processes, waits until they are healthy and writes
+`up` writes a genesis (committee, stakes, funded wallets), keys and configs, starts the chain,
+the storage nodes and (unless told not to) a client daemon (aggregator and publisher, with a
+wallet of its own) as background processes, waits until they are healthy and writes
 `client_config.yaml`, so every other verb works against the network. Run again on an existing
 directory, it restarts what is not running and keeps all data. Process IDs live in
 `D/pids/NAME.pid`, logs in `D/logs/NAME.log`.
@@ -39,15 +40,22 @@ class Member:
     """One process of the testbed."""
 
     name: str
-    """`chain` or `node-i`."""
+    """`chain`, `node-i` or `daemon`."""
     role: str
-    """`chain` or `node`."""
+    """`chain`, `node` or `daemon` (the `walrus` verb that runs it)."""
     config: str
     """Config path relative to the testbed directory."""
     url: str
     """Base URL of its HTTP API."""
     health_path: str
     """Path that answers 2xx when healthy."""
+    args: tuple[str, ...] = ()
+    """More arguments of its verb."""
+
+    def to_state(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["args"] = list(self.args)
+        return state
 
 
 def existing_layout(directory: Path) -> dict[str, Any] | None:
@@ -98,13 +106,13 @@ def running_pid(directory: Path, name: str) -> int | None:
 
 def load_members(directory: Path) -> list[Member]:
     state = yaml.safe_load((directory / STATE).read_text())
-    return [Member(**m) for m in state["members"]]
+    return [Member(**{**m, "args": tuple(m.get("args", ()))}) for m in state["members"]]
 
 
 def start_member(directory: Path, member: Member) -> None:
     """Start one member's process in the background."""
     process = start_walrus(
-        [member.role, "--config", str(directory / member.config)],
+        [member.role, "--config", str(directory / member.config), *member.args],
         directory / "logs" / f"{member.name}.log",
     )
     _pid_file(directory, member.name).parent.mkdir(exist_ok=True)
@@ -112,16 +120,24 @@ def start_member(directory: Path, member: Member) -> None:
 
 
 def create(
-    directory: Path, nodes: int, shards: int, epoch_duration_ms: int, manual_clock: bool = False
+    directory: Path,
+    nodes: int,
+    shards: int,
+    epoch_duration_ms: int,
+    manual_clock: bool = False,
+    daemon: bool = True,
 ) -> None:
     """Write keys, genesis and configs for a new testbed in `directory`."""
     check_directory(directory)
-    chain_port, *node_ports = free_ports(1 + nodes)
+    chain_port, daemon_port, metrics_port, *node_ports = free_ports(3 + nodes)
     identities = generate_nodes(nodes, node_ports)
     client = Account.generate()
     Wallet.create(directory / "wallet.keystore", client)
+    daemon_account = Account.generate()
     chain_key = Account.generate()
-    genesis = make_genesis(identities, shards, epoch_duration_ms, [client])
+    genesis = make_genesis(
+        identities, shards, epoch_duration_ms, [client, *([daemon_account] if daemon else [])]
+    )
     write_chain_files(
         directory / "chain", "pywalrus-local", chain_port, genesis, chain_key, manual_clock
     )
@@ -161,15 +177,57 @@ def create(
         chain_key.address,
         str((directory / "wallet.keystore").resolve()),
     )
-    state = {"members": [m.__dict__ for m in members], "nodes": nodes, "shards": shards}
+    if daemon:
+        members.append(
+            _daemon_member(
+                directory, chain_url, chain_key.address, daemon_account, daemon_port, metrics_port
+            )
+        )
+    state = {"members": [m.to_state() for m in members], "nodes": nodes, "shards": shards}
     (directory / STATE).write_text(yaml.safe_dump(state, sort_keys=False))
+
+
+def _daemon_member(
+    directory: Path,
+    chain_url: str,
+    chain_address: str,
+    account: Account,
+    port: int,
+    metrics_port: int,
+) -> Member:
+    """The client daemon: its own funded wallet and client config in `daemon/`, so that its
+    publisher's transactions never race the default client's."""
+    daemon_dir = directory / "daemon"
+    daemon_dir.mkdir(parents=True, exist_ok=True)
+    Wallet.create(daemon_dir / "wallet.keystore", account)
+    write_client_config(
+        daemon_dir / "client_config.yaml",
+        chain_url,
+        chain_address,
+        str((daemon_dir / "wallet.keystore").resolve()),
+    )
+    return Member(
+        "daemon",
+        "daemon",
+        "daemon/client_config.yaml",
+        f"http://127.0.0.1:{port}/",
+        "status",
+        (
+            "--bind-address",
+            f"127.0.0.1:{port}",
+            "--metrics-address",
+            f"127.0.0.1:{metrics_port}",
+        ),
+    )
 
 
 async def _fill_node_ids(directory: Path, members: list[Member]) -> None:
     """Look up each node's pool ID on chain (by its operator's cap) into its config."""
     chain = members[0]
     async with ChainClient(chain.url) as client:
-        for member in members[1:]:
+        for member in members:
+            if member.role != "node":
+                continue
             path = directory / member.config
             config: dict[str, Any] = yaml.safe_load(path.read_text())
             if config.get("node_id"):
@@ -188,25 +246,30 @@ def up(
     epoch_duration_ms: int = 300_000,
     timeout: float = 60.0,
     manual_clock: bool = False,
+    daemon: bool = True,
 ) -> list[Member]:
     """Create (if needed) and start every process that is not running; wait for health.
 
-    An existing testbed keeps its layout: `nodes` and `shards` only shape a new one.
+    An existing testbed keeps its layout: `nodes` and `shards` only shape a new one, and
+    `daemon` (whether it has a client daemon) too, except that `daemon=False` leaves an
+    existing daemon stopped. The daemon starts after the nodes are healthy.
     """
     check_directory(directory)
     if not (directory / STATE).exists():
-        create(directory, nodes, shards, epoch_duration_ms, manual_clock)
+        create(directory, nodes, shards, epoch_duration_ms, manual_clock, daemon)
     members = load_members(directory)
     chain = members[0]
     if running_pid(directory, chain.name) is None:
         start_member(directory, chain)
     wait_until_healthy(chain.url + chain.health_path, timeout)
     asyncio.run(_fill_node_ids(directory, members))
-    for member in members[1:]:
-        if running_pid(directory, member.name) is None:
-            start_member(directory, member)
-    for member in members[1:]:
-        wait_until_healthy(member.url + member.health_path, timeout)
+    for stage in ("node", "daemon"):
+        started = [m for m in members if m.role == stage and (daemon or stage != "daemon")]
+        for member in started:
+            if running_pid(directory, member.name) is None:
+                start_member(directory, member)
+        for member in started:
+            wait_until_healthy(member.url + member.health_path, timeout)
     return members
 
 
