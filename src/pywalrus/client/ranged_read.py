@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import random
 from collections import deque
 from collections.abc import AsyncGenerator, Iterable
@@ -40,7 +41,7 @@ from pywalrus.core.types import BlobId, SliverPairIndex, SliverType
 from pywalrus.network.committee import CommitteeView, NodeMember
 from pywalrus.network.fetch import NOT_STORED, fetch_verified_metadata
 
-BYTES_IN_FLIGHT = 32 * 1024 * 1024
+BYTES_IN_FLIGHT = 16 * 1024 * 1024
 """Default bound on the sliver bytes a read has requested but not yet handed on."""
 CHUNK_BYTES = 1024 * 1024
 """Small slivers are fetched in chunks of rows of about this size: one request per node."""
@@ -50,6 +51,7 @@ one, each as it arrives."""
 TIMEOUT_S = 5.0
 RATE = 4 * 1024 * 1024
 """A sliver request may take TIMEOUT_S plus its bytes at RATE bytes/s."""
+VERIFY_THREADS = max(1, min(4, os.cpu_count() or 1))
 METADATA_CACHE_BYTES = 16 * 1024 * 1024
 METADATA_TTL_S = 60.0
 
@@ -70,6 +72,9 @@ class BlobReader:
         )
         self._no_batch_route: set[str] = set()
         """Nodes that lack the sliver batch route (upstream nodes)."""
+        self.verifying = asyncio.Semaphore(VERIFY_THREADS)
+        """Large slivers checked at once: each check expands its sliver to n symbols, so
+        this bounds the transient memory of reads, not only their CPU."""
 
     async def metadata(self, blob_id: BlobId) -> BlobMetadata:
         """The blob's metadata, verified against its ID (kept a while: it cannot change);
@@ -220,7 +225,8 @@ class _Fetch:
                     if sliver.index != pair:
                         continue
                     if verify:
-                        await asyncio.to_thread(sliver.verify, self.metadata)
+                        async with self.reader.verifying:
+                            await asyncio.to_thread(sliver.verify, self.metadata)
                     return sliver
                 except NodeError as exc:
                     missing += exc.status in NOT_STORED
