@@ -44,7 +44,7 @@ TIMEOUT = 90
 
 @pytest.fixture(scope="module")
 def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
-    yield from running_testbed(tmp_path_factory.mktemp("cli-net"), nodes=7)
+    yield from running_testbed(tmp_path_factory.mktemp("cli-net"), nodes=7, daemon=True)
 
 
 def walrus(

@@ -101,6 +101,10 @@ async def kill_chain_at(net: Network, event_type: str, cursor: int) -> None:
     raise AssertionError(f"no {event_type} event within 60 s")
 
 
+async def _more_than(acked: dict[BlobId, bytes], count: int) -> bool:
+    return len(acked) > count
+
+
 async def event_count(net: Network) -> int:
     async with ChainClient(net.config.chain_url) as chain:
         return int((await chain.info())["eventCount"])
@@ -133,7 +137,10 @@ async def test_chain_sigkills_at_random_and_at_epoch_changes(net: Network) -> No
 
     writers = [asyncio.create_task(writer()) for _ in range(WRITERS)]
     try:
-        for _ in range(RANDOM_CHAIN_KILLS):
+        for kill in range(RANDOM_CHAIN_KILLS):
+            if kill % 5 == 4:  # stores go through between kills, however slow the machine
+                before = len(acked)
+                await wait_for(lambda: _more_than(acked, before), 60, "a store between kills")
             await asyncio.sleep(random.uniform(0.1, 1.0))
             net.kill("chain")
             await asyncio.to_thread(restart_chain)

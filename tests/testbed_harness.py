@@ -137,9 +137,12 @@ class Network:
             await chain.advance_clock(staking["epoch_duration_ms"] // 2 + 1)
 
 
-def running_testbed(directory: Path, nodes: int, shards: int = 100) -> Iterator[Network]:
+def running_testbed(
+    directory: Path, nodes: int, shards: int = 100, daemon: bool = False
+) -> Iterator[Network]:
     """A testbed on a manual clock (epochs of an hour unless advanced) for the duration of a
-    test module; for `yield from` in a fixture."""
+    test module; for `yield from` in a fixture. Without `daemon` it starts no HTTP daemon, so
+    that modules which do not use one do not pay for its process."""
     result = walrus(
         "testbed",
         "up",
@@ -152,6 +155,7 @@ def running_testbed(directory: Path, nodes: int, shards: int = 100) -> Iterator[
         "--epoch-duration",
         "3600",
         "--manual-clock",
+        *([] if daemon else ["--no-daemon"]),
         timeout=180,
     )
     assert result.returncode == 0, result.stderr.decode()
