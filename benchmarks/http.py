@@ -57,8 +57,7 @@ import aiohttp  # noqa: E402
 from pywalrus.client.client import StoreOptions, WalrusClient  # noqa: E402
 from pywalrus.client.config import ClientConfig  # noqa: E402
 from pywalrus.testbed import local  # noqa: E402
-from pywalrus.testbed.ports import free_ports  # noqa: E402
-from pywalrus.testbed.process import wait_until_healthy  # noqa: E402
+from pywalrus.testbed.process import aggregator_process  # noqa: E402
 
 
 def _network_bench() -> Any:
@@ -226,31 +225,10 @@ def measure_requests(cached_url: str, uncached_url: str, connections: int, durat
 def cacheless_aggregator(bed: Any) -> Iterator[str]:
     """A `walrus aggregator --cache-size 0` process of its own on the testbed: every GET
     it answers fetches slivers from the nodes."""
-    port, metrics_port = free_ports(2)
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pywalrus.cli",
-            "aggregator",
-            "--config",
-            str(bed.dir / "client_config.yaml"),
-            "--bind-address",
-            f"127.0.0.1:{port}",
-            "--metrics-address",
-            f"127.0.0.1:{metrics_port}",
-            "--cache-size",
-            "0",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_until_healthy(f"http://127.0.0.1:{port}/status", 30, process)
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    config = bed.dir / "client_config.yaml"
+    log_path = bed.dir / "logs" / "bench-aggregator.log"
+    with aggregator_process(config, log_path, "--cache-size", "0") as (_, url, _):
+        yield url
 
 
 async def _warm(url: str) -> None:

@@ -21,7 +21,6 @@ import shutil
 import signal
 import struct
 import subprocess
-import sys
 import zlib
 from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
@@ -36,8 +35,15 @@ from pywalrus.client.client import StoreOptions
 from pywalrus.core.config import EncodingConfig, max_n_faulty
 from pywalrus.core.types import BlobId, SliverPairIndex, SliverType
 from pywalrus.testbed.ports import free_ports
-from pywalrus.testbed.process import wait_until_healthy
-from testbed_harness import Network, all_slivers_stored, node_metric, running_testbed, walrus
+from pywalrus.testbed.process import aggregator_process
+from testbed_harness import (
+    Network,
+    all_slivers_stored,
+    node_metric,
+    running_testbed,
+    wait_for,
+    walrus,
+)
 
 SHARDS = 150
 SIZES = {"empty": 0, "one": 1, "small": 10 * 1024, "1mib": 1 << 20, "20mib": 20 << 20}
@@ -603,35 +609,19 @@ async def test_a_256_mib_stream_keeps_the_aggregator_small(
     digest = hashlib.sha256(data).digest()
     size = len(data)
     del data
-    port, metrics_port = free_ports(2)
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pywalrus.cli",
-            "aggregator",
-            "--config",
-            str(network.config_path),
-            "--bind-address",
-            f"127.0.0.1:{port}",
-            "--metrics-address",
-            f"127.0.0.1:{metrics_port}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=(tmp_path / "aggregator.log").open("wb"),
-    )
-    try:
-        wait_until_healthy(f"http://127.0.0.1:{port}/status", 30, process)
-        status, _, _ = await get(
-            f"http://127.0.0.1:{port}/v1/blobs/{stored.blob_id}", method="HEAD"
-        )
+    with aggregator_process(network.config_path, tmp_path / "aggregator.log") as (
+        process,
+        url,
+        metrics_url,
+    ):
+        status, _, _ = await get(f"{url}v1/blobs/{stored.blob_id}", method="HEAD")
         assert status == 200
         baseline = vm(process.pid, "VmRSS")
         hashed = hashlib.sha256()
         received = 0
         async with (
             aiohttp.ClientSession() as session,
-            session.get(f"http://127.0.0.1:{port}/v1/blobs/{stored.blob_id}") as response,
+            session.get(f"{url}v1/blobs/{stored.blob_id}") as response,
         ):
             assert response.status == 200 and response.content_length == size
             async for chunk in response.content.iter_chunked(1 << 20):
@@ -640,12 +630,31 @@ async def test_a_256_mib_stream_keeps_the_aggregator_small(
         assert (received, hashed.digest()) == (size, digest)
         peak = vm(process.pid, "VmHWM")
         assert peak - baseline < size // 2, (baseline, peak)
-        _, _, metrics = await get(f"http://127.0.0.1:{metrics_port}/metrics")
+        _, _, metrics = await get(metrics_url)
         served = 'walrus_aggregator_requests_total{method="GET",route="/v1/blobs/{blob_id}"'
         assert f'{served},status="200"}} 1.0' in metrics.decode()
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=20) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+
+
+async def test_reads_beyond_the_limits_are_429_and_the_aggregator_recovers(
+    network: Network, blobs: dict[str, Stored], tmp_path: Path
+) -> None:
+    """With one read at a time and one in the service, a second read while the first is
+    still sending (its client reads nothing) is 429; once that client leaves, reads work."""
+    flags = ("--aggregator-max-concurrent-requests", "1", "--aggregator-max-buffer-size", "1")
+    with aggregator_process(network.config_path, tmp_path / "limits.log", *flags) as (_, url, _):
+        big, small = blobs["20mib"], blobs["one"]
+        async with aiohttp.ClientSession() as session:
+            stalled = await session.get(f"{url}v1/blobs/{big.blob_id}")
+            assert stalled.status == 200
+            status, headers, body = await get(f"{url}v1/blobs/{small.blob_id}")
+            error = one_line_error(status, headers, body, 429)
+            assert error["details"][0]["reason"] == "TOO_MANY_REQUESTS"
+            stalled.close()
+
+        async def serving() -> bool:
+            return (await get(f"{url}v1/blobs/{small.blob_id}"))[0] == 200
+
+        await wait_for(serving, 30, "the aggregator to serve again")
+        assert (await get(f"{url}v1/blobs/{big.blob_id}"))[2] == big.data
