@@ -330,9 +330,11 @@ class Aggregator:
             try:
                 byte_range = parse_range_header(request.headers["Range"], size)
             except InvalidByteRangeError as exc:
-                headers["Content-Range"] = f"bytes */{size}"
                 raise ServiceError(
-                    416, "INVALID_BYTE_RANGE", f"invalid byte range parameters: {exc}"
+                    416,
+                    "INVALID_BYTE_RANGE",
+                    f"invalid byte range parameters: {exc}",
+                    headers={"Content-Range": f"bytes */{size}"},
                 ) from None
             headers["Content-Range"] = byte_range.content_range(size)
             status = 206
@@ -420,8 +422,9 @@ class Aggregator:
                 if request.transport is not None:
                     request.transport.close()
                 return response
-            except (ConnectionError, asyncio.CancelledError):
-                raise  # the client went away: `aclosing` stops the fetches
+            except ConnectionError:
+                log.info("client left during a read of %s", keep or "blob")
+                return response  # `aclosing` stops the fetches
         if keep is not None and kept is not None:
             self.cache.put(keep, b"".join(kept))
         await response.write_eof()

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Collection, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from importlib import metadata as package_metadata
 from typing import Any, Final, NoReturn
@@ -45,20 +45,29 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 class ServiceError(Exception):
     """An HTTP error a handler answers with: `status`, machine-readable `reason` (upstream's,
-    e.g. `BLOB_NOT_FOUND`), a one-line human `message`, and the envelope's status name where
-    upstream's differs from the code's usual one (`SIZE_EXCEEDED` is a 403)."""
+    e.g. `BLOB_NOT_FOUND`), a one-line human `message`, the envelope's status name where
+    upstream's differs from the code's usual one (`SIZE_EXCEEDED` is a 403), and headers
+    the answer carries (a 416's `Content-Range: bytes */size`)."""
 
     def __init__(
-        self, status: int, reason: str, message: str, status_name: str | None = None
+        self,
+        status: int,
+        reason: str,
+        message: str,
+        status_name: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.reason = reason
         self.message = " ".join(message.split())
         self.status_name = status_name
+        self.headers = dict(headers or {})
 
     def response(self) -> web.Response:
-        return error_response(self.status, self.reason, self.message, self.status_name)
+        response = error_response(self.status, self.reason, self.message, self.status_name)
+        response.headers.update(self.headers)
+        return response
 
 
 def fail(status: int, reason: str, message: str, status_name: str | None = None) -> NoReturn:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -61,3 +63,38 @@ def wait_until_healthy(
             raise RuntimeError(f"process exited with {process.returncode} before {url} was up")
         time.sleep(0.05)
     raise TimeoutError(f"{url} was not healthy within {timeout} s")
+
+
+@contextlib.contextmanager
+def aggregator_process(
+    config: Path, log_path: Path, *flags: str, timeout: float = 30.0
+) -> Iterator[tuple[subprocess.Popen[bytes], str, str]]:
+    """A `walrus aggregator --config CONFIG FLAGS…` on free loopback ports, healthy: the
+    process, its base URL and its metrics URL. Stopped with SIGTERM (then SIGKILL) after."""
+    from pywalrus.testbed.ports import free_ports
+
+    port, metrics_port = free_ports(2)
+    process = start_walrus(
+        [
+            "aggregator",
+            "--config",
+            str(config),
+            "--bind-address",
+            f"127.0.0.1:{port}",
+            "--metrics-address",
+            f"127.0.0.1:{metrics_port}",
+            *flags,
+        ],
+        log_path,
+    )
+    try:
+        wait_until_healthy(f"http://127.0.0.1:{port}/status", timeout, process)
+        yield process, f"http://127.0.0.1:{port}/", f"http://127.0.0.1:{metrics_port}/metrics"
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
