@@ -13,7 +13,7 @@ import json
 import random
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -101,8 +101,13 @@ async def kill_chain_at(net: Network, event_type: str, cursor: int) -> None:
     raise AssertionError(f"no {event_type} event within 60 s")
 
 
-async def _more_than(acked: dict[BlobId, bytes], count: int) -> bool:
-    return len(acked) > count
+def _more_than(acked: dict[BlobId, bytes], count: int) -> Callable[[], Awaitable[bool]]:
+    """A condition: more than `count` blobs acknowledged."""
+
+    async def condition() -> bool:
+        return len(acked) > count
+
+    return condition
 
 
 async def event_count(net: Network) -> int:
@@ -139,8 +144,7 @@ async def test_chain_sigkills_at_random_and_at_epoch_changes(net: Network) -> No
     try:
         for kill in range(RANDOM_CHAIN_KILLS):
             if kill % 5 == 4:  # stores go through between kills, however slow the machine
-                before = len(acked)
-                await wait_for(lambda: _more_than(acked, before), 60, "a store between kills")
+                await wait_for(_more_than(acked, len(acked)), 60, "a store between kills")
             await asyncio.sleep(random.uniform(0.1, 1.0))
             net.kill("chain")
             await asyncio.to_thread(restart_chain)

@@ -52,7 +52,9 @@ MiB = 1 << 20
 
 @pytest.fixture(scope="module")
 def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
-    yield from running_testbed(tmp_path_factory.mktemp("http-agg"), nodes=7, shards=SHARDS)
+    yield from running_testbed(
+        tmp_path_factory.mktemp("http-agg"), nodes=7, shards=SHARDS, daemon=True
+    )
 
 
 @pytest.fixture(scope="module")
