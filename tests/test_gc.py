@@ -5,6 +5,7 @@ it from the moment it applies the event, while the data is still on its disk."""
 from __future__ import annotations
 
 import base64
+import json
 import random
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,22 +14,32 @@ from typing import Any
 import aiohttp
 import pytest
 
+from pywalrus.chain.client import ChainClient
 from pywalrus.chain.tx import Call
+from pywalrus.chain.wallet import Wallet
 from pywalrus.client.client import StoreOptions, WalrusClient
 from pywalrus.core.certificates import aggregate_certificate
+from pywalrus.core.config import quorum_weight
 from pywalrus.core.encoding import EncodedBlob, encode_blob
 from pywalrus.core.errors import BlobNotFound, InconsistentSliverError
 from pywalrus.core.inconsistency import recover_sliver
 from pywalrus.core.messages import InvalidBlobIdMsg, SignedMessage
 from pywalrus.core.slivers import encode_sliver_batch
 from pywalrus.core.symbols import decode_recovery_symbols
-from pywalrus.core.types import BlobId, Epoch, ShardIndex, SliverPairIndex, SliverType
+from pywalrus.core.types import BlobId, Epoch, ShardIndex, SliverIndex, SliverPairIndex, SliverType
 from pywalrus.network.committee import CommitteeView, NodeMember
 from pywalrus.node import blob_info
 from pywalrus.node.storage import NodeStore
 from pywalrus.testbed.hostile import inconsistent_encoding
 from store_checks import check_indexes, strip_indexes, tables
-from testbed_harness import Network, all_slivers_stored, node_metric, running_testbed, wait_for
+from testbed_harness import (
+    Network,
+    all_slivers_stored,
+    node_metric,
+    running_testbed,
+    wait_for,
+    walrus_text,
+)
 
 OCTET = {"Content-Type": "application/octet-stream"}
 BAD_ROW = 2
@@ -48,21 +59,29 @@ async def store(client: WalrusClient, data: bytes, epochs: int, deletable: bool)
     return BlobId.parse(result["newlyCreated"]["blobObject"]["blobId"])
 
 
-async def store_lying(client: WalrusClient, committee: CommitteeView, data: bytes) -> EncodedBlob:
-    """Store and certify a blob whose primary sliver `BAD_ROW` the writer altered: every
-    sliver verifies on its own, so every node stores its slivers and confirms."""
+async def store_lying(
+    client: WalrusClient,
+    committee: CommitteeView,
+    encoded: EncodedBlob,
+    down: NodeMember | None = None,
+) -> None:
+    """Store and certify a blob whose primary sliver `BAD_ROW` the writer altered
+    (`inconsistent_encoding`): every sliver verifies on its own, so every node but `down` (a
+    node not running) stores its slivers and confirms."""
     config = committee.encoding
-    encoded = inconsistent_encoding(data, config, BAD_ROW)
+    data_length = encoded.metadata.unencoded_length
     blob, _, _ = await client._register(
         encoded,
         StoreOptions(epochs=3, deletable=False),
         committee.epoch + 3,
-        config.encoded_length(len(data)),
+        config.encoded_length(data_length),
     )
     # Every node gets all of its slivers (buffered until it sees the registration) before the
     # upload that gathers confirmations, which may leave a straggler behind; a node left
     # without the altered sliver could never recover it.
     for member in committee.members:
+        if member == down:
+            continue
         node = client.node(member)
         await node.put_metadata(encoded.blob_id, encoded.metadata.to_bcs())
         batch = [
@@ -72,7 +91,6 @@ async def store_lying(client: WalrusClient, committee: CommitteeView, data: byte
         ]
         await node.put_slivers(encoded.blob_id, encode_sliver_batch(batch))
     await client._certify(blob.id, await client._upload(committee, encoded, None))
-    return encoded
 
 
 async def invalidate(client: WalrusClient, committee: CommitteeView, encoded: EncodedBlob) -> bytes:
@@ -246,7 +264,8 @@ async def test_dead_blobs_leave_every_disk_within_an_epoch_and_are_never_served(
         kept = await store(client, data["kept"], epochs=5, deletable=False)
         expiring = await store(client, data["expiring"], epochs=1, deletable=False)
         deleted = await store(client, data["deleted"], epochs=3, deletable=True)
-        lying = await store_lying(client, committee, data["lying"])
+        lying = inconsistent_encoding(data["lying"], committee.encoding, BAD_ROW)
+        await store_lying(client, committee, lying)
         invalid = lying.blob_id
         dead = [expiring, deleted, invalid]
         await all_slivers_stored(committee, [kept, *dead])
@@ -320,3 +339,44 @@ async def test_dead_blobs_leave_every_disk_within_an_epoch_and_are_never_served(
         finally:
             node_store.close()
     net.up()
+
+
+async def test_a_node_that_finds_a_blob_inconsistent_invalidates_it(net: Network) -> None:
+    """The owner of the altered sliver is down while a lying writer stores; back up, its blob
+    sync rebuilds that sliver from its peers' symbols, finds it disowned by the metadata, has
+    the committee check its proof and sign, and invalidates the blob on chain itself (the
+    event comes from its operator's transaction): every node stops serving the blob, and
+    `walrus blob-status` reports it invalid."""
+    committee = await net.committee()
+    config = committee.encoding
+    bad_pair = config.pair_index(SliverType.PRIMARY, SliverIndex(BAD_ROW))
+    spare = config.n_shards - quorum_weight(config.n_shards)
+    while True:  # a blob whose altered sliver's owner can be down while a quorum confirms
+        encoded = inconsistent_encoding(random.randbytes(20_000), config, BAD_ROW)
+        (owner,) = [
+            m for m in committee.members if bad_pair in pairs_of(committee, m, encoded.blob_id)
+        ]
+        if len(owner.shards) <= spare:
+            break
+    blob_id = encoded.blob_id
+    async with ChainClient(net.config.chain_url) as chain:
+        cursor = int((await chain.info())["eventCount"]) - 1
+    net.stop(owner.name)
+    try:
+        async with net.client() as client:
+            await store_lying(client, committee, encoded, down=owner)
+    finally:
+        net.start(owner.name)
+    await wait_status(committee, blob_id, lambda status: "invalid" in status)
+    async with ChainClient(net.config.chain_url) as chain:
+        events = await chain.wait_events(cursor, ["InvalidBlobID"], timeout_ms=1_000)
+        (event,) = [e for e in events if e.fields["blob_id"] == str(blob_id)]
+        transaction = await chain.call("chain_getTransaction", digest=event.tx_digest)
+    operator = Wallet.load(net.dir / "nodes" / owner.name / "wallet.keystore").active.address
+    assert transaction["transaction"]["data"]["sender"] == operator
+    await refused_everywhere(committee, blob_id)
+    result = walrus_text(
+        "blob-status", "--blob-id", str(blob_id), "--json", "--config", net.config_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert "invalid" in json.loads(result.stdout)["status"], result.stdout

@@ -198,6 +198,17 @@ class NodeClient:
         params = {"targetSliver": str(target), "targetType": axis.label}
         return (await self._request("GET", routes.recovery_symbols(blob_id), params=params))[1]
 
+    async def inconsistency_proof(
+        self, blob_id: BlobId, axis: SliverType, proof: bytes
+    ) -> SignedMessage:
+        """Have the node check an inconsistency proof (BCS) against its metadata; its signed
+        `InvalidBlobIdMsg`, not verified here (the caller checks it against the node's key)."""
+        _, body = await self._request("POST", routes.inconsistency_proof(blob_id, axis), proof)
+        try:
+            return SignedMessage.from_json(envelope.success_data(body))
+        except (TypeError, ValueError, WalrusError) as exc:
+            raise self._bad(f"malformed invalid-blob attestation: {exc}") from None
+
     async def blob_status(self, blob_id: BlobId, timeout: float | None = None) -> Any:
         return await self._json(routes.blob_status(blob_id), timeout=timeout)
 

@@ -55,5 +55,9 @@ def recovery_symbols(blob_id: BlobId) -> str:
     return RECOVERY_SYMBOLS.format(blob_id=blob_id)
 
 
+def inconsistency_proof(blob_id: BlobId, axis: SliverType) -> str:
+    return INCONSISTENCY_PROOF.format(blob_id=blob_id, sliver_type=axis.label)
+
+
 def blob_status(blob_id: BlobId) -> str:
     return BLOB_STATUS.format(blob_id=blob_id)

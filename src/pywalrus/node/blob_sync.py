@@ -5,7 +5,8 @@ stopped early), it fetches the metadata from other nodes as the SDK's reader doe
 (`fetch_verified_metadata`: checked against the blob ID), then rebuilds each missing sliver
 from recovery symbols of the other axis: n − 2f symbols for a secondary sliver, n − f for a
 primary one. Every symbol's proof is checked before use; a
-sliver that decodes to something the metadata disowns is left out (the blob is inconsistent).
+sliver that decodes to something the metadata disowns proves the blob inconsistent: the node
+then has the committee attest it and invalidates the blob on chain (`node/invalidation.py`).
 
 Blobs certified while the node lacked slivers of them wait in the store's sync queue until
 blob sync finds them complete here, so that a restarted node resumes exactly those.
@@ -21,7 +22,7 @@ from collections.abc import Sequence
 
 import aiohttp
 
-from pywalrus.core.errors import NotEnoughSymbolsError, WalrusError
+from pywalrus.core.errors import InconsistentSliverError, NotEnoughSymbolsError, WalrusError
 from pywalrus.core.inconsistency import recover_sliver
 from pywalrus.core.metadata import BlobMetadata
 from pywalrus.core.slivers import Sliver
@@ -34,6 +35,7 @@ from pywalrus.core.types import BlobId, ShardIndex, SliverType
 from pywalrus.network.committee import CommitteeView, NodeMember, load_committee
 from pywalrus.network.fetch import fetch_verified_metadata
 from pywalrus.network.node_client import NodeClient
+from pywalrus.node.invalidation import invalidate_blob
 from pywalrus.node.node import StorageNode
 
 log = logging.getLogger("pywalrus.node.sync")
@@ -112,6 +114,10 @@ class BlobSync:
                         size = await self.recover_into(
                             session, peers, blob_id, metadata, shard, axis
                         )
+                    except InconsistentSliverError as exc:
+                        proof = exc.proof
+                        await invalidate_blob(node, session, committee, blob_id, metadata, proof)
+                        return stored  # nothing of an invalid blob is worth storing
                     except WalrusError as exc:
                         failures.append(exc)
                         continue
