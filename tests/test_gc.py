@@ -1,17 +1,18 @@
-"""Garbage collection on a testbed (real processes, manual clock): the data of expired,
-deleted and invalid blobs leaves every node's disk within one epoch, and no node serves any of
-it from the moment it applies the event, while the data is still on its disk."""
+"""Garbage collection on an in-process network (real HTTP and stores, manual clock): the data
+of expired, deleted and invalid blobs leaves every node's disk within one epoch, and no node
+serves any of it from the moment it applies the event, while the data is still on its disk."""
 
 from __future__ import annotations
 
 import base64
 import random
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+import pytest_asyncio
 
 from pywalrus.chain.tx import Call
 from pywalrus.client.client import StoreOptions, WalrusClient
@@ -27,17 +28,19 @@ from pywalrus.network.committee import CommitteeView, NodeMember
 from pywalrus.node import blob_info
 from pywalrus.node.storage import NodeStore
 from pywalrus.testbed.hostile import inconsistent_encoding
+from pywalrus.testing import InProcessNetwork
 from store_checks import check_indexes, strip_indexes, tables
-from testbed_harness import Network, all_slivers_stored, node_metric, running_testbed, wait_for
+from testbed_harness import all_slivers_stored, node_metric, wait_for
 
 OCTET = {"Content-Type": "application/octet-stream"}
 BAD_ROW = 2
 """The primary sliver the lying writer alters."""
 
 
-@pytest.fixture(scope="module")
-def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
-    yield from running_testbed(tmp_path_factory.mktemp("gc"), nodes=4, shards=10)
+@pytest_asyncio.fixture
+async def net(tmp_path: Path) -> AsyncIterator[InProcessNetwork]:
+    async with InProcessNetwork(tmp_path / "gc", nodes=4, shards=10) as network:
+        yield network
 
 
 # Helpers ------------------------------------------------------------------------------------
@@ -180,7 +183,7 @@ async def on_disk(committee: CommitteeView, member: NodeMember, blob_id: BlobId)
     return found[0] == (200, "stored")
 
 
-def store_path(net: Network, member: NodeMember) -> Path:
+def store_path(net: InProcessNetwork, member: NodeMember) -> Path:
     return net.dir / "nodes" / member.name / "data" / "db"
 
 
@@ -231,16 +234,16 @@ async def collected(
 
 
 async def test_dead_blobs_leave_every_disk_within_an_epoch_and_are_never_served(
-    net: Network,
+    net: InProcessNetwork,
 ) -> None:
     committee = await net.committee()
     # A node that collects no garbage until restarted (fault `no_gc`): its disk keeps the
     # dead blobs' data while they are read.
     held = committee.members[0]
     others = [m for m in committee.members if m is not held]
-    net.stop(held.name)
-    net.set_faults(held.name, ["no_gc"])
-    net.start(held.name)
+    await net.stop_node(held.name)
+    net.set_config(held.name, faults=["no_gc"])
+    await net.start_node(held.name)
     data = {name: random.randbytes(30_000) for name in ("kept", "expiring", "deleted", "lying")}
     async with net.client() as client:
         kept = await store(client, data["kept"], epochs=5, deletable=False)
@@ -287,14 +290,14 @@ async def test_dead_blobs_leave_every_disk_within_an_epoch_and_are_never_served(
 
         # The held node, restarted without the fault and with its store as an earlier version
         # left it (no indexes), rebuilds them and finds all three when it starts.
-        net.stop(held.name)
-        net.set_faults(held.name, [])
+        await net.stop_node(held.name)
+        net.set_config(held.name, faults=[])
         held_store = NodeStore(store_path(net, held))
         try:
             strip_indexes(held_store)
         finally:
             held_store.close()
-        net.start(held.name)
+        await net.start_node(held.name)
         for blob_id, kind in zip(dead, ("expired", "deleted", "invalid"), strict=True):
             await collected(committee, [held], encoded[blob_id], kind)
         assert await client.read(kept) == data["kept"]
@@ -303,7 +306,7 @@ async def test_dead_blobs_leave_every_disk_within_an_epoch_and_are_never_served(
     # status); the kept blob whole; the indexes agreeing with the data, and nothing left in
     # the sync queue (the held node's rebuilt one held every certified blob until start-up).
     for member in committee.members:
-        net.stop(member.name)
+        await net.stop_node(member.name)
         node_store = NodeStore(store_path(net, member))
         try:
             check_indexes(node_store)
@@ -319,4 +322,3 @@ async def test_dead_blobs_leave_every_disk_within_an_epoch_and_are_never_served(
             assert all(node_store.has_sliver(kept, s, a) for s in member.shards for a in SliverType)
         finally:
             node_store.close()
-    net.up()

@@ -28,6 +28,7 @@ from pywalrus.client.client import WalrusClient
 from pywalrus.client.config import ClientConfig
 from pywalrus.core.errors import TestbedError
 from pywalrus.core.types import Epoch
+from pywalrus.network.committee import CommitteeView
 from pywalrus.node.config import NodeConfig
 from pywalrus.node.service import RunningNode, start_node
 from pywalrus.testbed import local
@@ -146,6 +147,11 @@ class InProcessNetwork:
     def client(self) -> WalrusClient:
         """A client of the network with the funded wallet (use as `async with`)."""
         return WalrusClient(self.client_config)
+
+    async def committee(self) -> CommitteeView:
+        """The current committee, as a client sees it."""
+        async with self.client() as client:
+            return await client.committee()
 
     def chain_client(self) -> ChainClient:
         return ChainClient(self.client_config.chain_url)
