@@ -536,7 +536,7 @@ async def test_store_survives_an_epoch_change_before_certifying(network: Network
             thread.join(60)
             changed.append(1)
 
-    before = (await network.staking())["epoch"]
+    before = (await network.staking()).epoch
     data = random.randbytes(200_000)
     async with network.client() as client:
         client.progress = progress

@@ -35,6 +35,8 @@ from pywalrus.testbed import local
 
 EPOCH_DURATION_MS = 3_600_000
 """Epochs last an hour of chain time: they change only when a test advances the clock."""
+HEALTHY_TIMEOUT_S = 60.0
+"""Longest a node may take to catch up with the chain's events when it starts."""
 EPOCH_CHANGE_TIMEOUT_S = 60.0
 """Longest an epoch change (shard transfers included) may take in `advance_epoch`."""
 
@@ -69,8 +71,7 @@ class InProcessNetwork:
             chain_config = ChainConfig.load(self.dir / members[0].config)
             self.chain = await start_chain(chain_config, precheck_workers=0)
         await local.fill_node_ids(self.dir, members)
-        for name in self.node_names():
-            await self.start_node(name)
+        await self.up()
 
     async def stop(self) -> None:
         """Stop every node, then the chain."""
@@ -106,13 +107,20 @@ class InProcessNetwork:
         return self.dir / "nodes" / name / "node.yaml"
 
     async def start_node(self, name: str) -> RunningNode:
-        """Start node `name` (if it is not running) from its `node.yaml`, on its port."""
+        """Start node `name` (if it is not running) from its `node.yaml`, on its port, and
+        wait until it is healthy (its event follower caught up with the chain), as
+        `walrus testbed up` waits for `/v1/health`."""
         if name in self.nodes:
             return self.nodes[name]
         if name not in self.node_names():
             raise TestbedError(f"no node {name!r} in this network")
         running = await start_node(NodeConfig.load(self.node_config_path(name)))
         self.nodes[name] = running
+        deadline = time.monotonic() + HEALTHY_TIMEOUT_S
+        while (problem := running.node.health_problem()) is not None:
+            if time.monotonic() > deadline:
+                raise TestbedError(f"node {name} is not healthy: {problem}")
+            await asyncio.sleep(0.02)
         return running
 
     async def stop_node(self, name: str) -> None:
@@ -120,6 +128,11 @@ class InProcessNetwork:
         running = self.nodes.pop(name, None)
         if running is not None:
             await running.stop()
+
+    async def up(self) -> None:
+        """Start every node that is not running (as `walrus testbed up` does)."""
+        for name in self.node_names():
+            await self.start_node(name)
 
     async def restart_node(self, name: str) -> RunningNode:
         await self.stop_node(name)
@@ -159,6 +172,13 @@ class InProcessNetwork:
     async def staking(self) -> Staking:
         async with self.chain_client() as chain:
             return Staking.from_object(await chain.singleton(Staking.TYPE))
+
+    async def advance_half_epoch(self) -> None:
+        """Move the manual clock half an epoch on: the chain runs the step then due (the end
+        of voting, or the start of the epoch change), without waiting for its outcome."""
+        async with self.chain_client() as chain:
+            staking = Staking.from_object(await chain.singleton(Staking.TYPE))
+            await chain.advance_clock(staking.epoch_duration_ms // 2 + 1)
 
     async def advance_epoch(self) -> Epoch:
         """Move the manual clock through one epoch (the end of voting, then the epoch change)
