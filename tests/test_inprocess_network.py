@@ -116,3 +116,18 @@ async def test_a_misspelt_fault_stops_the_node_at_start(network: InProcessNetwor
     async with network.client() as client:
         member = next(m for m in (await client.committee()).members if m.name == "node-3")
         assert (await client.node(member).health())["name"] == "node-3"
+
+
+async def test_the_whole_network_restarts_from_its_directory(network: InProcessNetwork) -> None:
+    """Stopped and started again, the chain continues from its ledger and the nodes from their
+    stores: a blob stored before reads back, and a new one stores."""
+    data = random.randbytes(40_000)
+    blob_id = await store(network, data)
+    epoch = (await network.staking()).epoch
+    await network.stop()
+    assert network.chain is None and network.nodes == {}
+    await network.start()
+    assert (await network.staking()).epoch == epoch
+    assert await read(network, blob_id) == data
+    fresh = random.randbytes(10_000)
+    assert await read(network, await store(network, fresh)) == fresh
