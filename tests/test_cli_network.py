@@ -248,7 +248,7 @@ def test_multi_file_store_checks_everything_before_paying(network: Network, tmp_
     # --epochs max: the system's limit.
     (longest,) = ok_json(network, "store", good, "--epochs", "max", "--force")
     blob = longest["blobStoreResult"]["newlyCreated"]["blobObject"]
-    epoch = asyncio.run(network.staking())["epoch"]
+    epoch = asyncio.run(network.staking()).epoch
     assert blob["storage"]["endEpoch"] == epoch + 53
 
 

@@ -17,7 +17,7 @@ PRIVATE = {
     "pywalrus.chain.server": {"RpcError", "_Unrepresentable"},
     "pywalrus.cli.data_commands": {"Interrupted"},
     "pywalrus.cli.output": {"CliError", "UsageProblem"},
-    "pywalrus.node.api": {"NodeApiError"},
+    "pywalrus.node.outcomes": {"Refused"},
     "pywalrus.node.shard_sync": {"ShardSyncSuperseded", "SourceUnavailable"},
     "pywalrus.services.http": {"ServiceError"},
 }

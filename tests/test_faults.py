@@ -21,6 +21,7 @@ import aiohttp
 import pytest
 
 from pywalrus.chain.client import ChainClient
+from pywalrus.chain.schema import EpochStateKind
 from pywalrus.chain.tx import Call, TransactionData, fee_for
 from pywalrus.client.client import StoreOptions
 from pywalrus.core.accounts import Account
@@ -167,9 +168,7 @@ async def test_chain_sigkills_at_random_and_at_epoch_changes(net: Network) -> No
     # Only the chain was restarted: the nodes find it again on their own.
     await wait_for(lambda: all_nodes_answer(net, 200), 60, "every node healthy again")
     staking = await net.staking()
-    await wait_for(
-        lambda: _epoch_change_done(net), 60, f"the change to epoch {staking['epoch']} done"
-    )
+    await wait_for(lambda: _epoch_change_done(net), 60, f"the change to epoch {staking.epoch} done")
     extra = random.randbytes(5000)
     acked[await store(net, extra)] = extra
     assert len(acked) >= 5
@@ -545,4 +544,4 @@ async def test_slivers_rotten_on_disk_are_caught_and_rebuilt(net: Network) -> No
 
 
 async def _epoch_change_done(net: Network) -> bool:
-    return bool((await net.staking())["epoch_state"]["kind"] == "EpochChangeDone")
+    return (await net.staking()).epoch_state.kind is EpochStateKind.DONE

@@ -1,20 +1,21 @@
-"""Garbage collection on a testbed (real processes, manual clock): the data of expired,
-deleted and invalid blobs leaves every node's disk within one epoch, and no node serves any of
-it from the moment it applies the event, while the data is still on its disk."""
+"""Garbage collection on an in-process network (real HTTP and stores, manual clock): the data
+of expired, deleted and invalid blobs leaves every node's disk within one epoch, and no node
+serves any of it from the moment it applies the event, while the data is still on its disk."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import random
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+import pytest_asyncio
 
-from pywalrus.chain.client import ChainClient
 from pywalrus.chain.tx import Call
 from pywalrus.chain.wallet import Wallet
 from pywalrus.client.client import StoreOptions, WalrusClient
@@ -31,24 +32,19 @@ from pywalrus.network.committee import CommitteeView, NodeMember
 from pywalrus.node import blob_info
 from pywalrus.node.storage import NodeStore
 from pywalrus.testbed.hostile import inconsistent_encoding
+from pywalrus.testing import InProcessNetwork
 from store_checks import check_indexes, strip_indexes, tables
-from testbed_harness import (
-    Network,
-    all_slivers_stored,
-    node_metric,
-    running_testbed,
-    wait_for,
-    walrus_text,
-)
+from testbed_harness import all_slivers_stored, node_metric, wait_for, walrus_text
 
 OCTET = {"Content-Type": "application/octet-stream"}
 BAD_ROW = 2
 """The primary sliver the lying writer alters."""
 
 
-@pytest.fixture(scope="module")
-def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
-    yield from running_testbed(tmp_path_factory.mktemp("gc"), nodes=4, shards=10)
+@pytest_asyncio.fixture
+async def net(tmp_path: Path) -> AsyncIterator[InProcessNetwork]:
+    async with InProcessNetwork(tmp_path / "gc", nodes=4, shards=10) as network:
+        yield network
 
 
 # Helpers ------------------------------------------------------------------------------------
@@ -198,7 +194,7 @@ async def on_disk(committee: CommitteeView, member: NodeMember, blob_id: BlobId)
     return found[0] == (200, "stored")
 
 
-def store_path(net: Network, member: NodeMember) -> Path:
+def store_path(net: InProcessNetwork, member: NodeMember) -> Path:
     return net.dir / "nodes" / member.name / "data" / "db"
 
 
@@ -249,16 +245,16 @@ async def collected(
 
 
 async def test_dead_blobs_leave_every_disk_within_an_epoch_and_are_never_served(
-    net: Network,
+    net: InProcessNetwork,
 ) -> None:
     committee = await net.committee()
     # A node that collects no garbage until restarted (fault `no_gc`): its disk keeps the
     # dead blobs' data while they are read.
     held = committee.members[0]
     others = [m for m in committee.members if m is not held]
-    net.stop(held.name)
-    net.set_faults(held.name, ["no_gc"])
-    net.start(held.name)
+    await net.stop_node(held.name)
+    net.set_config(held.name, faults=["no_gc"])
+    await net.start_node(held.name)
     data = {name: random.randbytes(30_000) for name in ("kept", "expiring", "deleted", "lying")}
     async with net.client() as client:
         kept = await store(client, data["kept"], epochs=5, deletable=False)
@@ -306,14 +302,14 @@ async def test_dead_blobs_leave_every_disk_within_an_epoch_and_are_never_served(
 
         # The held node, restarted without the fault and with its store as an earlier version
         # left it (no indexes), rebuilds them and finds all three when it starts.
-        net.stop(held.name)
-        net.set_faults(held.name, [])
+        await net.stop_node(held.name)
+        net.set_config(held.name, faults=[])
         held_store = NodeStore(store_path(net, held))
         try:
             strip_indexes(held_store)
         finally:
             held_store.close()
-        net.start(held.name)
+        await net.start_node(held.name)
         for blob_id, kind in zip(dead, ("expired", "deleted", "invalid"), strict=True):
             await collected(committee, [held], encoded[blob_id], kind)
         assert await client.read(kept) == data["kept"]
@@ -322,7 +318,7 @@ async def test_dead_blobs_leave_every_disk_within_an_epoch_and_are_never_served(
     # status); the kept blob whole; the indexes agreeing with the data, and nothing left in
     # the sync queue (the held node's rebuilt one held every certified blob until start-up).
     for member in committee.members:
-        net.stop(member.name)
+        await net.stop_node(member.name)
         node_store = NodeStore(store_path(net, member))
         try:
             check_indexes(node_store)
@@ -338,10 +334,11 @@ async def test_dead_blobs_leave_every_disk_within_an_epoch_and_are_never_served(
             assert all(node_store.has_sliver(kept, s, a) for s in member.shards for a in SliverType)
         finally:
             node_store.close()
-    net.up()
 
 
-async def test_a_node_that_finds_a_blob_inconsistent_invalidates_it(net: Network) -> None:
+async def test_a_node_that_finds_a_blob_inconsistent_invalidates_it(
+    net: InProcessNetwork,
+) -> None:
     """The owner of the altered sliver is down while a lying writer stores; back up, its blob
     sync rebuilds that sliver from its peers' symbols, finds it disowned by the metadata, has
     the committee check its proof and sign, and invalidates the blob on chain itself (the
@@ -359,24 +356,30 @@ async def test_a_node_that_finds_a_blob_inconsistent_invalidates_it(net: Network
         if len(owner.shards) <= spare:
             break
     blob_id = encoded.blob_id
-    async with ChainClient(net.config.chain_url) as chain:
+    async with net.chain_client() as chain:
         cursor = int((await chain.info())["eventCount"]) - 1
-    net.stop(owner.name)
+    await net.stop_node(owner.name)
     try:
         async with net.client() as client:
             await store_lying(client, committee, encoded, down=owner)
     finally:
-        net.start(owner.name)
+        await net.start_node(owner.name)
     await wait_status(committee, blob_id, lambda status: "invalid" in status)
-    async with ChainClient(net.config.chain_url) as chain:
+    async with net.chain_client() as chain:
         events = await chain.wait_events(cursor, ["InvalidBlobID"], timeout_ms=1_000)
         (event,) = [e for e in events if e.fields["blob_id"] == str(blob_id)]
         transaction = await chain.call("chain_getTransaction", digest=event.tx_digest)
     operator = Wallet.load(net.dir / "nodes" / owner.name / "wallet.keystore").active.address
     assert transaction["transaction"]["data"]["sender"] == operator
     await refused_everywhere(committee, blob_id)
-    result = walrus_text(
-        "blob-status", "--blob-id", str(blob_id), "--json", "--config", net.config_path
+    result = await asyncio.to_thread(
+        walrus_text,
+        "blob-status",
+        "--blob-id",
+        str(blob_id),
+        "--json",
+        "--config",
+        net.dir / "client_config.yaml",
     )
     assert result.returncode == 0, result.stderr
     assert "invalid" in json.loads(result.stdout)["status"], result.stdout

@@ -23,7 +23,7 @@ from pywalrus.core.errors import BlobNotFound, NotEnoughConfirmations
 from pywalrus.core.slivers import Sliver, decode_sliver_batch, encode_sliver_batch
 from pywalrus.core.types import BlobId, ShardIndex, SliverPairIndex, SliverType
 from pywalrus.network.committee import CommitteeView
-from testbed_harness import Network, all_slivers_stored, running_testbed, walrus
+from testbed_harness import Network, all_slivers_stored, running_testbed, wait_for, walrus
 
 MiB = 1 << 20
 
@@ -536,7 +536,7 @@ async def test_store_survives_an_epoch_change_before_certifying(network: Network
             thread.join(60)
             changed.append(1)
 
-    before = (await network.staking())["epoch"]
+    before = (await network.staking()).epoch
     data = random.randbytes(200_000)
     async with network.client() as client:
         client.progress = progress
@@ -544,3 +544,40 @@ async def test_store_survives_an_epoch_change_before_certifying(network: Network
         blob = result["newlyCreated"]["blobObject"]
         assert changed and blob["certifiedEpoch"] == before + 1
         assert await client.read(BlobId.parse(blob["blobId"])) == data
+
+
+async def test_nodes_run_inside_this_event_loop(network: Network) -> None:
+    """`start_node` builds a node from its config and runs it in an existing event loop: two
+    nodes of the testbed, stopped as processes, serve from this test's loop on their ports; a
+    blob stored through the whole committee is held by both and reads back; `stop` ends them
+    and the processes take over again."""
+    from urllib.parse import urlparse
+
+    from pywalrus.node.config import NodeConfig
+    from pywalrus.node.service import RunningNode, start_node
+
+    committee = await network.committee()
+    members = committee.members[:2]
+    running: list[RunningNode] = []
+    try:
+        for member in members:
+            network.stop(member.name)
+            config = NodeConfig.load(network.dir / "nodes" / member.name / "node.yaml")
+            running.append(await start_node(config))
+        assert [r.port for r in running] == [urlparse(m.url).port for m in members]
+        async with network.client() as client:
+            for member in members:
+                assert (await client.node(member).health())["name"] == member.name
+        blob_id = await store_and_read(network, random.randbytes(300_000))
+
+        async def both_hold_it() -> bool:
+            return all(r.node.holds_all_slivers(blob_id) for r in running)
+
+        await wait_for(both_hold_it, 30, "both in-loop nodes to hold the blob")
+    finally:
+        for r in running:
+            await r.stop()
+        network.up()
+    async with network.client() as client:
+        for member in members:
+            assert (await client.node(member).health())["name"] == member.name

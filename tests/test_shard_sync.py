@@ -1,6 +1,7 @@
-"""Shard sync at epoch change, as real processes (protocol page §8.5).
+"""Shard sync at epoch change (protocol page §8.5), on an in-process network and, for a node
+that crashes mid-transfer, as real processes.
 
-A testbed of 4 nodes and 100 shards (25 each, f = 33) on a manual clock. Stake moves shards:
+A network of 4 nodes and 100 shards (25 each, f = 33) on a manual clock. Stake moves shards:
 a node staked to twice the others' stake grows to about 40 shards, so the three others hold
 60 < 2f + 1 and the epoch change cannot finish before the gaining node has synced. Blobs
 stored before a change must be readable during and after it, from the new owners.
@@ -10,16 +11,19 @@ from __future__ import annotations
 
 import base64
 import random
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any, Protocol
 
 import aiohttp
 import pytest
+import pytest_asyncio
 
 from pywalrus.chain.contracts.coin import FROST_PER_WAL
+from pywalrus.chain.schema import EpochStateKind, Staking
 from pywalrus.chain.wallet import Wallet
 from pywalrus.client import chain_ops
-from pywalrus.client.client import StoreOptions
+from pywalrus.client.client import StoreOptions, WalrusClient
 from pywalrus.core.crypto.bls import BlsPrivateKey
 from pywalrus.core.encoding import EncodedBlob, encode_blob
 from pywalrus.core.messages import (
@@ -33,15 +37,40 @@ from pywalrus.network.committee import CommitteeView, NodeMember
 from pywalrus.node import blob_info
 from pywalrus.node.storage import NodeStore
 from pywalrus.testbed import local
+from pywalrus.testing import InProcessNetwork
 from testbed_harness import Network, all_slivers_stored, node_metric, running_testbed, wait_for
 
 STAKE = 900_000 * FROST_PER_WAL
 """Extra stake that roughly doubles a node's weight (genesis stakes are 1M WAL each)."""
 
 
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def net(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[InProcessNetwork]:
+    async with InProcessNetwork(tmp_path_factory.mktemp("shards"), nodes=4, shards=100) as net:
+        yield net
+
+
 @pytest.fixture(scope="module")
-def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
-    yield from running_testbed(tmp_path_factory.mktemp("shards"), nodes=4)
+def testbed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
+    """The same network as processes, for a node that crashes (its process exits)."""
+    yield from running_testbed(tmp_path_factory.mktemp("shards-processes"), nodes=4)
+
+
+class Net(Protocol):
+    """What the helpers need of either network."""
+
+    dir: Path
+
+    def client(self) -> WalrusClient: ...
+
+    async def committee(self) -> CommitteeView: ...
+
+    async def staking(self) -> Staking: ...
+
+    async def advance_half_epoch(self) -> None: ...
 
 
 # Helpers ------------------------------------------------------------------------------------
@@ -69,7 +98,7 @@ async def sliver_status(member: NodeMember, blob_id: BlobId, pair: int) -> tuple
             return response.status, body["error"]["details"][0]["reason"]
 
 
-async def stake(net: Network, account_wallet: str | None, node_id: str, amount: int) -> None:
+async def stake(net: Net, account_wallet: str | None, node_id: str, amount: int) -> None:
     """Stake from the client wallet, or from a node operator's wallet (`nodes/NAME`)."""
     async with net.client() as client:
         account = client.account
@@ -78,19 +107,20 @@ async def stake(net: Network, account_wallet: str | None, node_id: str, amount: 
         await chain_ops.stake_many(client.chain, account, [(node_id, amount)])
 
 
-async def select_next_committee(net: Network) -> dict[str, list[int]]:
+async def select_next_committee(net: Net) -> dict[str, list[int]]:
     """End the voting (half an epoch on) and return the next committee's shards by node ID."""
     await net.advance_half_epoch()
 
     async def selected() -> bool:
-        return (await net.staking())["next_committee"] is not None
+        return (await net.staking()).next_committee is not None
 
     await wait_for(selected, what="the next committee")
-    committee: dict[str, list[int]] = (await net.staking())["next_committee"]
-    return committee
+    committee = (await net.staking()).next_committee
+    assert committee is not None
+    return {node: [int(s) for s in shards] for node, shards in committee.items()}
 
 
-async def store(net: Network, data: bytes) -> BlobId:
+async def store(net: Net, data: bytes) -> BlobId:
     async with net.client() as client:
         result = await client.store(data, StoreOptions(epochs=5, deletable=False))
         return BlobId.parse(result["newlyCreated"]["blobObject"]["blobId"])
@@ -106,7 +136,7 @@ def systematic_shards(committee: CommitteeView, blob_id: BlobId) -> set[int]:
 
 
 async def assert_holds(
-    net: Network, member: NodeMember, shards: set[int], blobs: dict[BlobId, bytes]
+    net: Net, member: NodeMember, shards: set[int], blobs: dict[BlobId, bytes]
 ) -> None:
     """`member` serves exactly the encoder's slivers of `shards` for every blob, both axes."""
     committee = await net.committee()
@@ -123,7 +153,7 @@ async def assert_holds(
                     assert served == expected.to_bcs(), (member.name, shard, axis)
 
 
-async def read_all(net: Network, blobs: dict[BlobId, bytes]) -> None:
+async def read_all(net: Net, blobs: dict[BlobId, bytes]) -> None:
     async with net.client() as client:
         for blob_id, data in blobs.items():
             assert await client.read(blob_id) == data
@@ -136,7 +166,7 @@ def member(committee: CommitteeView, node_id: str) -> NodeMember:
 # Tests --------------------------------------------------------------------------------------
 
 
-async def test_stake_moves_shards_and_blobs_follow(net: Network) -> None:
+async def test_stake_moves_shards_and_blobs_follow(net: InProcessNetwork) -> None:
     before = await net.committee()
     assert before.epoch == 1
     gainer = before.members[0]
@@ -161,15 +191,15 @@ async def test_stake_moves_shards_and_blobs_follow(net: Network) -> None:
     await all_slivers_stored(before, blobs)
 
     # The change starts with the gaining node down: the others report, but hold 60 shards.
-    net.stop(gainer.name)
+    await net.stop_node(gainer.name)
     await net.advance_half_epoch()
 
     async def changing() -> bool:
         staking = await net.staking()
         return bool(
-            staking["epoch"] == 2
-            and staking["epoch_state"]["kind"] == "EpochChangeSync"
-            and len(staking["epoch_state"]["synced"]) == len(losers)
+            staking.epoch == 2
+            and staking.epoch_state.kind is EpochStateKind.SYNC
+            and len(staking.epoch_state.synced) == len(losers)
         )
 
     await wait_for(changing, what="the losers' epoch sync")
@@ -191,11 +221,11 @@ async def test_stake_moves_shards_and_blobs_follow(net: Network) -> None:
     assert await sliver_status(previous_owner, moved_blob, pair) == (200, "ok")
 
     # The gaining node comes back, pulls its new shards and reports: the change completes.
-    net.up()
+    await net.up()
 
     async def done() -> bool:
         staking = await net.staking()
-        return bool(staking["epoch"] == 2 and staking["epoch_state"]["kind"] == "EpochChangeDone")
+        return staking.epoch == 2 and staking.epoch_state.kind is EpochStateKind.DONE
 
     await wait_for(done, timeout=60, what="EpochChangeDone")
     after = await net.committee()
@@ -224,14 +254,14 @@ async def test_stake_moves_shards_and_blobs_follow(net: Network) -> None:
 
     await wait_for(dropped, what="the losers to delete their moved shards")
     await read_all(net, blobs)
-    net.stop(previous_owner.name)
+    await net.stop_node(previous_owner.name)
     try:
         await read_all(net, blobs)
     finally:
-        net.up()
+        await net.up()
 
 
-async def test_previous_owner_down_and_lying(net: Network) -> None:
+async def test_previous_owner_down_and_lying(net: InProcessNetwork) -> None:
     """The gaining node recovers from symbols what its previous owners cannot or will not
     give, never stores what fails verification, and still reports sync."""
     before = await net.committee()
@@ -249,19 +279,18 @@ async def test_previous_owner_down_and_lying(net: Network) -> None:
     small = [m for m in by_size[1:] if m.node_id in sources and len(m.shards) <= 25]
     assert len(small) >= 2, "two small nodes must give up shards"
     down, liar = small[0], small[1]
-    net.set_faults(liar.name, ["corrupt_slivers"])
-    net.stop(liar.name)
-    net.up()
-    net.stop(down.name)
+    net.set_config(liar.name, faults=["corrupt_slivers"])
+    await net.restart_node(liar.name)
+    await net.stop_node(down.name)
     try:
         await net.advance_half_epoch()
 
         async def synced() -> bool:
             staking = await net.staking()
-            state = staking["epoch_state"]
+            state = staking.epoch_state
             return bool(
-                staking["epoch"] == before.epoch + 1
-                and (state["kind"] == "EpochChangeDone" or gainer.node_id in state["synced"])
+                staking.epoch == before.epoch + 1
+                and (state.kind is EpochStateKind.DONE or gainer.node_id in state.synced)
             )
 
         await wait_for(synced, timeout=90, what="the gaining node's epoch sync")
@@ -278,12 +307,12 @@ async def test_previous_owner_down_and_lying(net: Network) -> None:
         assert rejected > 0
         await read_all(net, blobs)
     finally:
-        net.set_faults(liar.name, [])
-        net.stop(liar.name)
-        net.up()
+        net.set_config(liar.name, faults=[])
+        await net.stop_node(liar.name)
+        await net.up()
 
 
-async def test_sync_shard_route_refuses_bad_requests(net: Network) -> None:
+async def test_sync_shard_route_refuses_bad_requests(net: InProcessNetwork) -> None:
     committee = await net.committee()
     owner = committee.members[0]
     shard = owner.shards[0]
@@ -359,9 +388,13 @@ async def test_sync_shard_route_refuses_bad_requests(net: Network) -> None:
     assert [b.value for b, _ in response.slivers] == sorted(b.value for b, _ in response.slivers)
 
 
-async def test_a_crash_during_transfer_resumes_after_the_last_stored_page(net: Network) -> None:
+async def test_a_crash_during_transfer_resumes_after_the_last_stored_page(
+    testbed: Network,
+) -> None:
     """The gaining node dies right after storing its first page; restarted, it transfers only
-    what it had not stored (progress is stored with each page) and still reports sync."""
+    what it had not stored (progress is stored with each page) and still reports sync. As
+    processes: the fault exits the node's process."""
+    net = testbed
     before = await net.committee()
     gainer = min(before.members, key=lambda m: len(m.shards))
     data = random.randbytes(80_000)
@@ -413,8 +446,8 @@ async def test_a_crash_during_transfer_resumes_after_the_last_stored_page(net: N
     await assert_holds(net, new_gainer, gained, blobs)
 
     async def synced() -> bool:
-        state = (await net.staking())["epoch_state"]
-        return state["kind"] == "EpochChangeDone" or gainer.node_id in state["synced"]
+        state = (await net.staking()).epoch_state
+        return state.kind is EpochStateKind.DONE or gainer.node_id in state.synced
 
     await wait_for(synced, what="the gaining node's epoch sync")
     await read_all(net, blobs)

@@ -17,6 +17,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from pywalrus.chain.client import ChainClient
+from pywalrus.chain.schema import Staking
 from pywalrus.client.client import WalrusClient
 from pywalrus.client.config import ClientConfig
 from pywalrus.core.types import BlobId, ShardIndex, SliverType
@@ -124,10 +125,9 @@ class Network:
             assert staking["epoch"] == epoch + 1
             assert staking["epoch_state"]["kind"] == "EpochChangeDone"
 
-    async def staking(self) -> dict[str, Any]:
+    async def staking(self) -> Staking:
         async with ChainClient(self.config.chain_url) as chain:
-            fields: dict[str, Any] = (await chain.singleton("walrus::Staking")).fields
-            return fields
+            return Staking.from_object(await chain.singleton(Staking.TYPE))
 
     async def advance_half_epoch(self) -> None:
         """Move the manual clock half an epoch on: the chain runs the step then due (the end

@@ -99,6 +99,9 @@ class Prechecks:
         self._in_flight: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
+        """Start the workers (none with `workers=0`: every check runs inline)."""
+        if self._workers <= 0:
+            return
         try:
             self._executor = ProcessPoolExecutor(
                 self._workers,

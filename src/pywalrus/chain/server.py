@@ -92,7 +92,11 @@ class ChainServer:
     """Serves one ledger over JSON-RPC."""
 
     def __init__(
-        self, ledger: Ledger, faucet: bool = False, tick: Callable[[], None] | None = None
+        self,
+        ledger: Ledger,
+        faucet: bool = False,
+        tick: Callable[[], None] | None = None,
+        precheck_workers: int = 2,
     ) -> None:
         self.ledger = ledger
         self.faucet_enabled = faucet
@@ -103,7 +107,7 @@ class ChainServer:
             tuple[SignedTransaction, bool, asyncio.Future[ExecutionResult]]
         ] = asyncio.Queue()
         """Transactions to execute, each with whether the precheck verified its signature."""
-        self._prechecks = Prechecks()
+        self._prechecks = Prechecks(precheck_workers)
         ledger.on_commit(self._notify)
         self.methods: dict[str, Handler] = {
             "chain_info": self.info,

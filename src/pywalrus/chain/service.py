@@ -101,21 +101,50 @@ def tick(ledger: Ledger) -> None:
             log.warning("epoch step %s failed: %s", due, exc)
 
 
-async def serve(config: ChainConfig) -> None:
+@dataclass
+class RunningChain:
+    """A started chain: its ledger and the aiohttp runner serving its JSON-RPC."""
+
+    ledger: Ledger
+    runner: web.AppRunner
+    port: int
+    """The port it listens on (the configured one, or the one chosen for port 0)."""
+
+    async def stop(self) -> None:
+        """Stop serving (long-polls released at once), then close the ledger."""
+        await self.runner.cleanup()
+        self.ledger.close()
+
+
+async def start_chain(config: ChainConfig, precheck_workers: int = 2) -> RunningChain:
+    """Open the ledger of `config` and serve it in the running event loop on
+    `config.host`/`config.port`. `precheck_workers` processes check signatures ahead of the
+    sequencer; with 0 everything is checked in this process (an in-process test network)."""
     ledger = open_ledger(config)
-    server = ChainServer(ledger, faucet=config.faucet, tick=lambda: tick(ledger))
+    server = ChainServer(
+        ledger, faucet=config.faucet, tick=lambda: tick(ledger), precheck_workers=precheck_workers
+    )
     runner = web.AppRunner(server.app(), access_log=None)
-    await runner.setup()
+    try:
+        await runner.setup()
+        await web.TCPSite(runner, config.host, config.port).start()
+    except BaseException:
+        await runner.cleanup()
+        ledger.close()
+        raise
+    return RunningChain(ledger, runner, runner.addresses[0][1])
+
+
+async def serve(config: ChainConfig) -> None:
+    """Run the chain of `config` until SIGINT or SIGTERM."""
+    running = await start_chain(config)
     # The sequencer allocates many short-lived dicts per transaction; move what is alive now
     # out of the collector's way and collect the young generation less often.
     gc.freeze()
     gc.set_threshold(50_000, 20, 20)
-    site = web.TCPSite(runner, config.host, config.port)
-    await site.start()
-    log.info("chain %s listening on http://%s:%d", config.chain_id, config.host, config.port)
+    log.info("chain %s listening on http://%s:%d", config.chain_id, config.host, running.port)
     await until_terminated()
-    await runner.cleanup()
-    ledger.close()
+    await running.stop()
 
 
 def run(config_path: Path) -> None:

@@ -82,10 +82,11 @@ keep working):
     └── TestbedError
 
 Not in the tree, on purpose: exceptions that carry control flow inside one component and
-never reach a caller of pywalrus: `pywalrus.node.api.NodeApiError` (an HTTP error answer on its way
-to the node's error middleware), `pywalrus.services.http.ServiceError` (the same in the HTTP
-services), `pywalrus.chain.server.RpcError` (a JSON-RPC error answer) and
-its `_Unrepresentable`, `SourceUnavailable` and `ShardSyncSuperseded` (raised and caught within
+never reach a caller of pywalrus: `pywalrus.node.outcomes.Refused` (a storage node's refusal
+of a request, on its way to the node's error middleware, which answers it),
+`pywalrus.services.http.ServiceError` (an HTTP error answer in the HTTP services),
+`pywalrus.chain.server.RpcError` (a JSON-RPC error answer) and its `_Unrepresentable`,
+`SourceUnavailable` and `ShardSyncSuperseded` (raised and caught within
 `pywalrus.node.shard_sync`), and the CLI's exit signals (`pywalrus.cli.output.CliError`,
 `UsageProblem`, `pywalrus.cli.data_commands.Interrupted`: click exceptions that print one line
 and set the exit code). `tests/test_errors.py` checks that this drawing is the hierarchy and
@@ -495,7 +496,7 @@ class UnknownNode(WalrusError):
 
 
 class ConfigError(WalrusError):
-    """A missing or invalid client configuration or wallet."""
+    """A missing or invalid configuration: a client config, a wallet, a node config."""
 
 
 # Inside a storage node -----------------------------------------------------------------------

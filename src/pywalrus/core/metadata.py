@@ -164,6 +164,12 @@ class BlobMetadataWithId:
         return cls(blob_id, metadata)
 
 
+def encode_metadata_with_id(blob_id: BlobId, metadata: bytes) -> bytes:
+    """BCS `BlobMetadataWithId` of a blob ID and its metadata's BCS, as stored (not decoded
+    and re-encoded: what a node serves is the bytes it keeps)."""
+    return BcsWriter().fixed_bytes(blob_id.value).fixed_bytes(metadata).finish()
+
+
 def verified_metadata(data: bytes, blob_id: BlobId, config: EncodingConfig) -> BlobMetadata:
     """Decode BCS `BlobMetadataWithId` from an untrusted source and verify it for `blob_id`."""
     try:

@@ -164,6 +164,17 @@ def verify_slivers(slivers: list[Sliver], metadata: BlobMetadata) -> list[bool]:
     return [next(results) if flag else False for flag in ok]
 
 
+def verify_sliver_batch(slivers: Sequence[Sliver], metadata: BlobMetadata) -> list[bool]:
+    """`verify_slivers` for slivers of both axes (one batched expansion per axis), in the
+    batch's order."""
+    valid: dict[int, bool] = {}
+    for axis in SliverType:
+        positions = [i for i, sliver in enumerate(slivers) if sliver.axis is axis]
+        results = verify_slivers([slivers[i] for i in positions], metadata)
+        valid.update(zip(positions, results, strict=True))
+    return [valid[i] for i in range(len(slivers))]
+
+
 MAX_BATCH_SLIVERS = 2 * 65535
 """At most both slivers of every pair in one upload batch."""
 
@@ -178,6 +189,15 @@ def encode_sliver_batch(entries: Sequence[tuple[int, Sliver]]) -> bytes:
     for pair, sliver in entries:
         writer.u16(pair).u8(sliver.axis)
         sliver.write(writer)
+    return writer.finish()
+
+
+def encode_stored_sliver_batch(axis: SliverType, entries: Sequence[tuple[int, bytes]]) -> bytes:
+    """A sliver batch (as `encode_sliver_batch`) of slivers of one axis given as their BCS,
+    (pair index, sliver BCS): the answer of `GET /v1/blobs/{id}/slivers`, from stored bytes."""
+    writer = BcsWriter().uleb128(len(entries))
+    for pair, data in entries:
+        writer.u16(pair).u8(axis).fixed_bytes(data)
     return writer.finish()
 
 

@@ -8,7 +8,7 @@ taken from primary slivers rebuild a secondary sliver.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -139,6 +139,22 @@ def decode_recovery_symbols(data: bytes) -> list[GeneralRecoverySymbol]:
     symbols = [GeneralRecoverySymbol.read(reader) for _ in range(count)]
     reader.finish()
     return symbols
+
+
+def encode_decoding_symbols(
+    target_axis: SliverType, by_target: Mapping[int, Sequence[DecodingSymbol]]
+) -> bytes:
+    """BCS `BTreeMap<u16 target sliver index, Vec<(u8 axis, DecodingSymbol)>>`, the answer of
+    `GET /v1/blobs/{id}/decodingSymbols`: symbols without proofs for target slivers of
+    `target_axis`."""
+    writer = BcsWriter().uleb128(len(by_target))
+    # BCS orders map entries by the bytes of their keys (u16 little-endian).
+    for target in sorted(by_target, key=lambda t: t.to_bytes(2, "little")):
+        writer.u16(target).uleb128(len(by_target[target]))
+        for symbol in by_target[target]:
+            writer.u8(target_axis)
+            symbol.write(writer)
+    return writer.finish()
 
 
 def recovery_symbols_from_sliver(

@@ -8,7 +8,8 @@ from typing import Any
 
 import yaml
 
-from pywalrus.core.errors import WalrusError
+from pywalrus.core.errors import ConfigError
+from pywalrus.node.faults import Faults
 from pywalrus.node.limits import NodeLimits
 
 
@@ -48,19 +49,19 @@ class NodeConfig:
     key optional: `idle_timeout_s`, `body_timeout_s`, `min_body_rate`, `max_connections`,
     `max_connections_per_address`, `max_upload_bytes`, `max_upload_bytes_per_address`,
     `max_pending_bytes`, `max_pending_bytes_per_address`; see `pywalrus.node.limits`)."""
-    faults: tuple[str, ...] = ()
-    """Test-only misbehaviour: `corrupt_slivers` (also in `sync_shard` answers),
-    `corrupt_metadata`, `bad_signatures`, `crash_after_sync_page` (exit right after storing
-    the first page of a shard transfer), `no_batch_route` (serve only upstream's one-sliver
-    upload route), `no_gc` (never collect garbage: data of dead blobs stays on disk, still
-    not served)."""
+    faults: Faults = field(default_factory=Faults)
+    """Test-only misbehaviour (`faults:`, a list of names: `corrupt_slivers` (also in
+    `sync_shard` answers), `corrupt_metadata`, `bad_signatures`, `crash_after_sync_page`,
+    `no_batch_route`, `no_gc`; see `pywalrus.node.faults`). An unknown name is a config
+    error."""
 
     @classmethod
     def load(cls, path: Path) -> NodeConfig:
+        """Read and check a `node.yaml`; `ConfigError` (one line) if it cannot be used."""
         try:
             raw: dict[str, Any] = yaml.safe_load(path.read_text())
         except (OSError, yaml.YAMLError) as exc:
-            raise WalrusError(f"cannot read node config {path}: {exc}") from None
+            raise ConfigError(f"cannot read node config {path}: {exc}") from None
         base = path.parent
         try:
             return cls(
@@ -78,10 +79,12 @@ class NodeConfig:
                 scrub_interval_ms=_positive(raw, "scrub_interval_ms", 3_600_000),
                 scrub_bytes_per_s=_positive(raw, "scrub_bytes_per_s", 16 << 20),
                 limits=NodeLimits.from_config(raw.get("limits")),
-                faults=tuple(str(f) for f in raw.get("faults", ())),
+                faults=_faults(raw.get("faults")),
             )
+        except ConfigError as exc:
+            raise ConfigError(f"invalid node config {path}: {exc}") from None
         except (KeyError, TypeError, ValueError) as exc:
-            raise WalrusError(f"invalid node config {path}: missing or bad {exc}") from None
+            raise ConfigError(f"invalid node config {path}: missing or bad {exc}") from None
 
 
 def _positive(raw: dict[str, Any], key: str, default: int) -> int:
@@ -89,3 +92,11 @@ def _positive(raw: dict[str, Any], key: str, default: int) -> int:
     if value <= 0:
         raise ValueError(key)
     return value
+
+
+def _faults(value: object) -> Faults:
+    if value is None:
+        return Faults()
+    if not isinstance(value, list):
+        raise ConfigError("faults must be a list of fault names")
+    return Faults.parse(value)

@@ -44,7 +44,7 @@ class GarbageCollector:
 
     def schedule(self) -> None:
         """Start a run, or have the running one go again when it ends."""
-        if "no_gc" in self.node.faults:
+        if self.node.faults.no_gc:
             return  # test-only: garbage stays on disk (and is not served)
         if self.node.supervisor.running(GC):
             self._again = True

@@ -30,7 +30,8 @@ from typing import Any
 from aiohttp import web
 
 from pywalrus.core.errors import WalrusError
-from pywalrus.network import envelope
+from pywalrus.node.api import error_body
+from pywalrus.node.outcomes import over_limit
 
 MIB = 1 << 20
 
@@ -121,14 +122,6 @@ class ByteBudget:
         return self._by_address.get(address, 0)
 
 
-def refusal(limit: str, what: str) -> tuple[int, str, str]:
-    """(HTTP status, reason, message) for a request beyond a limit of `what`: 429 when the
-    client's own share is used up, 503 when the node's is."""
-    if limit == "address":
-        return 429, "TOO_MANY_REQUESTS", f"this client address holds its share of {what}"
-    return 503, "NODE_BUSY", f"the node holds as much {what} as it accepts; retry later"
-
-
 def peer_address(transport: asyncio.BaseTransport) -> str:
     peer = transport.get_extra_info("peername")
     return str(peer[0]) if isinstance(peer, tuple) and peer else "?"
@@ -179,16 +172,16 @@ class ConnectionLimiter:
             self.by_address[address] = self.by_address.get(address, 0) + 1
             return
         self.on_refused(f"connections per {limit}")
-        status, reason, message = refusal(limit, "connections")
+        status, body = error_body(over_limit(limit, "connections"))
         with contextlib.suppress(OSError, RuntimeError):
-            transport.write(_raw_error(status, reason, message))
+            transport.write(_raw_error(status, body))
         transport.close()
 
 
-def _raw_error(status: int, reason: str, message: str) -> bytes:
-    """A complete HTTP/1.1 error answer in the Walrus envelope, for a connection refused
+def _raw_error(status: int, error: dict[str, Any]) -> bytes:
+    """A complete HTTP/1.1 error answer carrying an error envelope, for a connection refused
     before any request was read."""
-    body = json.dumps(envelope.error(status, reason, message)).encode()
+    body = json.dumps(error).encode()
     phrase = {429: "Too Many Requests", 503: "Service Unavailable"}.get(status, "Error")
     head = (
         f"HTTP/1.1 {status} {phrase}\r\nContent-Type: application/json\r\n"

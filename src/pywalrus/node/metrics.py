@@ -11,7 +11,9 @@ entries of the store's tables.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from collections.abc import Mapping
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
 
 class NodeMetrics:
@@ -120,3 +122,20 @@ class NodeMetrics:
             ["limit"],
             registry=r,
         )
+
+    def exposition(
+        self,
+        epoch: int,
+        event_cursor: int,
+        store_entries: Mapping[str, int],
+        shard_sync_slivers: Mapping[str, int],
+    ) -> bytes:
+        """Every metric in Prometheus' text format, the gauges set to the node's state now."""
+        self.epoch.set(epoch)
+        self.event_cursor.set(event_cursor)
+        for table, entries in store_entries.items():
+            self.store_entries.labels(table).set(entries)
+        for kind, count in shard_sync_slivers.items():
+            self.shard_sync_slivers.labels(kind).set(count)
+        text: bytes = generate_latest(self.registry)
+        return text

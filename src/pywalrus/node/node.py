@@ -18,12 +18,13 @@ start, after deletions and invalidations, and at start-up.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from pywalrus.chain.client import ChainClient
 from pywalrus.chain.objects import Event
@@ -31,13 +32,38 @@ from pywalrus.chain.tx import Call
 from pywalrus.core.accounts import Account
 from pywalrus.core.config import EncodingConfig
 from pywalrus.core.crypto.bls import BlsPrivateKey
-from pywalrus.core.errors import ChainError, ChainUnavailable, CorruptSliverError, WalrusError
+from pywalrus.core.errors import (
+    BcsError,
+    ChainError,
+    ChainUnavailable,
+    CorruptSliverError,
+    InvalidMetadataError,
+    PendingFull,
+    VerificationError,
+    WalrusError,
+)
+from pywalrus.core.inconsistency import InconsistencyProof
+from pywalrus.core.messages import (
+    PERMANENT,
+    Deletable,
+    InvalidBlobIdMsg,
+    SignedMessage,
+    StorageConfirmation,
+)
 from pywalrus.core.metadata import BlobMetadata
-from pywalrus.core.types import BlobId, ShardIndex, SliverPairIndex, SliverType
+from pywalrus.core.slivers import Sliver, decode_sliver_batch, verify_sliver_batch
+from pywalrus.core.symbols import (
+    DecodingSymbol,
+    GeneralRecoverySymbol,
+    recovery_symbols_from_sliver,
+)
+from pywalrus.core.types import BlobId, Epoch, ObjectId, ShardIndex, SliverPairIndex, SliverType
 from pywalrus.node import blob_info, shard_state
+from pywalrus.node.faults import Faults
 from pywalrus.node.follower import EVENT_PAGE, POLL_MS, FollowerStatus
 from pywalrus.node.limits import ByteBudget, NodeLimits
 from pywalrus.node.metrics import NodeMetrics
+from pywalrus.node.outcomes import Accepted, BodyReader, Held, Refusal, Refused, SliversAccepted
 from pywalrus.node.pending import PendingUploads
 from pywalrus.node.shard_state import READ_ONLY, READY, ShardState
 from pywalrus.node.storage import NodeStore
@@ -51,6 +77,9 @@ FOLLOWER = "event follower"
 SYNC_REPORT = "epoch sync report"
 SHARD_DROP_BATCH = 1000
 """Slivers deleted per write transaction when a shard is dropped."""
+INLINE_VERIFY_BYTES: Final = 64 * 1024
+"""Uploaded slivers up to this size are verified on the event loop: handing them to a thread
+costs more than the check (well under a millisecond), mostly in contention for the GIL."""
 
 
 class StorageNode:
@@ -66,7 +95,7 @@ class StorageNode:
         operator: Account,
         max_pending_ms: int = 30_000,
         confirmation_wait_ms: int = 5_000,
-        faults: tuple[str, ...] = (),
+        faults: Faults | None = None,
         metrics: NodeMetrics | None = None,
         limits: NodeLimits | None = None,
     ) -> None:
@@ -78,7 +107,8 @@ class StorageNode:
         self.operator = operator
         self.max_pending_ms = max_pending_ms
         self.confirmation_wait_ms = confirmation_wait_ms
-        self.faults = frozenset(faults)
+        self.faults = faults if faults is not None else Faults()
+        """Test-only misbehaviour (`faults`)."""
         self.epoch = 0
         self.n_shards = 0
         self.shards: frozenset[int] = frozenset()
@@ -635,6 +665,442 @@ class StorageNode:
         flushing = self._flushing.get(blob_id)
         if flushing is not None:
             await flushing.wait()
+
+    # Requests: what the REST API asks, answered as typed outcomes or `Refused` ---------------
+
+    def _check_served(self, blob_id: BlobId, refusal: Refusal) -> None:
+        """Refuse to serve data of blobs that are not registered (unknown, expired, deleted or
+        invalid), from the event on, whether or not the garbage collector removed it yet: as
+        upstream, whose 451 `FORBIDDEN_BLOB` is for blobs on its operator's blocklist.
+        `refusal` is `METADATA_NOT_SERVED` or `SLIVER_NOT_SERVED`."""
+        info = self.info(blob_id)
+        if not blob_info.is_registered(info, self.epoch):
+            why = (
+                "is marked invalid"
+                if info is not None and info["invalid"] is not None
+                else "is not registered (unknown, expired or deleted)"
+            )
+            what = "metadata" if refusal is Refusal.METADATA_NOT_SERVED else "sliver"
+            raise Refused(refusal, f"no {what} of blob {blob_id} is served: the blob {why}")
+
+    def _pair_shard(self, pair: int, blob_id: BlobId, reading: bool = False) -> int:
+        """The shard this node holds pair `pair` of the blob in; for reads, also one it lost at
+        the epoch change still in progress."""
+        if not 0 <= pair < self.n_shards:
+            raise Refused(Refusal.PAIR_OUT_OF_RANGE, f"sliver pair index {pair} out of range")
+        shard = self.shard_for_pair(pair, blob_id)
+        if not (self.serves_reads(shard) if reading else shard in self.shards):
+            raise Refused(Refusal.SHARD_NOT_ASSIGNED, f"shard {shard} is not assigned to this node")
+        return shard
+
+    def served_metadata(self, blob_id: BlobId) -> bytes:
+        """The metadata (BCS) of a registered blob, as stored."""
+        self._check_served(blob_id, Refusal.METADATA_NOT_SERVED)
+        data = self.store.metadata(blob_id)
+        if data is None:
+            raise Refused(Refusal.METADATA_NOT_SERVED, f"no metadata stored for blob {blob_id}")
+        return self.faults.served_metadata(data)
+
+    def metadata_held(self, blob_id: BlobId) -> Held:
+        if self.store.has_metadata(blob_id):
+            return Held.STORED
+        entry = self.pending.get(blob_id)
+        return Held.BUFFERED if entry and entry.metadata else Held.NONEXISTENT
+
+    async def accept_metadata(
+        self, blob_id: BlobId, body: bytes, pending: bool, address: str
+    ) -> Accepted:
+        """Store uploaded metadata (BCS) of a registered blob once it verifies against the blob
+        ID; with `pending`, buffer it until the registration arrives."""
+        try:
+            metadata = BlobMetadata.from_bcs(body)
+            metadata.verify(blob_id, self.config)
+        except BcsError as exc:
+            raise Refused(Refusal.INVALID_METADATA, f"malformed metadata: {exc}") from None
+        except InvalidMetadataError as exc:
+            raise Refused(Refusal.INVALID_METADATA, str(exc)) from None
+        info = self.info(blob_id)
+        if info is not None and info["invalid"] is not None:
+            raise Refused(Refusal.INVALID_BLOB, f"blob {blob_id} is marked invalid")
+        if not self.is_registered(blob_id):
+            if not pending:
+                raise Refused(Refusal.NOT_REGISTERED, f"blob {blob_id} is not registered")
+            with self._pending_room():
+                self.pending.add_metadata(blob_id, address, body)
+            return Accepted.BUFFERED
+        if self.store.has_metadata(blob_id):
+            return Accepted.ALREADY_STORED
+        if not await self.store_blob_data(blob_id, body, []):
+            raise Refused(Refusal.NOT_REGISTERED, f"blob {blob_id} is not registered")
+        self.remember_metadata(blob_id, metadata)
+        self.metrics.stored.labels("metadata").inc()
+        return Accepted.STORED
+
+    async def accept_sliver(
+        self,
+        blob_id: BlobId,
+        pair: int,
+        axis: SliverType,
+        body: BodyReader,
+        pending: bool,
+        address: str,
+    ) -> SliversAccepted:
+        """Store (or with `pending` buffer) one uploaded sliver (BCS) of pair `pair`: its shard
+        must be this node's (checked before the body is read) and it must verify against the
+        blob's metadata."""
+        shard = self._pair_shard(pair, blob_id)
+        data = await body()
+        try:
+            sliver = Sliver.from_bcs(data, axis)
+        except BcsError as exc:
+            raise Refused(Refusal.INVALID_SLIVER, f"malformed sliver: {exc}") from None
+        self._check_index(pair, sliver)
+        metadata, registered = self._upload_metadata(blob_id, pending)
+        try:
+            if len(sliver.data) <= INLINE_VERIFY_BYTES:
+                sliver.verify(metadata)
+            else:
+                await self.cpu(sliver.verify, metadata)
+        except VerificationError as exc:
+            raise Refused(Refusal.INVALID_SLIVER, str(exc)) from None
+        return await self._keep(blob_id, registered, address, [(shard, axis, data)])
+
+    async def accept_slivers(
+        self, blob_id: BlobId, body: bytes, pending: bool, address: str
+    ) -> SliversAccepted:
+        """Store (or buffer) a batch of slivers (BCS `encode_sliver_batch`), all or nothing:
+        every sliver must belong to a shard of this node and verify against the metadata,
+        else nothing is kept and the refusal names the first bad one."""
+        try:
+            batch = decode_sliver_batch(body)
+        except BcsError as exc:
+            raise Refused(Refusal.INVALID_SLIVER, f"malformed sliver batch: {exc}") from None
+        shards = []
+        for pair, sliver in batch:
+            shards.append(self._pair_shard(pair, blob_id))
+            self._check_index(pair, sliver)
+        metadata, registered = self._upload_metadata(blob_id, pending)
+        slivers = [sliver for _, sliver in batch]
+        size = sum(len(sliver.data) for sliver in slivers)
+        valid = (
+            verify_sliver_batch(slivers, metadata)
+            if size <= INLINE_VERIFY_BYTES
+            else await self.cpu(verify_sliver_batch, slivers, metadata)
+        )
+        for (pair, sliver), ok in zip(batch, valid, strict=True):
+            if not ok:
+                raise Refused(
+                    Refusal.INVALID_SLIVER,
+                    f"{sliver.axis.label} sliver of pair {pair} does not match the metadata",
+                )
+        uploads = [
+            (shard, sliver.axis, sliver.to_bcs())
+            for shard, sliver in zip(shards, slivers, strict=True)
+        ]
+        return await self._keep(blob_id, registered, address, uploads)
+
+    def _check_index(self, pair: int, sliver: Sliver) -> None:
+        if sliver.index != self.config.sliver_index(sliver.axis, SliverPairIndex(pair)):
+            raise Refused(
+                Refusal.SLIVER_INDEX_MISMATCH,
+                f"{sliver.axis.label} sliver {sliver.index} does not belong to pair {pair}",
+            )
+
+    def _upload_metadata(self, blob_id: BlobId, pending: bool) -> tuple[BlobMetadata, bool]:
+        """The metadata to check uploaded slivers against, and whether the blob is registered."""
+        registered = self.is_registered(blob_id)
+        if not registered and not pending:
+            raise Refused(Refusal.NOT_REGISTERED, f"blob {blob_id} is not registered")
+        metadata = self.stored_metadata(blob_id)
+        if metadata is None:  # buffered (or just being stored after the registration came)
+            entry = self.pending.get(blob_id)
+            metadata = BlobMetadata.from_bcs(entry.metadata) if entry and entry.metadata else None
+        if metadata is None:
+            raise Refused(Refusal.NO_METADATA, f"upload the metadata of blob {blob_id} first")
+        return metadata, registered
+
+    @contextlib.contextmanager
+    def _pending_room(self) -> Iterator[None]:
+        """A full pending buffer refuses for this address's share or for the node's."""
+        try:
+            yield
+        except PendingFull as exc:
+            self.metrics.refused.labels(f"pending per {exc.limit}").inc()
+            refusal = (
+                Refusal.ADDRESS_PENDING_FULL
+                if exc.limit == "address"
+                else Refusal.NODE_PENDING_FULL
+            )
+            raise Refused(refusal, str(exc)) from None
+
+    async def _keep(
+        self,
+        blob_id: BlobId,
+        registered: bool,
+        address: str,
+        uploads: list[tuple[int, SliverType, bytes]],
+    ) -> SliversAccepted:
+        """Buffer (blob not yet registered) or store verified slivers: (shard, axis, BCS)."""
+        # The registration may have arrived (and the pending buffer been flushed) while the
+        # slivers were being verified: look again, with no await before buffering.
+        if not (registered or self.is_registered(blob_id)):
+            with self._pending_room():
+                self.pending.add_slivers(blob_id, address, uploads)
+            return SliversAccepted(Accepted.BUFFERED, len(uploads), 0)
+        new = [
+            (shard, axis, data)
+            for shard, axis, data in uploads
+            if not self.store.has_sliver(blob_id, shard, axis)
+        ]
+        if not new:
+            return SliversAccepted(Accepted.ALREADY_STORED, len(uploads), 0)
+        if not await self.store_blob_data(blob_id, None, new):
+            raise Refused(Refusal.NOT_REGISTERED, f"blob {blob_id} is no longer registered")
+        for _, axis, _ in new:
+            self.metrics.stored.labels(axis.label).inc()
+        return SliversAccepted(Accepted.STORED, len(uploads), len(new))
+
+    def served_sliver(self, blob_id: BlobId, pair: int, axis: SliverType) -> bytes:
+        """A stored sliver (BCS) of a registered blob, from a shard this node serves reads of."""
+        shard = self._pair_shard(pair, blob_id, reading=True)
+        self._check_served(blob_id, Refusal.SLIVER_NOT_SERVED)
+        try:
+            data = self._sliver_for_reader(blob_id, shard, axis)
+        except CorruptSliverError:
+            raise Refused(
+                Refusal.SLIVER_CORRUPTED,
+                f"the stored {axis.label} sliver of blob {blob_id} failed its check; it is "
+                "being rebuilt",
+            ) from None
+        if data is None:
+            raise Refused(
+                Refusal.SLIVER_NOT_SERVED, f"{axis.label} sliver of blob {blob_id} is not stored"
+            )
+        return data
+
+    def served_slivers(
+        self, blob_id: BlobId, axis: SliverType, pairs: Sequence[int]
+    ) -> list[tuple[int, bytes]]:
+        """(pair, BCS) of those of the asked slivers of `axis` this node serves (a corrupt one
+        counts as absent: it is being rebuilt); refused if it serves none of them."""
+        pairs = list(dict.fromkeys(pairs))
+        if not 0 < len(pairs) <= self.n_shards:
+            raise Refused(Refusal.NO_SLIVERS_SPECIFIED, f"ask for 1 to {self.n_shards} pairs")
+        for pair in pairs:
+            if not 0 <= pair < self.n_shards:
+                raise Refused(Refusal.PAIR_OUT_OF_RANGE, f"sliver pair index {pair} out of range")
+        self._check_served(blob_id, Refusal.SLIVER_NOT_SERVED)
+        found = []
+        for pair in pairs:
+            shard = self.shard_for_pair(pair, blob_id)
+            if not self.serves_reads(shard):
+                continue
+            with contextlib.suppress(CorruptSliverError):
+                data = self._sliver_for_reader(blob_id, shard, axis)
+                if data is not None:
+                    found.append((pair, data))
+        if not found:
+            raise Refused(
+                Refusal.SLIVER_NOT_SERVED, f"none of those slivers of {blob_id} is stored"
+            )
+        return found
+
+    def _sliver_for_reader(self, blob_id: BlobId, shard: int, axis: SliverType) -> bytes | None:
+        """A stored sliver (BCS) as served to readers, of a shard the node serves reads of;
+        `CorruptSliverError` if it fails its check (it is dropped and rebuilt)."""
+        data = self.read_sliver(blob_id, shard, axis)
+        if data is None:
+            return None
+        if shard not in self.shards:
+            self.metrics.read_only_served.inc()
+        return self.faults.served_sliver(data)
+
+    def sliver_held(self, blob_id: BlobId, pair: int, axis: SliverType) -> Held:
+        shard = self._pair_shard(pair, blob_id, reading=True)
+        return Held.STORED if self.store.has_sliver(blob_id, shard, axis) else Held.NONEXISTENT
+
+    async def confirm(
+        self, blob_id: BlobId, object_id: ObjectId | None, wait_ms: int | None
+    ) -> SignedMessage:
+        """A signed storage confirmation of the blob's permanent registration (`object_id`
+        None) or of its deletable blob object `object_id`, once this node holds both slivers
+        of every shard it owns. With `wait_ms`, wait that long at most (and at most
+        `confirmation_wait_ms`) for the registration to arrive."""
+        registered = (
+            await self.wait_registered(blob_id, wait_ms)
+            if wait_ms is not None
+            else self.is_registered(blob_id)
+        )
+        info = self.info(blob_id)
+        if not registered:
+            raise Refused(Refusal.NOT_REGISTERED, f"blob {blob_id} is not registered")
+        if object_id is not None and not blob_info.has_deletable_object(
+            info, self.epoch, object_id
+        ):
+            raise Refused(
+                Refusal.NOT_REGISTERED, f"blob {blob_id} has no deletable object {object_id}"
+            )
+        if object_id is None and not blob_info.has_permanent(info, self.epoch):
+            raise Refused(Refusal.NOT_REGISTERED, f"blob {blob_id} has no permanent registration")
+        if not self.shards:
+            raise Refused(
+                Refusal.NOT_IN_COMMITTEE, "this node holds no shards in the current epoch"
+            )
+        if not self.holds_all_slivers(blob_id):
+            await self.flushed(blob_id)  # buffered slivers may be being stored right now
+        if not self.holds_all_slivers(blob_id):
+            raise Refused(Refusal.MISSING_SLIVERS, f"not all slivers of blob {blob_id} are stored")
+        persistence = Deletable(bytes.fromhex(object_id[2:])) if object_id else PERMANENT
+        message = StorageConfirmation(Epoch(self.epoch), blob_id, persistence)
+        signed = SignedMessage.sign(self.protocol_key, message)
+        if self.faults.bad_signatures:
+            other = StorageConfirmation(Epoch(self.epoch + 1), blob_id, persistence)
+            signed = SignedMessage(message.to_bytes(), self.protocol_key.sign(other.to_bytes()))
+        self.metrics.signed.inc()
+        return signed
+
+    async def attest_invalid(
+        self, blob_id: BlobId, axis: SliverType, body: BodyReader
+    ) -> SignedMessage:
+        """A signed `InvalidBlobIdMsg` for an inconsistency proof (BCS, of a sliver of
+        `axis`) that verifies against the stored metadata of the registered blob. As upstream,
+        the metadata of a blob no longer registered (invalid already, expired, deleted) counts
+        as missing."""
+        metadata = self.stored_metadata(blob_id) if self.is_registered(blob_id) else None
+        if metadata is None:
+            raise Refused(Refusal.NO_METADATA, f"no metadata stored for blob {blob_id}")
+        try:
+            proof = InconsistencyProof.from_bcs(await body(), axis)
+            await self.cpu(proof.verify, metadata)
+        except (BcsError, VerificationError, WalrusError) as exc:
+            raise Refused(Refusal.INVALID_PROOF, f"inconsistency proof rejected: {exc}") from None
+        return SignedMessage.sign(self.protocol_key, InvalidBlobIdMsg(Epoch(self.epoch), blob_id))
+
+    def _held_slivers(self, blob_id: BlobId, axis: SliverType) -> dict[int, Sliver]:
+        """Sliver index → the slivers of `axis` this node stores for the blob."""
+        out = {}
+        for shard, _pair in self.pairs_held(blob_id):
+            data = self.readable_sliver(blob_id, shard, axis)
+            if data is not None:
+                sliver = Sliver.from_bcs(data, axis)
+                out[int(sliver.index)] = sliver
+        return out
+
+    def _symbol_index(self, index: int, what: str) -> int:
+        if not 0 <= index < self.n_shards:
+            raise Refused(Refusal.SYMBOL_OUT_OF_RANGE, f"{what} {index} out of range")
+        return index
+
+    async def recovery_symbols(
+        self, blob_id: BlobId, target: int, target_axis: SliverType
+    ) -> list[GeneralRecoverySymbol]:
+        """Symbols with proofs for target sliver `target` of `target_axis`, one from every
+        sliver of the other axis this node holds."""
+        self._check_served(blob_id, Refusal.SLIVER_NOT_SERVED)
+        self._symbol_index(target, "target sliver")
+        slivers = list(self._held_slivers(blob_id, target_axis.orthogonal).values())
+        if not slivers:
+            raise Refused(Refusal.NO_SOURCE_SLIVERS, "no source slivers stored for this blob")
+        config = self.config
+
+        def build() -> list[GeneralRecoverySymbol]:
+            return [
+                s
+                for sliver in slivers
+                for s in recovery_symbols_from_sliver(sliver, [target], config)
+            ]
+
+        symbols: list[GeneralRecoverySymbol] = await self.cpu(build)
+        return symbols
+
+    async def recovery_symbols_at(
+        self, blob_id: BlobId, ids: Sequence[tuple[int, int]], proof_axis: SliverType
+    ) -> list[GeneralRecoverySymbol]:
+        """The symbols at intersections (primary, secondary) with their proof, from a held
+        sliver of `proof_axis` where there is one, else of the other axis."""
+        self._check_served(blob_id, Refusal.SLIVER_NOT_SERVED)
+        held = {axis: self._held_slivers(blob_id, axis) for axis in SliverType}
+        wanted: list[tuple[SliverType, int, int]] = []  # (source axis, source, target)
+        for primary, secondary in ids:
+            self._symbol_index(primary, "primary sliver")
+            self._symbol_index(secondary, "secondary sliver")
+            options = {
+                SliverType.PRIMARY: (primary, secondary),
+                SliverType.SECONDARY: (secondary, primary),
+            }
+            for axis in (proof_axis, proof_axis.orthogonal):
+                source, target = options[axis]
+                if source in held[axis]:
+                    wanted.append((axis, source, target))
+                    break
+            else:
+                raise Refused(
+                    Refusal.SYMBOL_NOT_HELD,
+                    f"symbol {primary}-{secondary} is on no sliver held here",
+                )
+        config = self.config
+
+        def build() -> list[GeneralRecoverySymbol]:
+            return [
+                recovery_symbols_from_sliver(held[axis][source], [target], config)[0]
+                for axis, source, target in wanted
+            ]
+
+        symbols: list[GeneralRecoverySymbol] = await self.cpu(build)
+        return symbols
+
+    async def decoding_symbols(
+        self, blob_id: BlobId, targets: Sequence[int], target_axis: SliverType
+    ) -> dict[int, list[DecodingSymbol]]:
+        """Symbols without proofs for several target slivers of `target_axis`, by target."""
+        self._check_served(blob_id, Refusal.SLIVER_NOT_SERVED)
+        wanted = sorted({self._symbol_index(t, "target sliver") for t in targets})
+        if not wanted:
+            raise Refused(Refusal.NO_TARGET_SLIVERS, "give targetSlivers=<index> (repeatable)")
+        slivers = list(self._held_slivers(blob_id, target_axis.orthogonal).values())
+        config = self.config
+
+        def build() -> dict[int, list[DecodingSymbol]]:
+            by_target: dict[int, list[DecodingSymbol]] = {t: [] for t in wanted}
+            for sliver in slivers:
+                for symbol in recovery_symbols_from_sliver(sliver, wanted, config):
+                    by_target[symbol.target_index].append(symbol.symbol)
+            return by_target
+
+        by_target: dict[int, list[DecodingSymbol]] = await self.cpu(build)
+        return by_target
+
+    def blob_status(self, blob_id: BlobId) -> Any:
+        """The blob's status as this node knows it (`blob_info.status_json`)."""
+        return blob_info.status_json(self.info(blob_id), self.epoch)
+
+    def health(self, detailed: bool) -> dict[str, Any]:
+        """The node's health (upstream's `ServiceHealthInfo`); refused (`NOT_HEALTHY`) while its
+        event follower is down or behind the chain: such a node does not know the latest
+        registrations and epoch changes."""
+        problem = self.health_problem()
+        if problem is not None:
+            raise Refused(Refusal.NOT_HEALTHY, f"node {self.name}: {problem}")
+        answer = {
+            "uptime": {"secs": int(time.monotonic() - self.started), "nanos": 0},
+            "epoch": self.epoch,
+            "publicKey": base64.b64encode(self.protocol_key.public_key().to_bytes()).decode(),
+            "nodeStatus": "Active" if self.shards else "Standby",
+            "eventProgress": {
+                "persisted": self.highest_event + 1,
+                "pending": 0,
+                "highestFinishedEventIndex": self.highest_event,
+            },
+            "shardSummary": shard_state.summary(self.shards, self.shard_states),
+            "nodeId": self.node_id,
+            "name": self.name,
+        }
+        if detailed:
+            answer["shardDetail"] = shard_state.detail(self.shards, self.shard_states)
+        return answer
+
+    # Storage challenges (issue 12): the node's answers to challenges go here, beside the
+    # other requests, and its challenge task is started with the others in `service`.
 
     # Lifecycle -----------------------------------------------------------------------------
 

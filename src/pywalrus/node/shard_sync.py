@@ -262,7 +262,7 @@ class ShardSync:
             self.transferred += len(good)
             self._count("transferred", len(good), sum(len(data) for _, data in good))
             node.shard_states[shard] = state
-            if "crash_after_sync_page" in node.faults:
+            if node.faults.crash_after_sync_page:
                 os._exit(1)  # test-only: a crash right after a page is stored
             left = [b for b in remaining if b.value.hex() > highest]
             if len(left) == len(remaining):

@@ -10,17 +10,15 @@ previous owner, keeping it read-only during the change). The answer is a BCS
 epoch, in blob-ID order from `starting_blob_id` on, at most `sliver_count` of them.
 
 Checks run cheapest first (header, body, committee, signature) and nothing is changed by any
-request, valid or not.
+request, valid or not. The route (`server`) hands over the header and a body reader; the
+answer is a page or `Refused`.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Awaitable, Callable
 from typing import Final
-
-from aiohttp import web
 
 from pywalrus.core.crypto.bls import BlsPublicKey
 from pywalrus.core.errors import BcsError, BlsError, VerificationError
@@ -32,8 +30,8 @@ from pywalrus.core.messages import (
 )
 from pywalrus.core.types import BlobId, SliverType
 from pywalrus.node import blob_info
-from pywalrus.node.api import NodeApiError, bad_request, bcs
 from pywalrus.node.node import StorageNode
+from pywalrus.node.outcomes import BodyReader, Refusal, Refused
 
 MAX_SYNC_SLIVERS: Final = 1000
 """Most slivers one request may ask for (upstream's server-side bound)."""
@@ -43,71 +41,70 @@ MAX_REQUEST_BYTES: Final = 4096
 """A signed request is about 170 bytes."""
 
 
-def _unauthorized(message: str) -> NodeApiError:
-    return NodeApiError(403, "REQUEST_UNAUTHORIZED", message)
-
-
-def _caller_key(request: web.Request) -> BlsPublicKey:
-    header = request.headers.get("Authorization")
-    if header is None:
-        raise NodeApiError(401, "MISSING_AUTHORIZATION", "missing Authorization header")
+def _caller_key(authorization: str | None) -> BlsPublicKey:
+    if authorization is None:
+        raise Refused(Refusal.MISSING_AUTHORIZATION, "missing Authorization header")
     try:
-        return BlsPublicKey.from_bytes(base64.b64decode(header.strip(), validate=True))
+        return BlsPublicKey.from_bytes(base64.b64decode(authorization.strip(), validate=True))
     except (binascii.Error, ValueError, BlsError):
-        raise bad_request(
-            "INVALID_AUTHORIZATION", "the Authorization header is not a base64 BLS public key"
+        raise Refused(
+            Refusal.INVALID_AUTHORIZATION,
+            "the Authorization header is not a base64 BLS public key",
         ) from None
 
 
-async def handle_sync_shard(
-    node: StorageNode,
-    request: web.Request,
-    read_body: Callable[[web.Request, int], Awaitable[bytes]],
-) -> web.StreamResponse:
-    """Answer a `sync_shard` request; `read_body(request, limit)` reads its body (with the
-    node's time limits)."""
-    key = _caller_key(request)
-    if (request.content_length or 0) > MAX_REQUEST_BYTES:
-        raise bad_request("INVALID_SYNC_SHARD_REQUEST", "sync shard request is too large")
+async def shard_page(node: StorageNode, authorization: str | None, body: BodyReader) -> bytes:
+    """The BCS `SyncShardResponse` answering a `sync_shard` request: `authorization` is the
+    `Authorization` header, `body` reads the request's body (at most `MAX_REQUEST_BYTES`)."""
+    key = _caller_key(authorization)
     try:
-        body = await read_body(request, MAX_REQUEST_BYTES)  # chunked bodies have no length
-    except web.HTTPRequestEntityTooLarge:
-        raise bad_request("INVALID_SYNC_SHARD_REQUEST", "sync shard request is too large") from None
+        data = await body()
+    except Refused as exc:
+        if exc.refusal is not Refusal.BODY_TOO_LARGE:
+            raise
+        raise Refused(Refusal.INVALID_SYNC_REQUEST, "sync shard request is too large") from None
     try:
-        signed = SignedMessage.from_bcs(body)
+        signed = SignedMessage.from_bcs(data)
         message = SyncShardMsg.from_bytes(signed.serialized_message)
     except BcsError as exc:
-        raise bad_request(
-            "INVALID_SYNC_SHARD_REQUEST", f"malformed sync shard request: {exc}"
+        raise Refused(
+            Refusal.INVALID_SYNC_REQUEST, f"malformed sync shard request: {exc}"
         ) from None
     caller = node.member_keys.get(key.to_bytes())
     if caller is None:
-        raise _unauthorized("the caller is not a storage node of the current committee")
+        raise Refused(
+            Refusal.SYNC_UNAUTHORIZED, "the caller is not a storage node of the current committee"
+        )
     try:
         signed.verify(key)
     except VerificationError:
-        raise _unauthorized("the sync shard request is not signed by the caller's key") from None
+        raise Refused(
+            Refusal.SYNC_UNAUTHORIZED, "the sync shard request is not signed by the caller's key"
+        ) from None
     sync = message.request
     if sync.epoch != node.epoch:
-        raise bad_request(
-            "INVALID_EPOCH", f"the request is for epoch {sync.epoch}, this node is in {node.epoch}"
+        raise Refused(
+            Refusal.INVALID_EPOCH,
+            f"the request is for epoch {sync.epoch}, this node is in {node.epoch}",
         )
     if int(sync.shard_index) not in node.committee_shards.get(caller, []):
-        raise _unauthorized(f"the caller does not own shard {sync.shard_index} in this epoch")
+        raise Refused(
+            Refusal.SYNC_UNAUTHORIZED,
+            f"the caller does not own shard {sync.shard_index} in this epoch",
+        )
     if sync.sliver_count > MAX_SYNC_SLIVERS:
-        raise bad_request(
-            "SLIVER_COUNT_EXCEEDS_LIMIT",
+        raise Refused(
+            Refusal.SYNC_COUNT_EXCEEDED,
             f"the requested sliver count {sync.sliver_count} exceeds {MAX_SYNC_SLIVERS}",
         )
     shard = int(sync.shard_index)
     if shard not in node.shards and shard not in node.read_only_shards():
-        raise bad_request(
-            "SHARD_NOT_ASSIGNED", f"shard {shard} is not held by this node in epoch {node.epoch}"
+        raise Refused(
+            Refusal.SHARD_NOT_ASSIGNED,
+            f"shard {shard} is not held by this node in epoch {node.epoch}",
         )
     page: bytes = await node.cpu(_page, node, sync)
-    if "corrupt_slivers" in node.faults:
-        page = page[:-5] + bytes([page[-5] ^ 0xFF]) + page[-4:] if len(page) > 5 else page
-    return bcs(page)
+    return node.faults.served_shard_page(page)
 
 
 def _page(node: StorageNode, sync: SyncShardRequest) -> bytes:

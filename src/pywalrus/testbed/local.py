@@ -221,7 +221,7 @@ def _daemon_member(
     )
 
 
-async def _fill_node_ids(directory: Path, members: list[Member]) -> None:
+async def fill_node_ids(directory: Path, members: list[Member]) -> None:
     """Look up each node's pool ID on chain (by its operator's cap) into its config."""
     chain = members[0]
     async with ChainClient(chain.url) as client:
@@ -262,7 +262,7 @@ def up(
     if running_pid(directory, chain.name) is None:
         start_member(directory, chain)
     wait_until_healthy(chain.url + chain.health_path, timeout)
-    asyncio.run(_fill_node_ids(directory, members))
+    asyncio.run(fill_node_ids(directory, members))
     for stage in ("node", "daemon"):
         started = [m for m in members if m.role == stage and (daemon or stage != "daemon")]
         for member in started:
