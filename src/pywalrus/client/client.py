@@ -35,6 +35,7 @@ from pywalrus.client.status import (
 from pywalrus.client.status import VerifiedStatus, verified_status
 from pywalrus.client.store_plan import ChainTime, StorePlan, epochs_ahead
 from pywalrus.core.accounts import Account
+from pywalrus.core.certificates import Certificate
 from pywalrus.core.config import is_quorum, quorum_weight
 from pywalrus.core.decoding import ConsistencyCheck, decode_blob
 from pywalrus.core.encoding import EncodedBlob, encode_blob
@@ -151,6 +152,16 @@ def upload_batches(slivers: list[SliverRef], sizes: dict[SliverType, int]) -> li
         batches[-1].append(entry)
         size += length
     return batches
+
+
+def certificate_args(certificate: Certificate, n_members: int) -> dict[str, str]:
+    """`system::certify_blob`'s certificate arguments (base64) for a committee of
+    `n_members`."""
+    return {
+        "signature": base64.b64encode(certificate.signature.to_bytes()).decode(),
+        "signers_bitmap": base64.b64encode(certificate.signers_bitmap(n_members)).decode(),
+        "message": base64.b64encode(certificate.serialized_message).decode(),
+    }
 
 
 class WalrusClient:
@@ -483,6 +494,17 @@ class WalrusClient:
         self, committee: CommitteeView, encoded: EncodedBlob, object_id: str | None
     ) -> dict[str, str]:
         """Upload to every member; return certificate arguments once a quorum confirmed."""
+        certificate = await self.send_blob_data(committee, encoded, object_id)
+        return certificate_args(certificate, len(committee.members))
+
+    async def send_blob_data(
+        self, committee: CommitteeView, encoded: EncodedBlob, object_id: str | None
+    ) -> Certificate:
+        """Send the metadata and each member's slivers to every member of `committee`; the
+        certificate of their confirmations once they cover a quorum of shards (upstream's
+        `send_blob_data_and_get_certificate`: an upload relay's whole job). `object_id` is
+        the deletable Blob object, None for a permanent blob. `NotEnoughConfirmations` if
+        too few members confirmed."""
         blob_id = encoded.blob_id
         config = committee.encoding
         metadata = encoded.metadata.to_bcs()
@@ -589,14 +611,7 @@ class WalrusClient:
                 f"nodes holding {confirmations.weight} of {committee.n_shards} shards confirmed "
                 f"storing the blob; {quorum_weight(committee.n_shards)} are needed"
             )
-        certificate = confirmations.certificate()
-        return {
-            "signature": base64.b64encode(certificate.signature.to_bytes()).decode(),
-            "signers_bitmap": base64.b64encode(
-                certificate.signers_bitmap(len(committee.members))
-            ).decode(),
-            "message": base64.b64encode(certificate.serialized_message).decode(),
-        }
+        return confirmations.certificate()
 
     # Read ------------------------------------------------------------------------------------
 
