@@ -34,6 +34,7 @@ from pywalrus.client.status import (
 )
 from pywalrus.client.status import VerifiedStatus, verified_status
 from pywalrus.client.store_plan import ChainTime, StorePlan, epochs_ahead
+from pywalrus.client.upload_relay import UploadRelayClient
 from pywalrus.core.accounts import Account
 from pywalrus.core.certificates import Certificate
 from pywalrus.core.config import is_quorum, quorum_weight
@@ -47,6 +48,7 @@ from pywalrus.core.errors import (
     NotEnoughConfirmations,
     NotEnoughSlivers,
     StoreRefused,
+    UploadRelayError,
     WalrusError,
 )
 from pywalrus.core.messages import PERMANENT, Deletable, StorageConfirmation
@@ -89,6 +91,9 @@ class StoreOptions:
     """Only encode and price; change nothing."""
     share: bool = False
     """Wrap the blob into a shared object anyone can fund and extend (permanent only)."""
+    upload_relay: str | None = None
+    """Send the blob to this upload relay (base URL), which sends the slivers to the nodes,
+    rather than to the nodes directly; its tip is paid and its certificate checked."""
 
 
 @dataclass(frozen=True)
@@ -285,7 +290,9 @@ class WalrusClient:
         self.progress("encoding", 1, 1)
         length = len(data)
         # The slivers hold the blob from here on: without the caller's copy (when the caller
-        # passed its bytes along, as the CLI does) the upload holds it once, not twice.
+        # passed its bytes along, as the CLI does) the upload holds it once, not twice. An
+        # upload relay takes the bytes themselves.
+        relay_data = data if options.upload_relay is not None else b""
         del data
         encoded_length = committee.encoding.encoded_length(length)
         cost = plan.cost(length)
@@ -310,9 +317,16 @@ class WalrusClient:
         object_id = blob.id if options.deletable else None
         for attempt in range(2):
             try:
-                certificate = await self._upload(committee, encoded, object_id)
+                if options.upload_relay is None:
+                    certificate = await self._upload(committee, encoded, object_id)
+                else:
+                    certificate = await self._upload_via_relay(
+                        options.upload_relay, committee, relay_data, encoded.blob_id, object_id
+                    )
             except NotEnoughConfirmations as exc:
                 raise NotEnoughConfirmations(f"{exc}; {pending.describe()}") from None
+            except UploadRelayError as exc:
+                raise UploadRelayError(f"{exc}; {pending.describe()}", exc.status) from None
             self.progress("certifying", 0, 1)
             try:
                 await self._certify(blob.id, certificate)
@@ -324,7 +338,7 @@ class WalrusClient:
                 if attempt or exc.reason != "EInvalidCertificate" or fresh.epoch == committee.epoch:
                     raise
                 committee = fresh
-        del encoded
+        del encoded, relay_data
         self.progress("certifying", 1, 1)
         certified = await self.chain.get_object(blob.id)
         assert certified is not None
@@ -495,6 +509,22 @@ class WalrusClient:
     ) -> dict[str, str]:
         """Upload to every member; return certificate arguments once a quorum confirmed."""
         certificate = await self.send_blob_data(committee, encoded, object_id)
+        return certificate_args(certificate, len(committee.members))
+
+    async def _upload_via_relay(
+        self,
+        url: str,
+        committee: CommitteeView,
+        data: bytes,
+        blob_id: BlobId,
+        object_id: str | None,
+    ) -> dict[str, str]:
+        """Store through an upload relay; certificate arguments once its certificate
+        verified against `committee`."""
+        relay = UploadRelayClient(url, self._http(), self.chain, lambda: self.account)
+        self.progress("uploading", 0, 1)
+        certificate = await relay.store(committee, data, blob_id, object_id)
+        self.progress("uploading", 1, 1)
         return certificate_args(certificate, len(committee.members))
 
     async def send_blob_data(
