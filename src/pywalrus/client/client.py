@@ -355,6 +355,21 @@ class WalrusClient:
         self.unfinished = None
         return {"newlyCreated": result}
 
+    async def register(
+        self, data: bytes, options: StoreOptions | None = None
+    ) -> PendingRegistration:
+        """Encode and register a blob (buying storage, or reusing the wallet's), sending
+        nothing to the nodes: the first half of a store, which a client of an upload relay
+        (or anyone uploading by other means) does itself, as upstream's
+        `reserve_and_register_blobs`."""
+        options = options or StoreOptions()
+        committee, plan = await self._plan(options)
+        encoded = await asyncio.to_thread(encode_blob, data, committee.encoding)
+        encoded_length = committee.encoding.encoded_length(len(data))
+        blob, _, paid = await self._register(encoded, options, plan.end_epoch, encoded_length)
+        end_epoch = blob.fields["storage"]["end_epoch"]
+        return PendingRegistration(str(encoded.blob_id), blob.id, end_epoch, paid)
+
     async def _certify(self, blob: str, certificate: dict[str, str]) -> None:
         await self.chain.execute(
             self.account,

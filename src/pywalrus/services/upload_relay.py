@@ -152,8 +152,13 @@ def load_relay_config(path: Path) -> RelayConfig:
     unknown = set(raw) - known - {"max_body_size"}
     if unknown:
         raise ConfigError(f"relay config {path}: unknown field(s) {', '.join(sorted(unknown))}")
+    tip_raw = raw.get("tip_config", "no_tip")
+    send = tip_raw.get("send_tip") if isinstance(tip_raw, Mapping) else None
+    if isinstance(send, Mapping) and isinstance(send.get("address"), int):
+        # YAML 1.1 reads an unquoted 0x… address as a hexadecimal integer.
+        tip_raw = {"send_tip": {**send, "address": f"0x{send['address']:x}"}}
     try:
-        tip = parse_tip_config(raw.get("tip_config", "no_tip"))
+        tip = parse_tip_config(tip_raw)
     except ValueError as exc:
         raise ConfigError(f"relay config {path}: tip_config: {exc}") from None
     size = raw.get("max_body_size", DEFAULT_MAX_BODY_SIZE)
