@@ -155,14 +155,15 @@ def test_relay_answer_round_trip() -> None:
     url_safe = dict(body["confirmation_certificate"])
     url_safe["signature"] = url_safe["signature"].replace("+", "-").replace("/", "_").rstrip("=")
     assert parse_relay_response({**body, "confirmation_certificate": url_safe})[1] == certificate
-    for broken in (
+    broken_answers: list[object] = [
         {**body, "blob_id": list(range(31))},
         {**body, "confirmation_certificate": {**url_safe, "signers": [2, 0]}},
         {**body, "confirmation_certificate": {**url_safe, "serialized_message": [256]}},
         {**body, "confirmation_certificate": {**url_safe, "signature": "AAAA"}},
         {"blob_id": body["blob_id"]},
         [],
-    ):
+    ]
+    for broken in broken_answers:
         with pytest.raises(BcsError):
             parse_relay_response(broken)
 
