@@ -414,6 +414,50 @@ async def test_f_shards_down_a_relay_still_stores(network: Network, free_relay: 
             network.start(name)
 
 
+async def test_used_tips_survive_a_restart_and_stale_ones_are_refused(
+    network: Network, tmp_path: Path
+) -> None:
+    """With `--used-tips-file`, a tip that paid for an upload is refused by the relay
+    restarted on the same file (and counted in its metrics); a tip older than the freshness
+    threshold in chain time is refused."""
+    data = random.Random(7).randbytes(5_000)
+    pending = await _register(network, data)
+    package = AuthPackage.for_blob(data)
+    tx_id = await _pay(network, TIP, package.hashed().to_bcs())
+    query = {
+        "blob_id": pending.blob_id,
+        "deletable_blob_object": pending.object_id,
+        "tx_id": tx_id,
+        "nonce": encode_nonce(package.nonce),
+    }
+    flags = ("--tip-address", TIP_ADDRESS, "--tip-const", str(TIP))
+    used = ("--used-tips-file", str(tmp_path / "used-tips.jsonl"))
+    with service_process(
+        "upload-relay", network.config_path, tmp_path / "a.log", *flags, *used
+    ) as (_, url, _):
+        status, answer = await _post(url.rstrip("/"), data, **query)
+        assert status == 200, answer
+    with service_process(
+        "upload-relay", network.config_path, tmp_path / "b.log", *flags, *used
+    ) as (_, url, metrics):
+        status, error = await _post(url.rstrip("/"), data, **query)
+        assert (status, error["reason"]) == (409, "TIP_ALREADY_USED")
+        async with aiohttp.ClientSession() as session, session.get(metrics) as response:
+            text = await response.text()
+        assert 'walrus_upload_relay_refused_total{reason="TIP_ALREADY_USED"} 1.0' in text
+    fresh = await _pay(network, TIP, package.hashed().to_bcs())
+    stale = ("--tx-freshness-threshold-secs", "1")
+    with service_process(
+        "upload-relay", network.config_path, tmp_path / "c.log", *flags, *stale
+    ) as (_, url, _):
+        async with ChainClient(network.config.chain_url) as chain:
+            await chain.advance_clock(2_000)
+        status, error = await _post(url.rstrip("/"), data, **{**query, "tx_id": fresh})
+        assert (status, error["reason"]) == (400, "TX_TOO_OLD")
+    # The relay does nothing on chain: certifying the blob is its client's business.
+    assert await _certified_epoch(network, pending.object_id) is None
+
+
 def test_sigterm_stops_the_relay(network: Network, tmp_path: Path) -> None:
     with service_process("upload-relay", network.config_path, tmp_path / "relay.log") as (
         process,

@@ -263,6 +263,8 @@ def _relay_config(params: dict[str, Any]) -> Any:
     ):
         if params[flag] is not None:
             config = dataclasses.replace(config, **{key: params[flag]})
+    if params["used_tips_file"] is not None:
+        config = dataclasses.replace(config, used_tips_file=Path(params["used_tips_file"]))
     return config
 
 
@@ -312,6 +314,12 @@ def _relay_config(params: dict[str, Any]) -> Any:
     "--max-body-size",
     type=click.IntRange(min=0),
     help="Largest blob accepted, bytes (413 beyond) [default: 1 GiB, as upstream].",
+)
+@click.option(
+    "--used-tips-file",
+    type=click.Path(dir_okay=False),
+    help="Keep the tip transactions that paid for an upload in this file, so that a "
+    "restarted relay refuses them too (default: in memory).",
 )
 @global_options
 @click.pass_context

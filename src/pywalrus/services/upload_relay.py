@@ -25,16 +25,17 @@ unreadable tip transaction and a blob ID mismatch, 401 for an auth package that 
 match (and an unregistered blob), 402 for a missing or short tip, 413 for a body over
 `--max-body-size`, 500 when the nodes do not confirm; every error one line of the services'
 JSON envelope. Tip transactions used stay refused for as long as they would pass the
-freshness check, in memory: a restarted relay forgets them (its freshness window bounds it).
+freshness check: in memory, and with `--used-tips-file` also across restarts.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, NoReturn
 
@@ -74,6 +75,7 @@ from pywalrus.core.upload_relay import (
 )
 from pywalrus.services.http import (
     METRICS,
+    ServiceError,
     add_route,
     create_app,
     fail,
@@ -110,6 +112,8 @@ class RelayConfig:
     """How far ahead of the chain's clock a tip transaction may be (clock skew)."""
     max_body_size: int = DEFAULT_MAX_BODY_SIZE
     """The largest body accepted; larger ones are answered 413 before being read."""
+    used_tips_file: Path | None = None
+    """Where the tips that paid for an upload are kept across restarts (None: in memory)."""
 
 
 class _TaggedLoader(yaml.SafeLoader):
@@ -149,7 +153,7 @@ def load_relay_config(path: Path) -> RelayConfig:
     if not isinstance(raw, Mapping):
         raise ConfigError(f"relay config {path} must be a mapping")
     known = {"tip_config", "tx_freshness_threshold_secs", "tx_max_future_threshold"}
-    unknown = set(raw) - known - {"max_body_size"}
+    unknown = set(raw) - known - {"max_body_size", "used_tips_file"}
     if unknown:
         raise ConfigError(f"relay config {path}: unknown field(s) {', '.join(sorted(unknown))}")
     tip_raw = raw.get("tip_config", "no_tip")
@@ -164,21 +168,39 @@ def load_relay_config(path: Path) -> RelayConfig:
     size = raw.get("max_body_size", DEFAULT_MAX_BODY_SIZE)
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
         raise ConfigError(f"relay config {path}: max_body_size must be a byte count")
+    used = raw.get("used_tips_file")
+    if used is not None and not isinstance(used, str):
+        raise ConfigError(f"relay config {path}: used_tips_file must be a path")
     return RelayConfig(
         tip,
         _seconds(raw.get("tx_freshness_threshold_secs", DEFAULT_FRESHNESS_S), "freshness"),
         _seconds(raw.get("tx_max_future_threshold", DEFAULT_MAX_FUTURE_S), "max future"),
         size,
+        None if used is None else (path.parent / used),
     )
 
 
-@dataclass
 class _Tips:
-    """Tip transactions that paid for an upload (until they would be too old anyway, chain
-    time in ms) and those paying for one in flight."""
+    """Tip transactions that paid for an upload, each until it would be too old anyway
+    (chain time, ms), and those paying for one in flight. With a file, the used ones are
+    appended to it as JSON lines and read back at start, so a restarted relay refuses them
+    too."""
 
-    used: dict[str, int] = field(default_factory=dict)
-    in_flight: set[str] = field(default_factory=set)
+    def __init__(self, path: Path | None = None) -> None:
+        self.used: dict[str, int] = {}
+        self.in_flight: set[str] = set()
+        self.chain_now_ms = 0
+        """The chain's time when a tip was last checked."""
+        self.path = path
+        if path is not None and path.exists():
+            for line in path.read_text().splitlines():
+                try:
+                    entry = json.loads(line)
+                    self.used[str(entry["tx_id"])] = int(entry["until_ms"])
+                except (ValueError, KeyError, TypeError):
+                    continue  # a line torn by a crash
+        self._lines = len(self.used)
+        """Lines in the file: it is rewritten with the live entries when mostly stale."""
 
     def claim(self, tx_id: str) -> None:
         if tx_id in self.used or tx_id in self.in_flight:
@@ -189,14 +211,27 @@ class _Tips:
             )
         self.in_flight.add(tx_id)
 
-    def settle(self, tx_id: str, forget_after_ms: int | None, now_ms: int) -> None:
-        """The upload paid by `tx_id` ended: used for good if `forget_after_ms` (it
+    def settle(self, tx_id: str, until_ms: int | None) -> None:
+        """The upload paid by `tx_id` ended: used for good until `until_ms` if given (it
         succeeded), free again otherwise."""
         self.in_flight.discard(tx_id)
-        if forget_after_ms is not None:
-            self.used[tx_id] = forget_after_ms
-        for old in [t for t, until in self.used.items() if until < now_ms]:
+        if until_ms is not None:
+            self.used[tx_id] = until_ms
+            if self.path is not None:
+                with self.path.open("a") as file:
+                    file.write(_line(tx_id, until_ms))
+                self._lines += 1
+        for old in [t for t, until in self.used.items() if until < self.chain_now_ms]:
             del self.used[old]
+        if self.path is not None and self._lines > 2 * len(self.used) + 64:
+            fresh = self.path.with_suffix(".tmp")
+            fresh.write_text("".join(_line(t, until) for t, until in self.used.items()))
+            fresh.replace(self.path)
+            self._lines = len(self.used)
+
+
+def _line(tx_id: str, until_ms: int) -> str:
+    return json.dumps({"tx_id": tx_id, "until_ms": until_ms}) + "\n"
 
 
 class _Metrics:
@@ -217,15 +252,26 @@ class UploadRelay:
     """The relay's state: one read-only `WalrusClient`, its configuration and the tips
     seen."""
 
-    def __init__(self, client: WalrusClient, config: RelayConfig) -> None:
+    def __init__(self, client: WalrusClient, config: RelayConfig, metrics: _Metrics) -> None:
         self.client = client
         self.config = config
-        self.tips = _Tips()
+        self.metrics = metrics
+        self.tips = _Tips(config.used_tips_file)
 
     async def tip_config(self, request: web.Request) -> web.StreamResponse:
         return web.json_response(tip_config_json(self.config.tip_config))
 
     async def upload(self, request: web.Request) -> web.StreamResponse:
+        """`POST /v1/blob-upload-relay`, counted by outcome."""
+        try:
+            response = await self._upload(request)
+        except ServiceError as exc:
+            self.metrics.refused.labels(exc.reason).inc()
+            raise
+        self.metrics.uploaded.inc()
+        return response
+
+    async def _upload(self, request: web.Request) -> web.StreamResponse:
         params = query_params(request, PARAMS, required=("blob_id",))
         blob_id = _blob_id(params["blob_id"])
         object_id = _object_id(params.get("deletable_blob_object"))
@@ -268,8 +314,7 @@ class UploadRelay:
             forget_after = None
             raise
         finally:
-            now = int(time.time() * 1000)
-            self.tips.settle(tx_id, forget_after, now)
+            self.tips.settle(tx_id, forget_after)
 
     async def _check_tip(
         self, tip: SendTip, tx_id: str, nonce: bytes, length: int | None
@@ -291,7 +336,7 @@ class UploadRelay:
         if stored.get("effects", {}).get("status") != "success":
             fail(400, "TIP_TRANSACTION_FAILED", f"tip transaction {tx_id} did not execute")
         executed_ms = await self._executed_at(int(stored["seq"]), tx_id)
-        now_ms = int((await chain.info())["timeMs"])
+        now_ms = self.tips.chain_now_ms = int((await chain.info())["timeMs"])
         freshness_ms = int(self.config.tx_freshness_threshold_s * 1000)
         if now_ms - executed_ms > freshness_ms:
             fail(400, "TX_TOO_OLD", "the received transaction is too old")
@@ -476,8 +521,7 @@ def build_app(client: WalrusClient, config: RelayConfig) -> web.Application:
     app = create_app(
         "upload_relay", "Walrus Upload Relay", client_max_size=max(config.max_body_size, 1)
     )
-    relay = UploadRelay(client, config)
-    _Metrics(app)
+    relay = UploadRelay(client, config, _Metrics(app))
     add_route(
         app,
         "POST",
