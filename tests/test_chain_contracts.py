@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from chain_harness import FROST, Harness, rejected
-from pywalrus.chain.tx import Call, TransactionData
+from pywalrus.chain.tx import MAX_PURE_BYTES, Call, SignedTransaction, TransactionData, pure_call
 from pywalrus.core.accounts import Account
 from pywalrus.core.config import EncodingConfig
 
@@ -50,6 +50,37 @@ def test_wal_split_merge_transfer_pay(h: Harness) -> None:
         h.call(h.user, "wal::split", coin=given, amount=1)
     with rejected("ENotAuthorized"):
         h.call(h.user, "wal::faucet", recipient=h.user.address, amount=1)
+
+
+def test_pure_input_is_carried_and_changes_nothing(h: Harness) -> None:
+    """`tx::pure` (a Sui pure input): its bytes are read back from the stored transaction as
+    input 0; a malformed or oversized one aborts the whole transaction."""
+    payload = bytes(range(72))
+    before = h.ledger.store.account(h.other.address)[1]
+    result = h.tx(
+        h.user,
+        pure_call(payload),
+        Call("gas::transfer", {"recipient": h.other.address, "amount": 5}),
+    )
+    assert result.effects["results"][0] == {"length": 72}
+    stored = h.ledger.store.transaction(result.digest)
+    assert stored is not None
+    data = SignedTransaction.from_json(stored["transaction"]).data
+    assert data.first_pure_input() == payload
+    assert h.ledger.store.account(h.other.address)[1] == before + 5
+    with rejected("EBadArgument"):
+        h.tx(h.user, Call("tx::pure", {"value": "not base64!"}))
+    with rejected("EBadArgument"):
+        h.tx(
+            h.user,
+            Call("tx::pure", {"value": base64.b64encode(bytes(MAX_PURE_BYTES + 1)).decode()}),
+        )
+    with pytest.raises(ValueError, match="at most"):
+        pure_call(bytes(MAX_PURE_BYTES + 1))
+    later = h.tx(h.user, Call("gas::transfer", {"recipient": h.other.address, "amount": 1}))
+    stored = h.ledger.store.transaction(later.digest)
+    assert stored is not None
+    assert SignedTransaction.from_json(stored["transaction"]).data.first_pure_input() is None
 
 
 def test_transaction_checks(h: Harness) -> None:

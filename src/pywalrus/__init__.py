@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from pywalrus.core.errors import (
     Abort,
     ApportionmentError,
+    AuthPackageError,
     BadProofError,
     BcsError,
     BlobNotFound,
@@ -81,6 +82,7 @@ from pywalrus.core.errors import (
     TransactionFormatError,
     TransactionRejected,
     UnknownNode,
+    UploadRelayError,
     VerificationError,
     VoteError,
     WalrusError,
@@ -100,6 +102,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Abort",
     "ApportionmentError",
+    "AuthPackageError",
     "BadProofError",
     "BcsError",
     "BlobId",
@@ -169,6 +172,7 @@ __all__ = [
     "TransactionFormatError",
     "TransactionRejected",
     "UnknownNode",
+    "UploadRelayError",
     "VerificationError",
     "VoteError",
     "Wallet",

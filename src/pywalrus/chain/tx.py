@@ -9,6 +9,8 @@ register a blob in it.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -29,6 +31,10 @@ U64_MAX = (1 << 64) - 1
 BASE_FEE = 1_000
 FEE_PER_CALL = 1_000
 """Fees in MIST: a small, fixed price per transaction and per call."""
+PURE_FUNCTION = "tx::pure"
+"""The call that carries bytes and does nothing else (`contracts/pure.py`)."""
+MAX_PURE_BYTES = 16 * 1024
+"""Sui's limit on one pure argument (`max_pure_argument_size`)."""
 
 
 def canonical_json(value: Any) -> bytes:
@@ -71,6 +77,28 @@ class Call:
         return {"function": self.function, "args": self.args}
 
 
+def pure_call(data: bytes) -> Call:
+    """A `tx::pure` call carrying `data`: a Sui programmable transaction's pure input. Made the
+    first call, it is the transaction's input 0 (what an upload relay's tip reads)."""
+    if len(data) > MAX_PURE_BYTES:
+        raise ValueError(f"a pure input holds at most {MAX_PURE_BYTES} bytes")
+    return Call(PURE_FUNCTION, {"value": base64.b64encode(data).decode()})
+
+
+def decode_pure(value: object) -> bytes:
+    """The bytes of a `tx::pure` argument (standard padded base64); `ValueError` if it is
+    not that, or longer than `MAX_PURE_BYTES`."""
+    if not isinstance(value, str):
+        raise ValueError("a pure input must be a base64 string")
+    try:
+        data = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("a pure input must be standard padded base64") from None
+    if len(data) > MAX_PURE_BYTES:
+        raise ValueError(f"a pure input holds at most {MAX_PURE_BYTES} bytes")
+    return data
+
+
 @dataclass(frozen=True)
 class TransactionData:
     """What the sender signs."""
@@ -97,6 +125,14 @@ class TransactionData:
 
     def to_bytes(self) -> bytes:
         return canonical_json(self.to_json())
+
+    def first_pure_input(self) -> bytes | None:
+        """The bytes of the first call if it is `tx::pure` (input 0), else None; `ValueError`
+        if that call's argument is malformed."""
+        first = self.calls[0]
+        if first.function != PURE_FUNCTION:
+            return None
+        return decode_pure(first.args.get("value"))
 
     def signing_digest(self) -> bytes:
         return self._digest_bytes

@@ -167,7 +167,12 @@ def _expiry_ms(when: dt.datetime | None) -> int | None:
 @click.option("--permanent", is_flag=True, help="Store permanent blobs (default: deletable).")
 @click.option("--share", is_flag=True, help="Put the blob into a shared object (permanent only).")
 @ENCODING_TYPE_OPTION
-@click.option("--upload-relay", hidden=True, help="Not supported by pywalrus.")
+@click.option(
+    "--upload-relay",
+    metavar="URL",
+    help="Send the blob to this upload relay, which sends the slivers to the nodes (its tip "
+    "is paid and its certificate checked before the blob is certified).",
+)
 @global_options
 @click.pass_context
 def store(
@@ -199,8 +204,8 @@ def store(
     at_most_one(permanent=permanent, deletable=deletable)
     if share and not permanent:
         raise usage("--share needs --permanent: deletable blobs cannot be shared")
-    if upload_relay is not None:
-        raise usage("--upload-relay is not supported by pywalrus: it uploads to the nodes")
+    if upload_relay is not None and not upload_relay.startswith(("http://", "https://")):
+        raise usage(f"--upload-relay {upload_relay!r} is not an http:// or https:// URL")
     sizes = [check_readable(path) for path in files]
     options = StoreOptions(
         epochs=epochs if end_epoch is None and earliest_expiry_time is None else None,
@@ -210,6 +215,7 @@ def store(
         force=force or dry_run,
         dry_run=dry_run,
         share=share,
+        upload_relay=upload_relay,
     )
     config = load_config(ctx)
     client: list[WalrusClient] = []

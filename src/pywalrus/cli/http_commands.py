@@ -219,4 +219,126 @@ def daemon(ctx: click.Context, /, **params: Any) -> None:
     _serve(ctx, "daemon", params, aggregator=True, publisher=True)
 
 
-COMMANDS = (aggregator, publisher, daemon)
+def _relay_config(params: dict[str, Any]) -> Any:
+    """The relay configuration: `--relay-config` (upstream's YAML), then the flags."""
+    import dataclasses
+    from pathlib import Path
+
+    from pywalrus.core.errors import ConfigError
+    from pywalrus.core.upload_relay import ConstTip, LinearTip, SendTip, TipKind
+    from pywalrus.services.upload_relay import RelayConfig, load_relay_config
+
+    path = params["relay_config"]
+    try:
+        config = load_relay_config(Path(path)) if path is not None else RelayConfig()
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+    const, base, per_kib = params["tip_const"], params["tip_base"], params["tip_per_kib"]
+    address = params["tip_address"]
+    if const is not None and (base is not None or per_kib is not None):
+        raise fail("--tip-const and --tip-base/--tip-per-kib are two kinds of tip: give one")
+    kind: TipKind | None = None
+    if const is not None:
+        kind = ConstTip(const)
+    elif base is not None or per_kib is not None:
+        kind = LinearTip(base or 0, per_kib or 0)
+    if params["no_tip"]:
+        if kind is not None or address is not None:
+            raise fail("--no-tip takes no tip address or amount")
+        config = dataclasses.replace(config, tip_config=None)
+    elif kind is not None or address is not None:
+        current = config.tip_config
+        address = address or (current.address if current else None)
+        kind = kind or (current.kind if current else None)
+        if address is None or kind is None:
+            raise fail("a tip needs --tip-address and --tip-const or --tip-base/--tip-per-kib")
+        try:
+            config = dataclasses.replace(config, tip_config=SendTip(address, kind))
+        except ValueError as exc:
+            raise fail(f"--tip-address: {exc}") from None
+    for flag, key in (
+        ("tx_freshness_threshold_secs", "tx_freshness_threshold_s"),
+        ("tx_max_future_threshold_secs", "tx_max_future_threshold_s"),
+        ("max_body_size", "max_body_size"),
+    ):
+        if params[flag] is not None:
+            config = dataclasses.replace(config, **{key: params[flag]})
+    if params["used_tips_file"] is not None:
+        config = dataclasses.replace(config, used_tips_file=Path(params["used_tips_file"]))
+    return config
+
+
+@click.command("upload-relay")
+@click.option(
+    "--bind-address",
+    "--server-address",
+    default="0.0.0.0:57391",
+    show_default=True,
+    callback=_address,
+    help="host:port to serve HTTP on (upstream's --server-address).",
+)
+@click.option(
+    "-a",
+    "--metrics-address",
+    default="127.0.0.1:9184",
+    show_default=True,
+    callback=_address,
+    help="host:port of the Prometheus /metrics server ('none': no metrics server).",
+)
+@click.option(
+    "--relay-config",
+    type=click.Path(dir_okay=False),
+    help="Upstream's relay configuration (YAML: tip_config, tx_freshness_threshold_secs, "
+    "tx_max_future_threshold); the flags below override it.",
+)
+@click.option("--no-tip", is_flag=True, help="Relay for free (the default).")
+@click.option("--tip-address", help="Address the tips are paid to (gas, in MIST).")
+@click.option("--tip-const", type=click.IntRange(0, 2**64 - 1), help="A constant tip (MIST).")
+@click.option("--tip-base", type=click.IntRange(0, 2**64 - 1), help="Linear tip: the base.")
+@click.option(
+    "--tip-per-kib",
+    type=click.IntRange(0, 2**64 - 1),
+    help="Linear tip: MIST per KiB of encoded size (rounded up).",
+)
+@click.option(
+    "--tx-freshness-threshold-secs",
+    type=click.FloatRange(min=0),
+    help="Oldest (chain time) a tip transaction may be [default: 3600].",
+)
+@click.option(
+    "--tx-max-future-threshold-secs",
+    type=click.FloatRange(min=0),
+    help="How far ahead of the chain a tip transaction may be [default: 30].",
+)
+@click.option(
+    "--max-body-size",
+    type=click.IntRange(min=0),
+    help="Largest blob accepted, bytes (413 beyond) [default: 1 GiB, as upstream].",
+)
+@click.option(
+    "--used-tips-file",
+    type=click.Path(dir_okay=False),
+    help="Keep the tip transactions that paid for an upload in this file, so that a "
+    "restarted relay refuses them too (default: in memory).",
+)
+@global_options
+@click.pass_context
+def upload_relay(ctx: click.Context, /, **params: Any) -> None:
+    """Relay registered blobs to the storage nodes (upstream's walrus-upload-relay): POST the
+    blob, get the confirmation certificate back; until interrupted."""
+    from pywalrus.core.errors import ConfigError
+    from pywalrus.runtime import run_service
+    from pywalrus.services import upload_relay as relay
+
+    client_config = load_config(ctx)
+    config = _relay_config(params)
+    bind = params["bind_address"]
+    try:
+        run_service(relay.run(client_config, config, bind, params["metrics_address"]))
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+    except OSError as exc:
+        raise fail(f"cannot serve on {bind}: {exc.strerror or exc}") from None
+
+
+COMMANDS = (aggregator, publisher, daemon, upload_relay)

@@ -34,7 +34,9 @@ from pywalrus.client.status import (
 )
 from pywalrus.client.status import VerifiedStatus, verified_status
 from pywalrus.client.store_plan import ChainTime, StorePlan, epochs_ahead
+from pywalrus.client.upload_relay import UploadRelayClient
 from pywalrus.core.accounts import Account
+from pywalrus.core.certificates import Certificate
 from pywalrus.core.config import is_quorum, quorum_weight
 from pywalrus.core.decoding import ConsistencyCheck, decode_blob
 from pywalrus.core.encoding import EncodedBlob, encode_blob
@@ -46,6 +48,7 @@ from pywalrus.core.errors import (
     NotEnoughConfirmations,
     NotEnoughSlivers,
     StoreRefused,
+    UploadRelayError,
     WalrusError,
 )
 from pywalrus.core.messages import PERMANENT, Deletable, StorageConfirmation
@@ -88,6 +91,9 @@ class StoreOptions:
     """Only encode and price; change nothing."""
     share: bool = False
     """Wrap the blob into a shared object anyone can fund and extend (permanent only)."""
+    upload_relay: str | None = None
+    """Send the blob to this upload relay (base URL), which sends the slivers to the nodes,
+    rather than to the nodes directly; its tip is paid and its certificate checked."""
 
 
 @dataclass(frozen=True)
@@ -151,6 +157,16 @@ def upload_batches(slivers: list[SliverRef], sizes: dict[SliverType, int]) -> li
         batches[-1].append(entry)
         size += length
     return batches
+
+
+def certificate_args(certificate: Certificate, n_members: int) -> dict[str, str]:
+    """`system::certify_blob`'s certificate arguments (base64) for a committee of
+    `n_members`."""
+    return {
+        "signature": base64.b64encode(certificate.signature.to_bytes()).decode(),
+        "signers_bitmap": base64.b64encode(certificate.signers_bitmap(n_members)).decode(),
+        "message": base64.b64encode(certificate.serialized_message).decode(),
+    }
 
 
 class WalrusClient:
@@ -274,7 +290,9 @@ class WalrusClient:
         self.progress("encoding", 1, 1)
         length = len(data)
         # The slivers hold the blob from here on: without the caller's copy (when the caller
-        # passed its bytes along, as the CLI does) the upload holds it once, not twice.
+        # passed its bytes along, as the CLI does) the upload holds it once, not twice. An
+        # upload relay takes the bytes themselves.
+        relay_data = data if options.upload_relay is not None else b""
         del data
         encoded_length = committee.encoding.encoded_length(length)
         cost = plan.cost(length)
@@ -299,9 +317,16 @@ class WalrusClient:
         object_id = blob.id if options.deletable else None
         for attempt in range(2):
             try:
-                certificate = await self._upload(committee, encoded, object_id)
+                if options.upload_relay is None:
+                    certificate = await self._upload(committee, encoded, object_id)
+                else:
+                    certificate = await self._upload_via_relay(
+                        options.upload_relay, committee, relay_data, encoded.blob_id, object_id
+                    )
             except NotEnoughConfirmations as exc:
                 raise NotEnoughConfirmations(f"{exc}; {pending.describe()}") from None
+            except UploadRelayError as exc:
+                raise UploadRelayError(f"{exc}; {pending.describe()}", exc.status) from None
             self.progress("certifying", 0, 1)
             try:
                 await self._certify(blob.id, certificate)
@@ -313,7 +338,7 @@ class WalrusClient:
                 if attempt or exc.reason != "EInvalidCertificate" or fresh.epoch == committee.epoch:
                     raise
                 committee = fresh
-        del encoded
+        del encoded, relay_data
         self.progress("certifying", 1, 1)
         certified = await self.chain.get_object(blob.id)
         assert certified is not None
@@ -329,6 +354,21 @@ class WalrusClient:
             result["sharedBlobObject"] = shared["effects"]["results"][0]["shared_blob"]
         self.unfinished = None
         return {"newlyCreated": result}
+
+    async def register(
+        self, data: bytes, options: StoreOptions | None = None
+    ) -> PendingRegistration:
+        """Encode and register a blob (buying storage, or reusing the wallet's), sending
+        nothing to the nodes: the first half of a store, which a client of an upload relay
+        (or anyone uploading by other means) does itself, as upstream's
+        `reserve_and_register_blobs`."""
+        options = options or StoreOptions()
+        committee, plan = await self._plan(options)
+        encoded = await asyncio.to_thread(encode_blob, data, committee.encoding)
+        encoded_length = committee.encoding.encoded_length(len(data))
+        blob, _, paid = await self._register(encoded, options, plan.end_epoch, encoded_length)
+        end_epoch = blob.fields["storage"]["end_epoch"]
+        return PendingRegistration(str(encoded.blob_id), blob.id, end_epoch, paid)
 
     async def _certify(self, blob: str, certificate: dict[str, str]) -> None:
         await self.chain.execute(
@@ -483,6 +523,33 @@ class WalrusClient:
         self, committee: CommitteeView, encoded: EncodedBlob, object_id: str | None
     ) -> dict[str, str]:
         """Upload to every member; return certificate arguments once a quorum confirmed."""
+        certificate = await self.send_blob_data(committee, encoded, object_id)
+        return certificate_args(certificate, len(committee.members))
+
+    async def _upload_via_relay(
+        self,
+        url: str,
+        committee: CommitteeView,
+        data: bytes,
+        blob_id: BlobId,
+        object_id: str | None,
+    ) -> dict[str, str]:
+        """Store through an upload relay; certificate arguments once its certificate
+        verified against `committee`."""
+        relay = UploadRelayClient(url, self._http(), self.chain, lambda: self.account)
+        self.progress("uploading", 0, 1)
+        certificate = await relay.store(committee, data, blob_id, object_id)
+        self.progress("uploading", 1, 1)
+        return certificate_args(certificate, len(committee.members))
+
+    async def send_blob_data(
+        self, committee: CommitteeView, encoded: EncodedBlob, object_id: str | None
+    ) -> Certificate:
+        """Send the metadata and each member's slivers to every member of `committee`; the
+        certificate of their confirmations once they cover a quorum of shards (upstream's
+        `send_blob_data_and_get_certificate`: an upload relay's whole job). `object_id` is
+        the deletable Blob object, None for a permanent blob. `NotEnoughConfirmations` if
+        too few members confirmed."""
         blob_id = encoded.blob_id
         config = committee.encoding
         metadata = encoded.metadata.to_bcs()
@@ -589,14 +656,7 @@ class WalrusClient:
                 f"nodes holding {confirmations.weight} of {committee.n_shards} shards confirmed "
                 f"storing the blob; {quorum_weight(committee.n_shards)} are needed"
             )
-        certificate = confirmations.certificate()
-        return {
-            "signature": base64.b64encode(certificate.signature.to_bytes()).decode(),
-            "signers_bitmap": base64.b64encode(
-                certificate.signers_bitmap(len(committee.members))
-            ).decode(),
-            "message": base64.b64encode(certificate.serialized_message).decode(),
-        }
+        return confirmations.certificate()
 
     # Read ------------------------------------------------------------------------------------
 

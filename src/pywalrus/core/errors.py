@@ -17,6 +17,7 @@ keep working):
     │   │   └── InconsistentSliverError ..... (carries the inconsistency proof)
     │   ├── MessageMismatchError
     │   ├── InvalidSignatureError
+    │   ├── AuthPackageError ................ an upload relay tip's hash that is not this blob's
     │   ├── CertificateError
     │   │   ├── InvalidBitmapError
     │   │   ├── NotEnoughWeightError
@@ -69,6 +70,7 @@ keep working):
     ├── BlobNotFound
     ├── BlobStatusUnknown
     ├── StoreRefused
+    ├── UploadRelayError .................... an upload relay refused, failed or lied
     ├── InsufficientFunds
     │   └── InsufficientGas
     ├── InvalidAmount (ValueError)
@@ -164,6 +166,15 @@ class MessageMismatchError(VerificationError):
 
 class InvalidSignatureError(VerificationError):
     """A well-formed BLS signature that does not verify for the given key and message."""
+
+
+class AuthPackageError(VerificationError):
+    """A tip transaction's auth package does not match the nonce or blob sent to the relay;
+    `reason` is upstream's error name in SCREAMING_SNAKE_CASE (`INVALID_NONCE_HASH`, …)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class NotEnoughSymbolsError(WalrusError, ValueError):
@@ -456,6 +467,15 @@ class BlobStatusUnknown(WalrusError):
 
 class StoreRefused(WalrusError):
     """A store whose lifetime (or another option) cannot be honoured; nothing was paid."""
+
+
+class UploadRelayError(WalrusError):
+    """An upload relay refused a blob (`status`: its HTTP status, 0 if unreachable), failed,
+    or answered with a certificate that does not verify against the committee."""
+
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class InsufficientFunds(WalrusError):

@@ -66,17 +66,18 @@ def wait_until_healthy(
 
 
 @contextlib.contextmanager
-def aggregator_process(
-    config: Path, log_path: Path, *flags: str, timeout: float = 30.0
+def service_process(
+    verb: str, config: Path, log_path: Path, *flags: str, timeout: float = 30.0
 ) -> Iterator[tuple[subprocess.Popen[bytes], str, str]]:
-    """A `walrus aggregator --config CONFIG FLAGS…` on free loopback ports, healthy: the
-    process, its base URL and its metrics URL. Stopped with SIGTERM (then SIGKILL) after."""
+    """A `walrus VERB --config CONFIG FLAGS…` HTTP service (aggregator, upload-relay, …) on
+    free loopback ports, healthy: the process, its base URL and its metrics URL. Stopped with
+    SIGTERM (then SIGKILL) after."""
     from pywalrus.testbed.ports import free_ports
 
     port, metrics_port = free_ports(2)
     process = start_walrus(
         [
-            "aggregator",
+            verb,
             "--config",
             str(config),
             "--bind-address",
@@ -98,3 +99,10 @@ def aggregator_process(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+def aggregator_process(
+    config: Path, log_path: Path, *flags: str, timeout: float = 30.0
+) -> contextlib.AbstractContextManager[tuple[subprocess.Popen[bytes], str, str]]:
+    """`service_process` of a `walrus aggregator`."""
+    return service_process("aggregator", config, log_path, *flags, timeout=timeout)

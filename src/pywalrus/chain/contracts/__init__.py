@@ -93,4 +93,11 @@ def call(ctx: TxContext, function: str, args: dict[str, Any]) -> dict[str, Any]:
 
 def load_all() -> None:
     """Import every contract module so that its entry functions register."""
-    from pywalrus.chain.contracts import coin, genesis, governance, staking, system  # noqa: F401
+    from pywalrus.chain.contracts import (  # noqa: F401
+        coin,
+        genesis,
+        governance,
+        pure,
+        staking,
+        system,
+    )
